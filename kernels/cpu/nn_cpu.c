@@ -1,0 +1,382 @@
+// nn_cpu.c — CPU batch norm, pooling, adaptive pooling, bilinear resize and patch copies.
+// Statistics are accumulated in double; every inner loop runs over a contiguous row.
+#include "nn_cpu.h"
+#include "check.h"
+#include "cpu_util.h"
+#include <math.h>
+#include <string.h>
+
+// Sums of (x - k) and (x - k)^2 in double; the shift k (a sample of the channel) keeps the
+// one-pass variance free of cancellation. Eight lanes so that the loop vectorises; kept out of
+// line because gcc 12 stops vectorising it once inlined into the channel loop.
+__attribute__((noinline)) static void sums_shifted(const float *restrict x, size_t n, double k, double *s1, double *s2) {
+    double a[8] = {0}, b[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            double v = (double)x[i + j] - k;
+            a[j] += v;
+            b[j] += v * v;
+        }
+    double r1 = 0.0, r2 = 0.0;
+    for (; i < n; i++) {
+        double v = (double)x[i] - k;
+        r1 += v;
+        r2 += v * v;
+    }
+    for (int j = 0; j < 8; j++) {
+        r1 += a[j];
+        r2 += b[j];
+    }
+    *s1 += r1;
+    *s2 += r2;
+}
+
+// Sums of dy and dy*(x - mean) in double.
+__attribute__((noinline)) static void sums_dy(const float *restrict x, const float *restrict dy,
+                                               size_t n, double mean, double *sdy, double *sdyx) {
+    double a[8] = {0}, b[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            double g = (double)dy[i + j];
+            a[j] += g;
+            b[j] += g * ((double)x[i + j] - mean);
+        }
+    double r1 = 0.0, r2 = 0.0;
+    for (; i < n; i++) {
+        double g = (double)dy[i];
+        r1 += g;
+        r2 += g * ((double)x[i] - mean);
+    }
+    for (int j = 0; j < 8; j++) {
+        r1 += a[j];
+        r2 += b[j];
+    }
+    *sdy += r1;
+    *sdyx += r2;
+}
+
+// y = x*a + b over the channel's n rows of hw (row stride rs).
+static void affine_rows(const float *x, float *y, int n, size_t hw, size_t rs, float a, float b) {
+    for (int i = 0; i < n; i++) {
+        const float *restrict xi = x + i * rs;
+        float *restrict yi = y + i * rs;
+        for (size_t k = 0; k < hw; k++) yi[k] = xi[k] * a + b;
+    }
+}
+
+void hpff_cpu_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float *x,
+                           const float *gamma, const float *beta, float *y, float *running_mean,
+                           float *running_var, float momentum, float eps, float *save_mean,
+                           float *save_invstd) {
+    (void)be;
+    const size_t cnt = (size_t)n * hw, rs = (size_t)c * hw;
+    HPFF_CHECK(cnt > 1, "batch norm: training needs more than one value per channel (n %d, hw %d)",
+               n, hw);
+    for (int ch = 0; ch < c; ch++) {
+        const float *xc = x + (size_t)ch * hw;
+        double k = xc[0], s1 = 0.0, s2 = 0.0;
+        for (int i = 0; i < n; i++) sums_shifted(xc + i * rs, (size_t)hw, k, &s1, &s2);
+        double dm = s1 / (double)cnt;
+        double var = s2 / (double)cnt - dm * dm;
+        if (var < 0.0) var = 0.0;
+        double mean = k + dm, invstd = 1.0 / sqrt(var + (double)eps);
+        if (save_mean) save_mean[ch] = (float)mean;
+        if (save_invstd) save_invstd[ch] = (float)invstd;
+        if (running_mean)
+            running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + momentum * mean);
+        if (running_var)
+            running_var[ch] = (float)((1.0 - momentum) * running_var[ch] +
+                                      momentum * var * (double)cnt / (double)(cnt - 1));
+        float a = (float)((gamma ? gamma[ch] : 1.0f) * invstd);
+        float b = (float)((beta ? beta[ch] : 0.0f) - mean * a);
+        affine_rows(xc, y + (size_t)ch * hw, n, (size_t)hw, rs, a, b);
+    }
+}
+
+void hpff_cpu_bn_fwd_eval(hpff_backend *be, int n, int c, int hw, const float *x,
+                          const float *gamma, const float *beta, float *y,
+                          const float *running_mean, const float *running_var, float eps) {
+    (void)be;
+    const size_t rs = (size_t)c * hw;
+    for (int ch = 0; ch < c; ch++) {
+        double invstd = 1.0 / sqrt((double)running_var[ch] + (double)eps);
+        float a = (float)((gamma ? gamma[ch] : 1.0f) * invstd);
+        float b = (float)((beta ? beta[ch] : 0.0f) - (double)running_mean[ch] * a);
+        affine_rows(x + (size_t)ch * hw, y + (size_t)ch * hw, n, (size_t)hw, rs, a, b);
+    }
+}
+
+void hpff_cpu_bn_bwd(hpff_backend *be, int n, int c, int hw, const float *x, const float *dy,
+                     const float *gamma, const float *save_mean, const float *save_invstd,
+                     float *dx, float beta_dx, float *dgamma, float *dbeta) {
+    (void)be;
+    const size_t cnt = (size_t)n * hw, rs = (size_t)c * hw;
+    for (int ch = 0; ch < c; ch++) {
+        const size_t off = (size_t)ch * hw;
+        double mean = save_mean[ch], invstd = save_invstd[ch], sdy = 0.0, sdyx = 0.0;
+        for (int i = 0; i < n; i++)
+            sums_dy(x + off + i * rs, dy + off + i * rs, (size_t)hw, mean, &sdy, &sdyx);
+        if (dgamma) dgamma[ch] += (float)(sdyx * invstd);
+        if (dbeta) dbeta[ch] += (float)sdy;
+        if (!dx) continue;
+        // dx = (dy - (x - mean)*proj - mean_dy) * invstd*gamma
+        const float fm = (float)mean, proj = (float)(sdyx * invstd * invstd / (double)cnt);
+        const float mdy = (float)(sdy / (double)cnt);
+        const float a = (float)(invstd * (gamma ? gamma[ch] : 1.0f));
+        for (int i = 0; i < n; i++) {
+            const float *restrict xi = x + off + i * rs, *restrict gi = dy + off + i * rs;
+            float *restrict di = dx + off + i * rs;
+            if (beta_dx == 0.0f)
+                for (int k = 0; k < hw; k++) di[k] = ((gi[k] - (xi[k] - fm) * proj) - mdy) * a;
+            else
+                for (int k = 0; k < hw; k++) di[k] += ((gi[k] - (xi[k] - fm) * proj) - mdy) * a;
+        }
+    }
+}
+
+// Window [*s, *e) of output index o along one axis, clipped to [0, in).
+static inline void window(int o, int stride, int pad, int k, int in, int *s, int *e) {
+    int a = o * stride - pad, b = a + k;
+    *s = a < 0 ? 0 : a;
+    *e = b > in ? in : b;
+}
+
+// Index of the first maximum of the window in the plane (NaN wins, as in PyTorch), -1 if empty.
+static long window_argmax(const float *plane, int w, int hs, int he, int ws, int we) {
+    long best = -1;
+    float m = -INFINITY;
+    for (int ih = hs; ih < he; ih++)
+        for (int iw = ws; iw < we; iw++) {
+            float v = plane[(long)ih * w + iw];
+            if (best < 0 || v > m || isnan(v)) {
+                best = (long)ih * w + iw;
+                m = v;
+                if (isnan(v)) return best;
+            }
+        }
+    return best;
+}
+
+void hpff_cpu_maxpool_fwd(hpff_backend *be, const hpff_pool_desc *d, const float *x, float *y) {
+    (void)be;
+    const size_t hwi = (size_t)d->h_in * d->w_in, hwo = (size_t)d->h_out * d->w_out;
+    for (size_t pl = 0; pl < (size_t)d->n * d->c; pl++)
+        for (int oh = 0; oh < d->h_out; oh++) {
+            int hs, he;
+            window(oh, d->sh, d->ph, d->kh, d->h_in, &hs, &he);
+            for (int ow = 0; ow < d->w_out; ow++) {
+                int ws, we;
+                window(ow, d->sw, d->pw, d->kw, d->w_in, &ws, &we);
+                long a = window_argmax(x + pl * hwi, d->w_in, hs, he, ws, we);
+                y[pl * hwo + (size_t)oh * d->w_out + ow] = a < 0 ? -INFINITY : x[pl * hwi + a];
+            }
+        }
+}
+
+void hpff_cpu_maxpool_bwd(hpff_backend *be, const hpff_pool_desc *d, const float *x,
+                          const float *y, const float *dy, float *dx, float beta) {
+    (void)be;
+    (void)y;
+    const size_t hwi = (size_t)d->h_in * d->w_in, hwo = (size_t)d->h_out * d->w_out;
+    if (beta == 0.0f) memset(dx, 0, (size_t)d->n * d->c * hwi * sizeof(float));
+    for (size_t pl = 0; pl < (size_t)d->n * d->c; pl++)
+        for (int oh = 0; oh < d->h_out; oh++) {
+            int hs, he;
+            window(oh, d->sh, d->ph, d->kh, d->h_in, &hs, &he);
+            for (int ow = 0; ow < d->w_out; ow++) {
+                int ws, we;
+                window(ow, d->sw, d->pw, d->kw, d->w_in, &ws, &we);
+                long a = window_argmax(x + pl * hwi, d->w_in, hs, he, ws, we);
+                if (a >= 0) dx[pl * hwi + a] += dy[pl * hwo + (size_t)oh * d->w_out + ow];
+            }
+        }
+}
+
+// PyTorch's count_include_pad divisor: the window clipped to the padded extent.
+static inline int avg_divisor(int o, int stride, int pad, int k, int in) {
+    int a = o * stride - pad, b = a + k;
+    if (b > in + pad) b = in + pad;
+    return b - a;
+}
+
+void hpff_cpu_avgpool_fwd(hpff_backend *be, const hpff_pool_desc *d, const float *x, float *y) {
+    (void)be;
+    const size_t hwi = (size_t)d->h_in * d->w_in, hwo = (size_t)d->h_out * d->w_out;
+    for (size_t pl = 0; pl < (size_t)d->n * d->c; pl++)
+        for (int oh = 0; oh < d->h_out; oh++) {
+            int hs, he, dh = avg_divisor(oh, d->sh, d->ph, d->kh, d->h_in);
+            window(oh, d->sh, d->ph, d->kh, d->h_in, &hs, &he);
+            for (int ow = 0; ow < d->w_out; ow++) {
+                int ws, we, dw = avg_divisor(ow, d->sw, d->pw, d->kw, d->w_in);
+                window(ow, d->sw, d->pw, d->kw, d->w_in, &ws, &we);
+                double s = 0.0;
+                for (int ih = hs; ih < he; ih++)
+                    for (int iw = ws; iw < we; iw++) s += x[pl * hwi + (size_t)ih * d->w_in + iw];
+                y[pl * hwo + (size_t)oh * d->w_out + ow] = (float)(s / ((double)dh * dw));
+            }
+        }
+}
+
+void hpff_cpu_avgpool_bwd(hpff_backend *be, const hpff_pool_desc *d, const float *dy, float *dx,
+                          float beta) {
+    (void)be;
+    const size_t hwi = (size_t)d->h_in * d->w_in, hwo = (size_t)d->h_out * d->w_out;
+    if (beta == 0.0f) memset(dx, 0, (size_t)d->n * d->c * hwi * sizeof(float));
+    for (size_t pl = 0; pl < (size_t)d->n * d->c; pl++)
+        for (int oh = 0; oh < d->h_out; oh++) {
+            int hs, he, dh = avg_divisor(oh, d->sh, d->ph, d->kh, d->h_in);
+            window(oh, d->sh, d->ph, d->kh, d->h_in, &hs, &he);
+            for (int ow = 0; ow < d->w_out; ow++) {
+                int ws, we, dw = avg_divisor(ow, d->sw, d->pw, d->kw, d->w_in);
+                window(ow, d->sw, d->pw, d->kw, d->w_in, &ws, &we);
+                float g = dy[pl * hwo + (size_t)oh * d->w_out + ow] / (float)(dh * dw);
+                for (int ih = hs; ih < he; ih++)
+                    for (int iw = ws; iw < we; iw++) dx[pl * hwi + (size_t)ih * d->w_in + iw] += g;
+            }
+        }
+}
+
+// Adaptive bin [*s, *e) of output index o: [floor(o*in/out), ceil((o+1)*in/out)).
+static inline void adaptive_bin(int o, int in, int out, int *s, int *e) {
+    *s = (int)(((long)o * in) / out);
+    *e = (int)(((long)(o + 1) * in + out - 1) / out);
+}
+
+void hpff_cpu_adaptive_avgpool_fwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
+                                   int w_out, const float *x, float *y) {
+    (void)be;
+    const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
+    for (size_t pl = 0; pl < (size_t)n * c; pl++)
+        for (int oh = 0; oh < h_out; oh++) {
+            int hs, he;
+            adaptive_bin(oh, h_in, h_out, &hs, &he);
+            for (int ow = 0; ow < w_out; ow++) {
+                int ws, we;
+                adaptive_bin(ow, w_in, w_out, &ws, &we);
+                double s = 0.0;
+                for (int ih = hs; ih < he; ih++)
+                    s += hpff_cpu_sum(x + pl * hwi + (size_t)ih * w_in + ws, (size_t)(we - ws));
+                y[pl * hwo + (size_t)oh * w_out + ow] = (float)(s / ((double)(he - hs) * (we - ws)));
+            }
+        }
+}
+
+void hpff_cpu_adaptive_avgpool_bwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
+                                   int w_out, const float *dy, float *dx, float beta) {
+    (void)be;
+    const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
+    if (beta == 0.0f) memset(dx, 0, (size_t)n * c * hwi * sizeof(float));
+    for (size_t pl = 0; pl < (size_t)n * c; pl++)
+        for (int oh = 0; oh < h_out; oh++) {
+            int hs, he;
+            adaptive_bin(oh, h_in, h_out, &hs, &he);
+            for (int ow = 0; ow < w_out; ow++) {
+                int ws, we;
+                adaptive_bin(ow, w_in, w_out, &ws, &we);
+                float g = dy[pl * hwo + (size_t)oh * w_out + ow] / (float)((he - hs) * (we - ws));
+                for (int ih = hs; ih < he; ih++) {
+                    float *restrict r = dx + pl * hwi + (size_t)ih * w_in;
+                    for (int iw = ws; iw < we; iw++) r[iw] += g;
+                }
+            }
+        }
+}
+
+// align_corners=True source position of output index o: indices i0, i1 and weight l of i1.
+static inline void lerp_src(int o, int in, float scale, int *i0, int *i1, float *l) {
+    float src = scale * (float)o;
+    int a = (int)src;
+    if (a > in - 1) a = in - 1;
+    float f = src - (float)a;
+    *i0 = a;
+    *i1 = a < in - 1 ? a + 1 : a;
+    *l = f < 0.0f ? 0.0f : (f > 1.0f ? 1.0f : f);
+}
+
+static inline float align_scale(int in, int out) {
+    return out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
+}
+
+void hpff_cpu_resize_bilinear_fwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
+                                  int w_out, const float *x, float *y) {
+    (void)be;
+    const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
+    const float sh = align_scale(h_in, h_out), sw = align_scale(w_in, w_out);
+    for (size_t pl = 0; pl < (size_t)n * c; pl++) {
+        const float *xp = x + pl * hwi;
+        for (int oh = 0; oh < h_out; oh++) {
+            int h0, h1;
+            float lh;
+            lerp_src(oh, h_in, sh, &h0, &h1, &lh);
+            const float *r0 = xp + (size_t)h0 * w_in, *r1 = xp + (size_t)h1 * w_in;
+            float *yr = y + pl * hwo + (size_t)oh * w_out;
+            for (int ow = 0; ow < w_out; ow++) {
+                int w0, w1;
+                float lw;
+                lerp_src(ow, w_in, sw, &w0, &w1, &lw);
+                yr[ow] = (1.0f - lh) * ((1.0f - lw) * r0[w0] + lw * r0[w1]) +
+                         lh * ((1.0f - lw) * r1[w0] + lw * r1[w1]);
+            }
+        }
+    }
+}
+
+void hpff_cpu_resize_bilinear_bwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
+                                  int w_out, const float *dy, float *dx, float beta) {
+    (void)be;
+    const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
+    const float sh = align_scale(h_in, h_out), sw = align_scale(w_in, w_out);
+    if (beta == 0.0f) memset(dx, 0, (size_t)n * c * hwi * sizeof(float));
+    for (size_t pl = 0; pl < (size_t)n * c; pl++) {
+        float *xp = dx + pl * hwi;
+        for (int oh = 0; oh < h_out; oh++) {
+            int h0, h1;
+            float lh;
+            lerp_src(oh, h_in, sh, &h0, &h1, &lh);
+            float *r0 = xp + (size_t)h0 * w_in, *r1 = xp + (size_t)h1 * w_in;
+            const float *gr = dy + pl * hwo + (size_t)oh * w_out;
+            for (int ow = 0; ow < w_out; ow++) {
+                int w0, w1;
+                float lw;
+                lerp_src(ow, w_in, sw, &w0, &w1, &lw);
+                float g0 = (1.0f - lh) * gr[ow], g1 = lh * gr[ow];
+                r0[w0] += (1.0f - lw) * g0;
+                r0[w1] += lw * g0;
+                r1[w0] += (1.0f - lw) * g1;
+                r1[w1] += lw * g1;
+            }
+        }
+    }
+}
+
+static void patch_check(int h, int w, int r0, int c0, int ph, int pw) {
+    HPFF_CHECK(r0 >= 0 && c0 >= 0 && ph >= 0 && pw >= 0 && r0 + ph <= h && c0 + pw <= w,
+               "patch: window rows [%d, %d) x cols [%d, %d) outside the %dx%d map", r0, r0 + ph,
+               c0, c0 + pw, h, w);
+}
+
+void hpff_cpu_patch_extract(hpff_backend *be, int n, int c, int h, int w, int r0, int c0, int ph,
+                            int pw, const float *x, float *p) {
+    (void)be;
+    patch_check(h, w, r0, c0, ph, pw);
+    for (size_t pl = 0; pl < (size_t)n * c; pl++)
+        for (int i = 0; i < ph; i++)
+            memcpy(p + (pl * ph + i) * pw, x + (pl * h + r0 + i) * w + c0, (size_t)pw * sizeof(float));
+}
+
+void hpff_cpu_patch_scatter(hpff_backend *be, int n, int c, int h, int w, int r0, int c0, int ph,
+                            int pw, const float *dp, float *dx, float beta) {
+    (void)be;
+    patch_check(h, w, r0, c0, ph, pw);
+    for (size_t pl = 0; pl < (size_t)n * c; pl++)
+        for (int i = 0; i < ph; i++) {
+            const float *restrict s = dp + (pl * ph + i) * pw;
+            float *restrict o = dx + (pl * h + r0 + i) * w + c0;
+            if (beta == 0.0f)
+                memcpy(o, s, (size_t)pw * sizeof(float));
+            else
+                for (int k = 0; k < pw; k++) o[k] += s[k];
+        }
+}

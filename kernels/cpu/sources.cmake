@@ -1,0 +1,6 @@
+# CPU backend.
+set(HPFF_CPU_SOURCES
+  kernels/cpu/backend_cpu.c
+  kernels/cpu/conv_cpu.c
+  kernels/cpu/nn_cpu.c
+)

@@ -1,0 +1,143 @@
+// backend.h — the backend ops table (seam 1 of ARCHITECTURE.md). One table for the CPU
+// (kernels/cpu), one for CUDA (kernels/cuda). Layers call these and nothing else; every float
+// pointer below is a *device* pointer of the backend (host memory for the CPU backend).
+//
+// Conventions:
+//  - Tensors are NCHW fp32, contiguous. `n` is the runtime batch (<= the planned maximum).
+//  - Parameter-gradient outputs (dw, db, dgamma, dbeta) ACCUMULATE (+=): several backward sweeps
+//    and PFF patches add into one gradient arena that is zeroed once per step.
+//  - Data-gradient outputs (dx) take `beta`: dx = beta*dx + result, beta in {0, 1}.
+//  - Scalar results (losses, counts) come back in host memory (the CUDA backend synchronises).
+#ifndef HPFF_BACKEND_H
+#define HPFF_BACKEND_H
+#include <stddef.h>
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hpff_conv_desc {
+    int n;                     // batch
+    int c_in, h_in, w_in;      // input  (n, c_in, h_in, w_in)
+    int c_out, h_out, w_out;   // output (n, c_out, h_out, w_out); the caller computes h_out/w_out
+    int kh, kw;                // kernel
+    int sh, sw;                // stride
+    int ph, pw;                // zero padding
+    int groups;                // c_in and c_out divisible by groups; weight (c_out, c_in/groups, kh, kw)
+} hpff_conv_desc;
+
+typedef struct hpff_pool_desc {
+    int n, c;
+    int h_in, w_in, h_out, w_out;
+    int kh, kw, sh, sw, ph, pw;  // max: padding is -inf; avg: padded zeros are counted (PyTorch default)
+} hpff_pool_desc;
+
+typedef struct hpff_backend hpff_backend;
+struct hpff_backend {
+    const char *name;   // "cpu" or "cuda"
+    void *ctx;          // backend-private state (handles, streams, workspace)
+    void (*destroy)(hpff_backend *be);
+
+    // ---- memory ----
+    void *(*alloc)(hpff_backend *be, size_t bytes);   // zero-filled; fatal on failure
+    void (*free)(hpff_backend *be, void *p);
+    void (*to_device)(hpff_backend *be, void *dst, const void *host_src, size_t bytes);
+    void (*to_host)(hpff_backend *be, void *host_dst, const void *src, size_t bytes);
+    void (*copy)(hpff_backend *be, void *dst, const void *src, size_t bytes);  // device to device
+    void (*sync)(hpff_backend *be);
+    // Bytes of workspace conv_* may use at most for this shape (the caller sizes one buffer).
+    size_t (*conv_workspace)(hpff_backend *be, const hpff_conv_desc *d);
+    void (*set_threads)(hpff_backend *be, int threads);  // CPU: BLAS threads; CUDA: ignored
+
+    // ---- elementwise ----
+    void (*fill)(hpff_backend *be, float *x, float v, size_t n);
+    void (*scale)(hpff_backend *be, float *x, float a, size_t n);                       // x *= a
+    void (*axpy)(hpff_backend *be, float *y, float a, const float *x, size_t n);        // y += a*x
+    void (*add)(hpff_backend *be, float *y, const float *a, const float *b, size_t n);  // y = a + b
+    void (*relu_fwd)(hpff_backend *be, float *y, const float *x, size_t n);
+    // dx = beta*dx + dy*(y > 0); y is the ReLU output (in-place-safe for dx == dy when beta=0).
+    void (*relu_bwd)(hpff_backend *be, float *dx, const float *y, const float *dy, size_t n, float beta);
+    void (*sigmoid_fwd)(hpff_backend *be, float *y, const float *x, size_t n);
+    void (*sigmoid_bwd)(hpff_backend *be, float *dx, const float *y, const float *dy, size_t n, float beta);
+
+    // ---- convolution (weight (c_out, c_in/groups, kh, kw); bias (c_out) or NULL) ----
+    void (*conv_fwd)(hpff_backend *be, const hpff_conv_desc *d, const float *x, const float *w,
+                     const float *bias, float *y, void *ws);
+    void (*conv_bwd_data)(hpff_backend *be, const hpff_conv_desc *d, const float *w, const float *dy,
+                          float *dx, float beta, void *ws);
+    void (*conv_bwd_filter)(hpff_backend *be, const hpff_conv_desc *d, const float *x, const float *dy,
+                            float *dw, float *dbias /* NULL if no bias */, void *ws);
+
+    // ---- batch norm over (n, h*w) per channel; hw = 1 for BatchNorm1d on (n, c) ----
+    // Train: batch mean / biased variance; running_var gets the unbiased variance (ALGORITHM §1.2).
+    // save_mean / save_invstd (c) are kept for backward.
+    void (*bn_fwd_train)(hpff_backend *be, int n, int c, int hw, const float *x, const float *gamma,
+                         const float *beta, float *y, float *running_mean, float *running_var,
+                         float momentum, float eps, float *save_mean, float *save_invstd);
+    void (*bn_fwd_eval)(hpff_backend *be, int n, int c, int hw, const float *x, const float *gamma,
+                        const float *beta, float *y, const float *running_mean,
+                        const float *running_var, float eps);
+    // Train-mode backward incl. the batch-statistics terms. dx may be NULL (parameter grads only);
+    // dgamma/dbeta may be NULL (data grad only).
+    void (*bn_bwd)(hpff_backend *be, int n, int c, int hw, const float *x, const float *dy,
+                   const float *gamma, const float *save_mean, const float *save_invstd,
+                   float *dx, float beta_dx, float *dgamma, float *dbeta);
+
+    // ---- pooling ----
+    void (*maxpool_fwd)(hpff_backend *be, const hpff_pool_desc *d, const float *x, float *y);
+    void (*maxpool_bwd)(hpff_backend *be, const hpff_pool_desc *d, const float *x, const float *y,
+                        const float *dy, float *dx, float beta);
+    void (*avgpool_fwd)(hpff_backend *be, const hpff_pool_desc *d, const float *x, float *y);
+    void (*avgpool_bwd)(hpff_backend *be, const hpff_pool_desc *d, const float *dy, float *dx, float beta);
+    // Adaptive average pooling (ALGORITHM §1.3): bins may overlap; out > in replicates.
+    void (*adaptive_avgpool_fwd)(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
+                                 int w_out, const float *x, float *y);
+    void (*adaptive_avgpool_bwd)(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
+                                 int w_out, const float *dy, float *dx, float beta);
+
+    // ---- linear: y (n, out) = x (n, in) W^T (W: (out, in)) + b ----
+    void (*linear_fwd)(hpff_backend *be, int n, int in, int out, const float *x, const float *w,
+                       const float *b, float *y);
+    void (*linear_bwd_data)(hpff_backend *be, int n, int in, int out, const float *w, const float *dy,
+                            float *dx, float beta);
+    void (*linear_bwd_weight)(hpff_backend *be, int n, int in, int out, const float *x, const float *dy,
+                              float *dw, float *db /* NULL if no bias */);
+
+    // ---- resize / patches ----
+    // Bilinear, align_corners=True (ALGORITHM §1.6), (n, c, h_in, w_in) -> (n, c, h_out, w_out).
+    void (*resize_bilinear_fwd)(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out, int w_out,
+                                const float *x, float *y);
+    void (*resize_bilinear_bwd)(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out, int w_out,
+                                const float *dy, float *dx, float beta);
+    // Copy the window rows [r0, r0+ph) x cols [c0, c0+pw) of x (n, c, h, w) into p (n, c, ph, pw).
+    void (*patch_extract)(hpff_backend *be, int n, int c, int h, int w, int r0, int c0, int ph, int pw,
+                          const float *x, float *p);
+    // dx[window] = beta*dx[window] + dp (the adjoint of patch_extract on that window only).
+    void (*patch_scatter)(hpff_backend *be, int n, int c, int h, int w, int r0, int c0, int ph, int pw,
+                          const float *dp, float *dx, float beta);
+
+    // ---- losses: return the loss in host memory; write its gradient scaled by `weight` ----
+    // CE (ALGORITHM §1.7): mean over the batch. dlogits = weight * d(loss)/d(logits) (may be NULL).
+    // *correct1 / *correct5 (may be NULL) receive top-1 / top-5 hit counts.
+    float (*softmax_xent)(hpff_backend *be, int n, int k, const float *logits, const int32_t *labels,
+                          float weight, float *dlogits, int *correct1, int *correct5);
+    // BCE (ALGORITHM §1.8) with the log clamp at -100, mean over all `count` elements;
+    // dp = weight * d(loss)/dp, PyTorch's form (p - t) / max(p (1 - p), 1e-12).
+    float (*bce)(hpff_backend *be, size_t count, const float *p, const float *t, float weight, float *dp);
+
+    // ---- optimizer (ALGORITHM §1.10), over `count` contiguous parameters ----
+    // g += wd*p; buf = first ? g : mom*buf + g; p -= lr*(g + mom*buf). g is modified in place.
+    void (*sgd_nesterov)(hpff_backend *be, float *p, float *g, float *buf, size_t count, float lr,
+                         float mom, float wd, int first);
+};
+
+// The CPU backend (kernels/cpu). Always available.
+hpff_backend *hpff_backend_cpu_create(void);
+// The CUDA backend for `device` (kernels/cuda); NULL when built without HPFF_CUDA.
+hpff_backend *hpff_backend_cuda_create(int device, int allow_tf32);
+void hpff_backend_destroy(hpff_backend *be);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

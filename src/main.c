@@ -1,0 +1,97 @@
+// main.c — hpff_pipe's command line: wires the config, the MPI world and the training run.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "config.h"
+#include "train.h"
+#include "world.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: hpff_pipe --config FILE [--set section.key=value ...] [--resume RUN_DIR]\n"
+            "       hpff_pipe --help\n\n"
+            "Trains a network with locally supervised learning (HPFF), one MPI rank per pipeline\n"
+            "stage: mpirun -np N hpff_pipe --config configs/quickstart.ini\n\n"
+            "  --config FILE     INI configuration (sections and keys below)\n"
+            "  --set S.K=V       override one key (repeatable; applied after the file)\n"
+            "  --resume RUN_DIR  continue from the newest complete checkpoint in RUN_DIR/checkpoints;\n"
+            "                    without --config the run's saved RUN_DIR/config.ini is used\n"
+            "  --print-config    print the effective configuration and exit\n"
+            "  --help            this text\n\n");
+}
+
+typedef struct args {
+    const char *config, *resume;
+    const char *sets[128];
+    int n_sets, print_only, help;
+} args;
+
+static int parse_args(int argc, char **argv, args *a, char *err, size_t n) {
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        int has_val = i + 1 < argc;
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) a->help = 1;
+        else if (!strcmp(s, "--print-config")) a->print_only = 1;
+        else if (!strcmp(s, "--config") && has_val) a->config = argv[++i];
+        else if (!strcmp(s, "--resume") && has_val) a->resume = argv[++i];
+        else if (!strcmp(s, "--set") && has_val && a->n_sets < 128) a->sets[a->n_sets++] = argv[++i];
+        else {
+            snprintf(err, n, "unknown or incomplete argument '%s' (see hpff_pipe --help)", s);
+            return 1;
+        }
+    }
+    if (!a->help && !a->config && !a->resume) {
+        snprintf(err, n, "no --config given (see hpff_pipe --help)");
+        return 1;
+    }
+    return 0;
+}
+
+static hpff_status load_config(const args *a, hpff_config *c) {
+    hpff_config_defaults(c);
+    char path[600];
+    const char *file = a->config;
+    if (!file) {
+        snprintf(path, sizeof path, "%s/config.ini", a->resume);
+        file = path;
+    }
+    hpff_status st = hpff_config_load(c, file);
+    for (int i = 0; i < a->n_sets && !st.code; i++) st = hpff_config_set(c, a->sets[i], "--set");
+    if (!st.code && a->resume) snprintf(c->run_dir, sizeof c->run_dir, "%s", a->resume);
+    if (!st.code) st = hpff_config_validate(c);
+    return st;
+}
+
+int main(int argc, char **argv) {
+    hpff_world w;
+    hpff_world_init(&w, &argc, &argv);
+    args a;
+    char err[512];
+    int rc = 0;
+    if (parse_args(argc, argv, &a, err, sizeof err)) {
+        if (w.rank == 0) fprintf(stderr, "hpff_pipe: %s\n", err);
+        rc = 2;
+    } else if (a.help) {
+        if (w.rank == 0) { usage(stdout); hpff_config_help(stdout); }
+    } else {
+        hpff_config cfg;
+        hpff_status st = load_config(&a, &cfg);
+        if (st.code) {
+            if (w.rank == 0) fprintf(stderr, "hpff_pipe: %s\n", st.msg);
+            rc = 2;
+        } else if (a.print_only) {
+            if (w.rank == 0) hpff_config_write(&cfg, stdout);
+        } else {
+            if (w.rank == 0) {
+                printf("effective configuration:\n");
+                hpff_config_write(&cfg, stdout);
+                printf("\n");
+                fflush(stdout);
+            }
+            rc = hpff_train_run(&cfg, &w, a.resume);
+        }
+    }
+    hpff_world_finalize(&w);
+    return rc;
+}

@@ -1,0 +1,289 @@
+// model.c — building a rank's part of the network and sizing all of its memory up front.
+#include "model.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "aux.h"
+#include "check.h"
+
+static size_t zmax(size_t a, size_t b) { return a > b ? a : b; }
+
+static hpff_status build_heads(hpff_model *md, hpff_build *b, hpff_shape img, int classes) {
+    for (int m = md->m0; m <= md->m1; m++) {
+        hpff_module *mo = &md->mod[m - md->m0];
+        const hpff_hilo_module *hm = &md->hilo.mod[m];
+        hpff_status st = hpff_status_ok();
+        b->group = m;
+        if (hm->il && m < md->M - 1) {
+            mo->il = hpff_aux_create(b, md->cfg, m, HPFF_LEVEL_IL, mo->seq.out, img, classes, hm, &st);
+            if (!mo->il) return st;
+        }
+        if (hm->cl && m < md->M - 1) {
+            mo->cl = hpff_aux_create(b, md->cfg, m, HPFF_LEVEL_CL, mo->seq.out, img, classes, hm, &st);
+            if (!mo->cl) return st;
+        }
+    }
+    if (md->m1 == md->M - 1) {
+        hpff_seq phi;
+        hpff_seq_init(&phi, md->mod[md->m1 - md->m0].seq.out);
+        b->group = md->M;
+        hpff_final_head_push(b, classes, &phi);
+        hpff_seq_plan(&phi, md->n_max);
+        md->final = hpff_head_classifier("fc", &phi, classes);
+    }
+    return hpff_status_ok();
+}
+
+static void *dev_alloc(hpff_model *md, size_t floats) {
+    return md->be->alloc(md->be, zmax(floats, 16) * sizeof(float));
+}
+
+// Sizes and allocates every buffer; nothing is allocated after this.
+static void allocate(hpff_model *md, hpff_shape img) {
+    hpff_backend *be = md->be;
+    size_t ws = 0, scratch = 0, work = 0, grad = 0;
+    int n = md->n_max, count = md->m1 - md->m0 + 1;
+    for (int k = 0; k < count; k++) {
+        hpff_module *mo = &md->mod[k];
+        md->slot_floats = zmax(md->slot_floats, mo->seq.slot_floats);
+        md->in_floats_max = zmax(md->in_floats_max, (size_t)n * hpff_shape_numel(mo->seq.in));
+        md->out_floats_max = zmax(md->out_floats_max, (size_t)n * hpff_shape_numel(mo->seq.out));
+        ws = zmax(ws, mo->seq.ws_bytes);
+        scratch = zmax(scratch, mo->seq.scratch_floats);
+        grad = zmax(grad, mo->seq.grad_floats);
+        hpff_head *hs[2] = {mo->il, mo->cl};
+        for (int i = 0; i < 2; i++)
+            if (hs[i]) {
+                ws = zmax(ws, hs[i]->ws_bytes);
+                scratch = zmax(scratch, hs[i]->scratch_floats);
+                work = zmax(work, hs[i]->work_floats);
+            }
+    }
+    if (md->final) {
+        ws = zmax(ws, md->final->ws_bytes);
+        scratch = zmax(scratch, md->final->scratch_floats);
+        work = zmax(work, md->final->work_floats);
+    }
+    md->p = dev_alloc(md, md->params.total);
+    md->g = dev_alloc(md, md->params.total);
+    md->mom = dev_alloc(md, md->params.total);
+    md->st = dev_alloc(md, md->state.total);
+    int slots = count < 3 ? count : 3;
+    for (int i = 0; i < slots; i++) md->slot[i] = dev_alloc(md, md->slot_floats);
+    int delayed = strcmp(md->cfg->cascade, "delayed") == 0 && md->m1 < md->M - 1;
+    if (delayed) {
+        hpff_module *last = &md->mod[count - 1];
+        md->bnd_in_floats = (size_t)n * hpff_shape_numel(last->seq.in);
+        for (int i = 0; i < 2; i++) md->bnd[i] = dev_alloc(md, last->seq.slot_floats + md->bnd_in_floats);
+        md->shadow = dev_alloc(md, 2 * (last->p_end - last->p_begin));   // previous | current
+    }
+    md->x_in = dev_alloc(md, md->in_floats_max);
+    md->labels = be->alloc(be, (size_t)n * sizeof(int32_t) + 64);
+    if (md->needs_target) md->target = dev_alloc(md, (size_t)n * hpff_shape_numel(img));
+    md->head_work = dev_alloc(md, work);
+    md->g0 = dev_alloc(md, grad);
+    md->g1 = dev_alloc(md, grad);
+    for (int i = 0; i < 2; i++) md->seed[i] = dev_alloc(md, md->out_floats_max);
+    md->cbuf = dev_alloc(md, md->out_floats_max);
+    md->ubuf = dev_alloc(md, md->out_floats_max);
+    md->up_send = dev_alloc(md, md->in_floats_max);
+    md->u_recv = dev_alloc(md, md->out_floats_max);
+    md->ex.be = be;
+    md->ex.params = md->p;
+    md->ex.grads = md->g;
+    md->ex.state = md->st;
+    md->ex.ws_bytes = ws;
+    md->ex.ws = ws ? be->alloc(be, ws) : NULL;
+    md->ex.scratch_floats = scratch;
+    md->ex.scratch = dev_alloc(md, scratch);
+    md->ex.train = 1;
+}
+
+static hpff_status build(hpff_model *md, const hpff_config *cfg, hpff_backend *be, hpff_shape in,
+                         int classes, int m0, int m1, int do_alloc) {
+    memset(md, 0, sizeof *md);
+    md->cfg = cfg;
+    md->be = be;
+    md->n_max = cfg->batch;
+    md->opt_first = 1;
+    int nb = hpff_resnet_blocks(cfg->arch);
+    if (!nb) return hpff_status_fail("model.arch = '%s' is not a known network", cfg->arch);
+    hpff_resnet_spec net = {nb, cfg->width, in, classes};
+    md->net = net;
+    int K = strcmp(cfg->method, "bp") == 0 ? 1 : cfg->K;
+    hpff_status st = hpff_split_make(nb, K, cfg->split, cfg->modules, &md->split);
+    if (st.code) return st;
+    md->M = md->split.M;
+    if (m0 < 0 || m1 >= md->M || m0 > m1)
+        return hpff_status_fail("module range %d..%d is outside the %d modules", m0, m1, md->M);
+    md->m0 = m0;
+    md->m1 = m1;
+    st = hpff_hilo_plan(cfg, md->M, &md->hilo);
+    if (st.code) return st;
+    md->needs_target = hpff_aux_needs_target(cfg);
+    // bn_emulate (§4.6): the code's forward count per module sets the running-stat momentum.
+    hpff_build b = {be, &md->params, &md->state, 0, md->n_max, 0.1f};
+    md->mod = hpff_xcalloc((size_t)(m1 - m0 + 1), sizeof *md->mod);
+    for (int m = m0; m <= m1; m++) {
+        hpff_module *mo = &md->mod[m - m0];
+        mo->m = m;
+        b.group = m;
+        mo->p_begin = md->params.total;
+        int u0 = md->split.first[m];
+        hpff_seq_init(&mo->seq, hpff_resnet_unit_in(&net, u0));
+        if (u0 == 0) {   // the stem runs once per step in the code too
+            b.bn_momentum = 0.1f;
+            hpff_resnet_push_units(&b, &net, 0, 0, &mo->seq);
+            u0 = 1;
+        }
+        b.bn_momentum = 0.1f;
+        if (cfg->bn_emulate && md->M > 1) {
+            int fwd = (m == 0 || m == md->M - 1) ? 2 : 3;
+            float keep = 1.f;
+            for (int i = 0; i < fwd; i++) keep *= 0.9f;
+            b.bn_momentum = 1.f - keep;
+        }
+        if (u0 <= md->split.last[m]) hpff_resnet_push_units(&b, &net, u0, md->split.last[m], &mo->seq);
+        hpff_seq_plan(&mo->seq, md->n_max);
+        mo->p_end = md->params.total;
+    }
+    b.bn_momentum = 0.1f;
+    st = build_heads(md, &b, in, classes);
+    if (st.code) return st;
+    if (do_alloc) allocate(md, in);
+    return hpff_status_ok();
+}
+
+hpff_status hpff_model_build(hpff_model *md, const hpff_config *cfg, hpff_backend *be,
+                             hpff_shape in, int classes, int m0, int m1) {
+    return build(md, cfg, be, in, classes, m0, m1, 1);
+}
+
+hpff_status hpff_model_costs(const hpff_config *cfg, hpff_backend *be, hpff_shape in, int classes,
+                             hpff_module_cost *cost, int *M) {
+    hpff_model md;
+    hpff_status st = build(&md, cfg, be, in, classes, 0, 0, 0);   // learn M first
+    if (!st.code) {
+        *M = md.M;
+        hpff_model_free(&md);
+        st = build(&md, cfg, be, in, classes, 0, *M - 1, 0);
+    }
+    if (st.code) return st;
+    for (int m = 0; m < *M; m++) {
+        const hpff_module *mo = &md.mod[m];
+        hpff_module_cost *c = &cost[m];
+        memset(c, 0, sizeof *c);
+        c->fwd_flops = (double)mo->seq.flops_per_sample;
+        if (mo->il) c->head_flops += (double)mo->il->flops_per_sample;
+        if (mo->cl) c->head_flops += (double)mo->cl->flops_per_sample;
+        if (m == *M - 1) c->head_flops += (double)md.final->flops_per_sample;
+        // forward + ~2x backward for the parameter sweep, +1x for the data sweep, heads 3x
+        c->cost = c->fwd_flops * (3.0 + (md.hilo.mod[m].push_up ? 1.0 : 0.0)) + 3.0 * c->head_flops;
+        c->params = 0;
+        for (int i = 0; i < md.params.n; i++)
+            if (md.params.t[i].group == m || (m == *M - 1 && md.params.t[i].group == *M))
+                c->params += md.params.t[i].count;
+        c->act_bytes = (double)mo->seq.slot_floats * sizeof(float);
+    }
+    hpff_model_free(&md);
+    return hpff_status_ok();
+}
+
+void hpff_model_init_values(hpff_model *md) {
+    float *host = hpff_xmalloc(zmax(md->params.total, md->state.total) * sizeof(float) + 64);
+    hpff_registry_init_values(&md->params, (uint64_t)md->cfg->seed, host);
+    md->be->to_device(md->be, md->p, host, md->params.total * sizeof(float));
+    hpff_registry_init_values(&md->state, (uint64_t)md->cfg->seed, host);
+    md->be->to_device(md->be, md->st, host, md->state.total * sizeof(float));
+    free(host);
+    md->be->fill(md->be, md->mom, 0.f, md->params.total);
+    md->opt_first = 1;
+}
+
+void hpff_model_sgd(hpff_model *md, float lr) {
+    const hpff_config *c = md->cfg;
+    md->be->sgd_nesterov(md->be, md->p, md->g, md->mom, md->params.total, lr, c->momentum,
+                         c->weight_decay, md->opt_first);
+    md->opt_first = 0;
+}
+
+size_t hpff_model_module_flops(const hpff_model *md, int m) {
+    const hpff_module *mo = &md->mod[m - md->m0];
+    size_t f = mo->seq.flops_per_sample;
+    if (mo->il) f += mo->il->flops_per_sample;
+    if (mo->cl) f += mo->cl->flops_per_sample;
+    if (m == md->M - 1 && md->final) f += md->final->flops_per_sample;
+    return f;
+}
+
+size_t hpff_model_bytes(const hpff_model *md) {
+    int count = md->m1 - md->m0 + 1, slots = count < 3 ? count : 3;
+    size_t f = 3 * md->params.total + md->state.total + slots * md->slot_floats;
+    if (md->bnd[0]) f += 2 * (md->mod[count - 1].seq.slot_floats + md->bnd_in_floats);
+    f += md->in_floats_max * 2 + md->out_floats_max * 6 + md->ex.scratch_floats;
+    return f * sizeof(float) + md->ex.ws_bytes;
+}
+
+void hpff_model_free(hpff_model *md) {
+    hpff_backend *be = md->be;
+    if (!be) return;
+    if (!md->p) {   // planned only: no buffers
+        for (int k = 0; k < md->m1 - md->m0 + 1; k++) {
+            hpff_seq_free(&md->mod[k].seq);
+            hpff_head_free(md->mod[k].il);
+            hpff_head_free(md->mod[k].cl);
+        }
+        free(md->mod);
+        hpff_head_free(md->final);
+        hpff_registry_free(&md->params);
+        hpff_registry_free(&md->state);
+        memset(md, 0, sizeof *md);
+        return;
+    }
+    int count = md->m1 - md->m0 + 1;
+    for (int k = 0; k < count; k++) {
+        hpff_seq_free(&md->mod[k].seq);
+        hpff_head_free(md->mod[k].il);
+        hpff_head_free(md->mod[k].cl);
+    }
+    free(md->mod);
+    hpff_head_free(md->final);
+    void *bufs[] = {md->p, md->g, md->mom, md->st, md->shadow, md->slot[0], md->slot[1], md->slot[2],
+                    md->bnd[0], md->bnd[1], md->x_in, md->target, md->labels, md->head_work, md->g0,
+                    md->g1, md->seed[0], md->seed[1], md->cbuf, md->ubuf, md->up_send, md->u_recv,
+                    md->ex.ws, md->ex.scratch};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) be->free(be, bufs[i]);
+    hpff_registry_free(&md->params);
+    hpff_registry_free(&md->state);
+    memset(md, 0, sizeof *md);
+}
+
+static float *tensor_ptr(const hpff_model *md, const char *name, size_t count, int grad) {
+    int i = hpff_registry_find(&md->params, name);
+    if (i >= 0 && md->params.t[i].count == count) return (grad ? md->g : md->p) + md->params.t[i].off;
+    i = hpff_registry_find(&md->state, name);
+    if (!grad && i >= 0 && md->state.t[i].count == count) return md->st + md->state.t[i].off;
+    return NULL;
+}
+
+int hpff_model_set_tensor(hpff_model *md, const char *name, const float *host, size_t count) {
+    float *p = tensor_ptr(md, name, count, 0);
+    if (!p) return -1;
+    md->be->to_device(md->be, p, host, count * sizeof(float));
+    return 0;
+}
+
+int hpff_model_get_tensor(const hpff_model *md, const char *name, float *host, size_t count) {
+    const float *p = tensor_ptr(md, name, count, 0);
+    if (!p) return -1;
+    md->be->to_host(md->be, host, p, count * sizeof(float));
+    return 0;
+}
+
+int hpff_model_get_grad(const hpff_model *md, const char *name, float *host, size_t count) {
+    const float *p = tensor_ptr(md, name, count, 1);
+    if (!p) return -1;
+    md->be->to_host(md->be, host, p, count * sizeof(float));
+    return 0;
+}

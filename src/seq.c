@@ -1,0 +1,82 @@
+// seq.c — running a layer sequence over one activation slot.
+#include "seq.h"
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+
+void hpff_seq_init(hpff_seq *s, hpff_shape in) {
+    memset(s, 0, sizeof *s);
+    s->in = s->out = in;
+}
+
+void hpff_seq_push(hpff_seq *s, hpff_layer *L) {
+    HPFF_CHECK(L->in.c == s->out.c && L->in.h == s->out.h && L->in.w == s->out.w,
+               "layer %s expects input %dx%dx%d but the sequence yields %dx%dx%d", L->name, L->in.c,
+               L->in.h, L->in.w, s->out.c, s->out.h, s->out.w);
+    HPFF_CHECK(s->y_off == NULL, "layer %s pushed after the sequence was planned", L->name);
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 8;
+        s->layers = realloc(s->layers, (size_t)s->cap * sizeof *s->layers);
+        HPFF_CHECK(s->layers != NULL, "out of memory");
+    }
+    s->layers[s->n++] = L;
+    s->out = L->out;
+}
+
+static size_t align16(size_t v) { return (v + 15) & ~(size_t)15; }
+
+void hpff_seq_plan(hpff_seq *s, int n_max) {
+    HPFF_CHECK(s->n > 0, "empty layer sequence");
+    s->n_max = n_max;
+    s->y_off = hpff_xcalloc((size_t)s->n, sizeof(size_t));
+    s->saved_off = hpff_xcalloc((size_t)s->n, sizeof(size_t));
+    size_t off = 0, g = hpff_shape_numel(s->in);
+    for (int i = 0; i < s->n; i++) {
+        hpff_layer *L = s->layers[i];
+        s->y_off[i] = off;
+        off += align16((size_t)n_max * hpff_shape_numel(L->out));
+        s->saved_off[i] = off;
+        off += align16(hpff_layer_saved_floats(L, n_max));
+        size_t sc = L->scratch_per_sample * (size_t)n_max;
+        if (sc > s->scratch_floats) s->scratch_floats = sc;
+        if (hpff_shape_numel(L->out) > g) g = hpff_shape_numel(L->out);
+        if (L->ws_bytes > s->ws_bytes) s->ws_bytes = L->ws_bytes;
+        s->flops_per_sample += L->flops_per_sample;
+    }
+    s->slot_floats = off;
+    s->grad_floats = g * (size_t)n_max;
+}
+
+void hpff_seq_free(hpff_seq *s) {
+    for (int i = 0; i < s->n; i++) hpff_layer_free(s->layers[i]);
+    free(s->layers);
+    free(s->y_off);
+    free(s->saved_off);
+    memset(s, 0, sizeof *s);
+}
+
+float *hpff_seq_forward(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot) {
+    HPFF_CHECK(n <= s->n_max, "batch %d exceeds the planned %d", n, s->n_max);
+    const float *in = x;
+    for (int i = 0; i < s->n; i++) {
+        float *y = slot + s->y_off[i];
+        s->layers[i]->ops->forward(s->layers[i], ex, n, in, y, slot + s->saved_off[i]);
+        in = y;
+    }
+    return slot + s->y_off[s->n - 1];
+}
+
+float *hpff_seq_output(const hpff_seq *s, float *slot) { return slot + s->y_off[s->n - 1]; }
+
+void hpff_seq_backward(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot, const float *dy,
+                       float *dx, float beta, int param_grads, float *g0, float *g1) {
+    const float *grad = dy;
+    for (int i = s->n - 1; i >= 0; i--) {
+        hpff_layer *L = s->layers[i];
+        const float *in = i ? slot + s->y_off[i - 1] : x;
+        float *out_grad = i ? ((grad == g0) ? g1 : g0) : dx;
+        float b = i ? 0.f : beta;
+        L->ops->backward(L, ex, n, in, slot + s->y_off[i], slot + s->saved_off[i], grad, out_grad, b, param_grads);
+        grad = out_grad;
+    }
+}

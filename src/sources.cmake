@@ -1,0 +1,23 @@
+# Core, backend-neutral C11 sources of libhpff.
+set(HPFF_CORE_SOURCES
+  src/check.c
+  src/config.c
+  src/metrics.c
+  src/params.c
+  src/layers.c
+  src/seq.c
+  src/net.c
+  src/split.c
+  src/head.c
+  src/aux.c
+  src/hilo.c
+  src/model.c
+  src/stage.c
+  src/transport_local.c
+  src/transport_mpi.c
+  src/world.c
+  src/ckpt.c
+  src/plan.c
+  src/train.c
+  src/backend_registry.c
+)

@@ -1,0 +1,51 @@
+// stage.h — one rank's step loop over the modules it owns (seam 6): forward each module once,
+// run its heads, push the cascade seed one module upstream, sweep parameters, update. The only
+// place that knows rank boundaries: it asks the transport for the input payload and the
+// cascade gradient from downstream (strict: this step's; delayed: the previous step's).
+#ifndef HPFF_STAGE_H
+#define HPFF_STAGE_H
+#include "model.h"
+#include "transport.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hpff_head_stats { float loss; int correct1; int present; } hpff_head_stats;
+
+typedef struct hpff_step_stats {
+    int n;                                  // batch size of this step
+    int has_final;                          // this rank owns Φ
+    float final_loss;
+    int final_correct1, final_correct5;
+    hpff_head_stats il[HPFF_MAX_MODULES], cl[HPFF_MAX_MODULES];   // by global module index
+    double t_total, t_wait_down, t_wait_up, t_wait_send;
+} hpff_step_stats;
+
+typedef struct hpff_stage {
+    hpff_model *md;
+    hpff_transport *tr;
+    int delayed;            // pipeline.cascade = delayed
+    int boundary_up;        // a cascade gradient arrives from downstream for module m1
+    long step;              // training steps done
+    int prev_n;             // delayed: batch of the previous step
+    float mean[4], std[4];  // dataset normalisation (reconstruction target x~ = x*std + mean)
+    int img_c;
+    float *host_target;     // (n_max, image) host staging for x~
+} hpff_stage;
+
+void hpff_stage_init(hpff_stage *s, hpff_model *md, hpff_transport *tr, const float *mean,
+                     const float *std, int img_c);
+void hpff_stage_free(hpff_stage *s);
+// One training step. Rank 0 passes the host batch; other ranks pass NULLs and receive it.
+void hpff_stage_step(hpff_stage *s, const float *x_host, const int32_t *y_host, int n, float lr,
+                     hpff_step_stats *st);
+// One evaluation batch (running BN statistics); fills the final-head fields on the last rank.
+void hpff_stage_eval(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
+                     hpff_step_stats *st);
+// Ends training: consumes a delayed cascade gradient that will never be applied.
+void hpff_stage_finish(hpff_stage *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,4 @@
+# ops tests: every CPU backend op against naive double references (guards, beta, +=), and
+# finite-difference checks of every backward op. Shared references: ops_ref.h.
+hpff_test(test_ops_cpu cpu test_ops_cpu.c)
+hpff_test(test_ops_fd cpu test_ops_fd.c)
