@@ -75,12 +75,12 @@ static hpff_status read_attrs(const reader *r, hpff_dataset *ds) {
     float *vals[2] = {ds->mean, ds->std};
     for (int i = 0; i < 2; i++) {
         e = hpff_h5_read_num_attr(r->file, names[i], H5T_NATIVE_FLOAT, vals[i], ds->c, &found);
+        char what[48];
+        snprintf(what, sizeof what, e == -1 ? "is missing" : e == -2 ? "is not numeric" :
+                 "has %d value(s)", found);
         if (e)
             return hpff_status_fail("%s: root attribute '%s' %s; expected %d float(s), one per "
-                                    "channel, in [0, 1] units", r->path, names[i],
-                                    e == -1 ? "is missing" : e == -2 ? "is not numeric" :
-                                    "has the wrong length", ds->c);
-        (void)found;
+                                    "channel, in [0, 1] units", r->path, names[i], what, ds->c);
     }
     for (int k = 0; k < ds->c; k++)
         if (!(ds->std[k] > 0) || ds->mean[k] != ds->mean[k])

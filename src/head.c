@@ -69,3 +69,9 @@ hpff_head *hpff_head_classifier(const char *name, hpff_seq *seq, int classes) {
     snprintf(hd->name, sizeof hd->name, "%s", name);
     return hd;
 }
+
+const float *hpff_classifier_logits(const hpff_head *hd, const float *work) {
+    HPFF_CHECK(hd->ops == &classifier_ops, "head %s is not a plain classifier", hd->name);
+    const classifier_priv *p = hd->priv;
+    return work + p->seq.y_off[p->seq.n - 1];
+}

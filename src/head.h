@@ -59,6 +59,8 @@ hpff_head *hpff_head_classifier(const char *name, hpff_seq *seq, int classes);
 void hpff_classifier_run(hpff_seq *seq, hpff_exec *ex, int classes, const hpff_head_io *io,
                          int train, hpff_head_result *r);
 size_t hpff_classifier_work(const hpff_seq *seq, int classes);
+// The logits of the last step/eval of a plain classifier head, inside its work area.
+const float *hpff_classifier_logits(const hpff_head *hd, const float *work);
 
 #ifdef __cplusplus
 }

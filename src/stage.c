@@ -124,6 +124,12 @@ static void delayed_boundary(hpff_stage *s) {
 
 void hpff_stage_step(hpff_stage *s, const float *x_host, const int32_t *y_host, int n, float lr,
                      hpff_step_stats *st) {
+    hpff_stage_grads(s, x_host, y_host, n, st);
+    hpff_model_sgd(s->md, lr);
+}
+
+void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
+                      hpff_step_stats *st) {
     hpff_model *md = s->md;
     hpff_backend *be = md->be;
     hpff_transport *tr = s->tr;
@@ -176,7 +182,6 @@ void hpff_stage_step(hpff_stage *s, const float *x_host, const int32_t *y_host, 
     }
     param_sweep(md, prev, n, prev_in, prev_slot, prev_seed);
     if (s->boundary_up && s->delayed) delayed_boundary(s);
-    hpff_model_sgd(md, lr);
     s->prev_n = n;
     s->step++;
     st->t_total = now_s() - t0;

@@ -39,6 +39,9 @@ void hpff_stage_free(hpff_stage *s);
 // One training step. Rank 0 passes the host batch; other ranks pass NULLs and receive it.
 void hpff_stage_step(hpff_stage *s, const float *x_host, const int32_t *y_host, int n, float lr,
                      hpff_step_stats *st);
+// The step without the optimizer update: every gradient of this rank's parameters for the batch.
+void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
+                      hpff_step_stats *st);
 // One evaluation batch (running BN statistics); fills the final-head fields on the last rank.
 void hpff_stage_eval(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
                      hpff_step_stats *st);

@@ -1,1 +1,21 @@
-# train tests
+# Layers, networks, the training step, checkpoints, the trainer binary.
+hpff_test(test_golden_bp cpu test_golden_bp.c)
+target_compile_definitions(test_golden_bp PRIVATE HPFF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+
+# Tools for the trainer tests and the tiny dataset they share.
+add_executable(make_tiny_dataset tools/make_tiny_dataset.c)
+target_link_libraries(make_tiny_dataset PRIVATE hpff)
+add_executable(ckpt_diff tools/ckpt_diff.c)
+target_link_libraries(ckpt_diff PRIVATE hpff)
+set(HPFF_TINY_DATA ${CMAKE_CURRENT_BINARY_DIR}/tiny.h5)
+add_test(NAME make_tiny_data COMMAND make_tiny_dataset ${HPFF_TINY_DATA} 256 16)
+set_tests_properties(make_tiny_data PROPERTIES FIXTURES_SETUP tiny LABELS "cpu;mpi")
+
+# hpff_script_test(NAME LABEL SCRIPT [ARGS...]) — a trainer test script on the tiny data.
+function(hpff_script_test name label script)
+  add_test(NAME ${name} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/trainer/${script}
+           ${PROJECT_BINARY_DIR} ${HPFF_TINY_DATA} ${ARGN})
+  set_tests_properties(${name} PROPERTIES LABELS ${label} FIXTURES_REQUIRED tiny TIMEOUT 600)
+endfunction()
+hpff_script_test(trainer_cli cpu test_cli.sh)
+hpff_script_test(trainer_resume_bp cpu test_resume.sh bp)

@@ -61,7 +61,7 @@ size_t hpff_cpu_conv_workspace(hpff_backend *be, const hpff_conv_desc *d) {
     conv_plan p = conv_plan_make(d);
     if (p.nb == 1 && p.pointwise) return 0;
     size_t cols = (size_t)p.nb * p.hw_out;
-    size_t floats = p.kg * cols;
+    size_t floats = p.kg * cols + (p.nb > 1 ? (size_t)d->c_out * cols : 0);
     return floats * sizeof(float);
 }
 

@@ -143,6 +143,15 @@ static inline void window(int o, int stride, int pad, int k, int in, int *s, int
     *e = b > in ? in : b;
 }
 
+// Pools run in floor mode (ALGORITHM §1.4/§1.5): the caller's output size must match it.
+static void pool_check(const hpff_pool_desc *d) {
+    HPFF_CHECK(d->kh >= 1 && d->kw >= 1 && d->sh >= 1 && d->sw >= 1 && d->ph >= 0 && d->pw >= 0 &&
+                   d->h_out == (d->h_in + 2 * d->ph - d->kh) / d->sh + 1 &&
+                   d->w_out == (d->w_in + 2 * d->pw - d->kw) / d->sw + 1,
+               "pool: output %dx%d does not match input %dx%d, kernel %dx%d, stride %dx%d, pad %dx%d",
+               d->h_out, d->w_out, d->h_in, d->w_in, d->kh, d->kw, d->sh, d->sw, d->ph, d->pw);
+}
+
 // Index of the first maximum of the window in the plane (NaN wins, as in PyTorch), -1 if empty.
 static long window_argmax(const float *plane, int w, int hs, int he, int ws, int we) {
     long best = -1;
@@ -161,6 +170,7 @@ static long window_argmax(const float *plane, int w, int hs, int he, int ws, int
 
 void hpff_cpu_maxpool_fwd(hpff_backend *be, const hpff_pool_desc *d, const float *x, float *y) {
     (void)be;
+    pool_check(d);
     const size_t hwi = (size_t)d->h_in * d->w_in, hwo = (size_t)d->h_out * d->w_out;
     for (size_t pl = 0; pl < (size_t)d->n * d->c; pl++)
         for (int oh = 0; oh < d->h_out; oh++) {
@@ -178,6 +188,7 @@ void hpff_cpu_maxpool_fwd(hpff_backend *be, const hpff_pool_desc *d, const float
 void hpff_cpu_maxpool_bwd(hpff_backend *be, const hpff_pool_desc *d, const float *x,
                           const float *y, const float *dy, float *dx, float beta) {
     (void)be;
+    pool_check(d);
     (void)y;
     const size_t hwi = (size_t)d->h_in * d->w_in, hwo = (size_t)d->h_out * d->w_out;
     if (beta == 0.0f) memset(dx, 0, (size_t)d->n * d->c * hwi * sizeof(float));
@@ -194,27 +205,24 @@ void hpff_cpu_maxpool_bwd(hpff_backend *be, const hpff_pool_desc *d, const float
         }
 }
 
-// PyTorch's count_include_pad divisor: the window clipped to the padded extent.
-static inline int avg_divisor(int o, int stride, int pad, int k, int in) {
-    int a = o * stride - pad, b = a + k;
-    if (b > in + pad) b = in + pad;
-    return b - a;
-}
-
+// count_include_pad: padded zeros count. In floor mode no window reaches past the padding, so
+// PyTorch's divisor (the window clipped to the padded extent) is always kh*kw.
 void hpff_cpu_avgpool_fwd(hpff_backend *be, const hpff_pool_desc *d, const float *x, float *y) {
     (void)be;
+    pool_check(d);
+    const int div = d->kh * d->kw;
     const size_t hwi = (size_t)d->h_in * d->w_in, hwo = (size_t)d->h_out * d->w_out;
     for (size_t pl = 0; pl < (size_t)d->n * d->c; pl++)
         for (int oh = 0; oh < d->h_out; oh++) {
-            int hs, he, dh = avg_divisor(oh, d->sh, d->ph, d->kh, d->h_in);
+            int hs, he;
             window(oh, d->sh, d->ph, d->kh, d->h_in, &hs, &he);
             for (int ow = 0; ow < d->w_out; ow++) {
-                int ws, we, dw = avg_divisor(ow, d->sw, d->pw, d->kw, d->w_in);
+                int ws, we;
                 window(ow, d->sw, d->pw, d->kw, d->w_in, &ws, &we);
                 double s = 0.0;
                 for (int ih = hs; ih < he; ih++)
                     for (int iw = ws; iw < we; iw++) s += x[pl * hwi + (size_t)ih * d->w_in + iw];
-                y[pl * hwo + (size_t)oh * d->w_out + ow] = (float)(s / ((double)dh * dw));
+                y[pl * hwo + (size_t)oh * d->w_out + ow] = (float)(s / div);
             }
         }
 }
@@ -222,16 +230,18 @@ void hpff_cpu_avgpool_fwd(hpff_backend *be, const hpff_pool_desc *d, const float
 void hpff_cpu_avgpool_bwd(hpff_backend *be, const hpff_pool_desc *d, const float *dy, float *dx,
                           float beta) {
     (void)be;
+    pool_check(d);
+    const int div = d->kh * d->kw;
     const size_t hwi = (size_t)d->h_in * d->w_in, hwo = (size_t)d->h_out * d->w_out;
     if (beta == 0.0f) memset(dx, 0, (size_t)d->n * d->c * hwi * sizeof(float));
     for (size_t pl = 0; pl < (size_t)d->n * d->c; pl++)
         for (int oh = 0; oh < d->h_out; oh++) {
-            int hs, he, dh = avg_divisor(oh, d->sh, d->ph, d->kh, d->h_in);
+            int hs, he;
             window(oh, d->sh, d->ph, d->kh, d->h_in, &hs, &he);
             for (int ow = 0; ow < d->w_out; ow++) {
-                int ws, we, dw = avg_divisor(ow, d->sw, d->pw, d->kw, d->w_in);
+                int ws, we;
                 window(ow, d->sw, d->pw, d->kw, d->w_in, &ws, &we);
-                float g = dy[pl * hwo + (size_t)oh * d->w_out + ow] / (float)(dh * dw);
+                float g = dy[pl * hwo + (size_t)oh * d->w_out + ow] / (float)div;
                 for (int ih = hs; ih < he; ih++)
                     for (int iw = ws; iw < we; iw++) dx[pl * hwi + (size_t)ih * d->w_in + iw] += g;
             }

@@ -1,0 +1,126 @@
+// test_golden_bp.c — one whole end-to-end backprop training run against PyTorch: a ResNet-8
+// (width 4, 12x12 inputs) from the fixture's initial weights; the loss, logits and every
+// parameter gradient of step 0, and every parameter, running statistic and the eval logits
+// after 3 SGD-Nesterov steps (tests/golden/README.md; tolerances from the fixture).
+#include <hdf5.h>
+#include <string.h>
+#include "model.h"
+#include "stage.h"
+#include "test_util.h"
+#include "transport.h"
+
+static float *read_ds(hid_t f, const char *path, size_t *count) {
+    hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
+    if (d < 0) return NULL;
+    hid_t sp = H5Dget_space(d);
+    size_t n = (size_t)H5Sget_simple_extent_npoints(sp);
+    float *v = malloc((n ? n : 1) * sizeof(float));
+    H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    H5Sclose(sp);
+    H5Dclose(d);
+    if (count) *count = n;
+    return v;
+}
+
+static int32_t *read_labels(hid_t f, size_t *count) {
+    hid_t d = H5Dopen2(f, "/batches/y", H5P_DEFAULT);
+    hid_t sp = H5Dget_space(d);
+    size_t n = (size_t)H5Sget_simple_extent_npoints(sp);
+    int32_t *v = malloc(n * sizeof(int32_t));
+    H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    H5Sclose(sp);
+    H5Dclose(d);
+    *count = n;
+    return v;
+}
+
+// Compares every tensor of a registry against /<group>/<name> of the fixture.
+static void compare_all(hid_t f, hpff_model *md, const hpff_registry *reg, const char *group,
+                        int grads, double atol, double rtol) {
+    for (int i = 0; i < reg->n; i++) {
+        const hpff_tensor_info *t = &reg->t[i];
+        char path[256];
+        snprintf(path, sizeof path, "/%s/%s", group, t->name);
+        size_t n = 0;
+        float *ref = read_ds(f, path, &n);
+        TEST_CHECK(ref && n == t->count, "%s missing or wrong size", path);
+        if (!ref || n != t->count) { free(ref); continue; }
+        float *got = malloc(n * sizeof(float));
+        int rc = grads ? hpff_model_get_grad(md, t->name, got, n) : hpff_model_get_tensor(md, t->name, got, n);
+        TEST_CHECK(rc == 0, "cannot read %s", t->name);
+        test_close(path, got, ref, n, atol, rtol);
+        free(got);
+        free(ref);
+    }
+}
+
+int main(void) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(HPFF_SOURCE_DIR "/tests/golden/bp_resnet8.h5", H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) { fprintf(stderr, "fixture missing\n"); return 1; }
+    hpff_config cfg;
+    hpff_config_defaults(&cfg);
+    strcpy(cfg.arch, "resnet8");
+    cfg.width = 4;
+    cfg.batch = 6;
+    strcpy(cfg.method, "bp");
+    cfg.K = 1;
+    cfg.momentum = 0.9f;
+    cfg.weight_decay = 1e-4f;
+    hpff_backend *be = hpff_backend_cpu_create();
+    hpff_transport *tr = hpff_transport_local_create();
+    hpff_model md;
+    hpff_shape in = {3, 12, 12};
+    hpff_status st = hpff_model_build(&md, &cfg, be, in, 10, 0, 0);
+    TEST_CHECK(!st.code, "%s", st.msg);
+    hpff_model_init_values(&md);
+    // Load every parameter and running statistic from /init (all must exist, none left over).
+    const hpff_registry *regs[2] = {&md.params, &md.state};
+    int loaded = 0;
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < regs[r]->n; i++) {
+            char path[256];
+            size_t n = 0;
+            snprintf(path, sizeof path, "/init/%s", regs[r]->t[i].name);
+            float *v = read_ds(f, path, &n);
+            TEST_CHECK(v && n == regs[r]->t[i].count, "%s missing or wrong size", path);
+            if (v && hpff_model_set_tensor(&md, regs[r]->t[i].name, v, n) == 0) loaded++;
+            free(v);
+        }
+    TEST_CHECK(loaded == 47, "loaded %d tensors, the fixture has 47", loaded);
+    float *xs = read_ds(f, "/batches/x", NULL);
+    size_t ny = 0;
+    int32_t *ys = read_labels(f, &ny);
+    hpff_stage s;
+    float mean[1] = {0}, sd[1] = {1};
+    hpff_stage_init(&s, &md, tr, mean, sd, 3);
+    size_t per = 6 * 3 * 12 * 12;
+    for (int t = 0; t < 3; t++) {
+        hpff_step_stats stats;
+        hpff_stage_grads(&s, xs + t * per, ys + t * 6, 6, &stats);
+        if (t == 0) {
+            float *loss = read_ds(f, "/step0/loss", NULL), *logits = read_ds(f, "/step0/logits", NULL);
+            test_close("step0/loss", &stats.final_loss, loss, 1, 0, 1e-5);
+            test_close("step0/logits", hpff_classifier_logits(md.final, md.head_work), logits, 60, 1e-5, 1e-5);
+            compare_all(f, &md, &md.params, "step0/grad", 1, 1e-6, 1e-4);
+            free(loss);
+            free(logits);
+        }
+        hpff_model_sgd(&md, 0.1f);
+    }
+    compare_all(f, &md, &md.params, "final", 0, 1e-6, 1e-5);
+    compare_all(f, &md, &md.state, "final", 0, 1e-5, 1e-5);
+    hpff_step_stats es;
+    hpff_stage_eval(&s, xs, ys, 6, &es);
+    float *eval_logits = read_ds(f, "/final/eval_logits", NULL);
+    test_close("final/eval_logits", hpff_classifier_logits(md.final, md.head_work), eval_logits, 60, 1e-5, 1e-4);
+    free(eval_logits);
+    free(xs);
+    free(ys);
+    hpff_stage_free(&s);
+    hpff_model_free(&md);
+    tr->ops->destroy(tr);
+    hpff_backend_destroy(be);
+    H5Fclose(f);
+    return hpff_test_summary("test_golden_bp");
+}

@@ -1,0 +1,101 @@
+// ckpt_diff.c — compares the newest complete checkpoints of two run folders tensor by tensor,
+// whatever the rank partition of each (tensors are matched by name across rank files).
+// usage: ckpt_diff RUN_A RUN_B [RTOL]   exit 0 when every tensor matches (bitwise if RTOL = 0).
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ckpt.h"
+
+typedef struct tensor { char name[128]; size_t count; float *p, *m; int state; } tensor;
+typedef struct set { tensor *t; int n, cap; long step; } set;
+
+static char *read_text(hid_t f, const char *name) {
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    if (ds < 0) return NULL;
+    hid_t sp = H5Dget_space(ds);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    char *s = calloc((size_t)n + 1, 1);
+    H5Dread(ds, H5T_NATIVE_CHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, s);
+    H5Sclose(sp);
+    H5Dclose(ds);
+    return s;
+}
+
+static float *read_floats(hid_t f, const char *name) {
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t sp = H5Dget_space(ds);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    float *v = malloc(((size_t)n + 1) * sizeof(float));
+    H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    H5Sclose(sp);
+    H5Dclose(ds);
+    return v;
+}
+
+static int load(const char *run, set *s) {
+    char dir[600], path[800];
+    snprintf(dir, sizeof dir, "%s/checkpoints", run);
+    s->step = hpff_ckpt_latest(dir);
+    if (s->step < 0) { fprintf(stderr, "ckpt_diff: no complete checkpoint in %s\n", dir); return 0; }
+    for (int r = 0;; r++) {
+        snprintf(path, sizeof path, "%s/step-%09ld/rank%d.h5", dir, s->step, r);
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        if (f < 0) return r > 0;
+        char *table = read_text(f, "tensors");
+        float *p = read_floats(f, "params"), *m = read_floats(f, "momentum"), *st = read_floats(f, "state");
+        for (char *line = strtok(table, "\n"); line; line = strtok(NULL, "\n")) {
+            char name[128];
+            size_t off, count;
+            if (sscanf(line, "%127s %zu %zu", name, &off, &count) != 3) continue;
+            if (s->n == s->cap) { s->cap = s->cap ? 2 * s->cap : 256; s->t = realloc(s->t, (size_t)s->cap * sizeof *s->t); }
+            tensor *t = &s->t[s->n++];
+            snprintf(t->name, sizeof t->name, "%s", name);
+            t->count = count;
+            t->state = strncmp(name, "state:", 6) == 0;
+            t->p = malloc(count * sizeof(float));
+            t->m = malloc(count * sizeof(float));
+            memcpy(t->p, (t->state ? st : p) + off, count * sizeof(float));
+            if (!t->state) memcpy(t->m, m + off, count * sizeof(float));
+        }
+        free(table); free(p); free(m); free(st);
+        H5Fclose(f);
+    }
+}
+
+static const tensor *find(const set *s, const char *name) {
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->t[i].name, name) == 0) return &s->t[i];
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) { fprintf(stderr, "usage: ckpt_diff RUN_A RUN_B [RTOL]\n"); return 2; }
+    double rtol = argc > 3 ? atof(argv[3]) : 0;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    set a = {0}, b = {0};
+    if (!load(argv[1], &a) || !load(argv[2], &b)) return 2;
+    int bad = 0;
+    if (a.step != b.step) { fprintf(stderr, "steps differ: %ld vs %ld\n", a.step, b.step); bad++; }
+    if (a.n != b.n) { fprintf(stderr, "tensor counts differ: %d vs %d\n", a.n, b.n); bad++; }
+    double worst = 0;
+    for (int i = 0; i < a.n; i++) {
+        const tensor *x = &a.t[i], *y = find(&b, x->name);
+        if (!y || y->count != x->count) { fprintf(stderr, "%s: missing or resized in B\n", x->name); bad++; continue; }
+        for (int k = 0; k < 1 + !x->state; k++) {
+            const float *u = k ? x->m : x->p, *v = k ? y->m : y->p;
+            for (size_t j = 0; j < x->count; j++) {
+                double d = fabs((double)u[j] - v[j]), lim = rtol * fmax(fabs(u[j]), 1e-3);
+                if (d > worst) worst = d;
+                if (rtol == 0 ? memcmp(&u[j], &v[j], sizeof(float)) != 0 : d > lim) {
+                    if (bad < 10) fprintf(stderr, "%s%s[%zu]: %.9g vs %.9g\n", x->name, k ? " (momentum)" : "", j, u[j], v[j]);
+                    bad++;
+                }
+            }
+        }
+    }
+    printf("ckpt_diff: step %ld, %d tensors, max abs diff %.3g, %d mismatches (%s)\n", a.step, a.n, worst, bad,
+           rtol == 0 ? "bitwise" : "relative");
+    return bad ? 1 : 0;
+}
