@@ -31,6 +31,7 @@ typedef struct hpff_conv_format {
     const char *files;          // what DIR must hold (for --help)
     const float *mean, *std;    // normalisation of ALGORITHM §6, or NULL (use the train stats)
     hpff_status (*probe)(const char *dir, hpff_conv_info *info);
+    // Opens split "train" or "test"; on failure it has released everything it took.
     hpff_status (*open)(const char *dir, const char *split, const hpff_conv_info *info,
                         hpff_conv_reader *r);
 } hpff_conv_format;

@@ -107,7 +107,10 @@ static hpff_status convert(const hpff_conv_format *fmt, const char *dir, const c
     const char *split[2] = {"train", "test"};
     double t0 = clock_gettime_s();
     hpff_status s = fmt->probe(dir, &info);
-    for (int i = 0; i < 2 && !s.code; i++) s = fmt->open(dir, split[i], &info, &r[i]);
+    for (int i = 0; i < 2 && !s.code; i++) {
+        s = fmt->open(dir, split[i], &info, &r[i]);
+        if (s.code) memset(&r[i], 0, sizeof r[i]);   // a failed open released everything
+    }
     hpff_dsfile_tmp_path(out, g_tmp, sizeof g_tmp);
     if (!s.code) s = hpff_dsfile_create(&f, out, info.classes);
     progress p = {0, (long long)r[0].n + r[1].n, -1, isatty(2)};

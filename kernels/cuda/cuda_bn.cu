@@ -142,7 +142,7 @@ static int bn_splits(int n, int c, int hw) {
 }
 
 static void bn_check(int n, int c, int hw) {
-    HPFF_CHECK(n > 0 && c > 0 && hw > 0, "bad batch-norm shape n=%d c=%d hw=%d", n, c, hw);
+    HPFF_CHECK(n > 0 && c > 0 && c <= 65535 && hw > 0, "bad batch-norm shape n=%d c=%d hw=%d", n, c, hw);
 }
 
 static void cu_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float *x, const float *gamma,

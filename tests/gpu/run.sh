@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# tests/gpu/run.sh — the GPU machine's check: build with the CUDA backend, run the ctest label
+# `gpu`, then the benchmarks. Everything goes to the terminal and to $OUT/gpu_log.txt
+# (OUT defaults to ./gpu-out). Run from anywhere; it works in the repository root. Each step has
+# its own time limit so the whole run stays well under 8 minutes.
+set -u -o pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+OUT="${OUT:-./gpu-out}"
+BUILD="${BUILD:-build-gpu}"
+JOBS="${JOBS:-16}"
+
+step() {   # step NAME SECONDS CMD...: runs CMD under a time limit, reports its status and time
+    local name="$1" limit="$2" t0=$SECONDS rc
+    shift 2
+    echo "=== ${name} (limit ${limit}s): $*"
+    timeout --kill-after=10 "$limit" "$@"
+    rc=$?
+    [ $rc -eq 124 ] && echo "=== ${name}: TIMED OUT after ${limit}s"
+    echo "=== ${name}: exit ${rc} after $((SECONDS - t0))s"
+    return $rc
+}
+
+environment() {
+    echo "=== hpff_pipe GPU check, $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(hostname)"
+    git -C "$ROOT" log -1 --format='commit %H %s' 2>/dev/null || echo "commit: (not a git checkout)"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv 2>&1 || true
+    nvcc --version 2>&1 | tail -n 2 || true
+    cmake --version | head -n 1
+}
+
+# ---- benchmarks: the lead adds training benchmarks here (each under `step` with a limit) ----
+run_benchmarks() {
+    echo "=== benchmarks: none yet"
+    return 0
+}
+
+main() {
+    local status=0
+    cd "$ROOT" || return 1
+    environment
+    step configure 120 cmake -S . -B "$BUILD" -DHPFF_CUDA=ON -DHPFF_CUDA_ARCHS=90 || return 1
+    step build 300 cmake --build "$BUILD" -j"$JOBS" || return 1
+    # HPFF_REQUIRE_GPU turns the no-device skip (exit 77) into a failure: here a GPU must be seen.
+    HPFF_REQUIRE_GPU=1 step "ctest -L gpu" 240 ctest --test-dir "$BUILD" -L gpu --output-on-failure \
+        --output-junit "$OUT/ctest_gpu.xml" || status=1
+    run_benchmarks || status=1
+    echo "=== done: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
+    return $status
+}
+
+mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)" || exit 1
+main "$@" 2>&1 | tee "$OUT/gpu_log.txt"

@@ -1,0 +1,57 @@
+#!/bin/bash
+# Pipeline over MPI ranks on the CPU backend (ARCHITECTURE "Across ranks", ALGORITHM §9).
+# strict: -np 2, 3 and 4 (uneven ranges among them) end with the same parameters, momentum and
+# BN state as -np 1, bitwise; delayed runs, differs from strict and matches its single-process
+# rule (tests/test_hilo_ref.c); a killed rank ends the job; a resumed 2-rank run equals an
+# uninterrupted one. Args after the common two: METHOD (default dgl).
+. "$(dirname "$0")/common.sh" "$@"
+shift 2
+METHOD=${1:-dgl}
+MPIRUN="mpirun --oversubscribe -np"
+tiny_config "$WORK/c.ini"
+cat >> "$WORK/c.ini" <<EOC
+method = $METHOD
+epochs = 1
+max_steps = 6
+[local]
+K = 4
+split = even
+EOC
+run() {   # run NP RUN_DIR [--set ...]
+  local np=$1 dir=$2; shift 2
+  $MPIRUN "$np" "$BIN" --config "$WORK/c.ini" --set train.run_dir="$dir" "$@" > "$dir.log" 2>&1 \
+    || { fail "mpirun -np $np $* failed:"$'\n'"$(tail -5 "$dir.log")"; return 1; }
+}
+run 1 "$WORK/np1" && pass
+run 2 "$WORK/np2" && pass
+run 3 "$WORK/np3" --set pipeline.ranges=0-1,2,3 && pass
+run 4 "$WORK/np4" && pass
+for np in 2 3 4; do
+  if "$CKDIFF" "$WORK/np1" "$WORK/np$np"; then pass; else fail "strict -np $np differs from -np 1"; fi
+done
+grep -q "pipeline plan: 4 modules on 3 ranks" "$WORK/np3.log" && pass || fail "plan not printed"
+# delayed: runs and differs from strict (its exact rule is checked by test_hilo_ref)
+run 2 "$WORK/d2" --set pipeline.cascade=delayed && pass
+if "$CKDIFF" "$WORK/np2" "$WORK/d2" > /dev/null 2>&1; then fail "delayed equals strict"; else pass; fi
+# a rank killed by a signal mid-run ends the whole job, non-zero, within 30 s
+$MPIRUN 2 "$BIN" --config "$WORK/c.ini" --set train.run_dir="$WORK/kill" --set train.max_steps=0 \
+  --set train.epochs=1000 > "$WORK/kill.log" 2>&1 &
+job=$!
+for _ in $(seq 100); do grep -q '"type":"step"' "$WORK/kill/metrics.jsonl" 2>/dev/null && break; sleep 0.2; done
+victim=$(pgrep -n -f "hpff_pipe --config $WORK/c.ini")
+start=$(date +%s)
+if [ -n "$victim" ]; then kill -9 "$victim"; else fail "no rank process to kill"; fi
+for _ in $(seq 60); do kill -0 $job 2>/dev/null || break; sleep 1; done
+took=$(( $(date +%s) - start ))
+if kill -0 $job 2>/dev/null; then fail "killed rank: job still running after ${took}s"; kill -9 $job; pkill -9 -f "$WORK/c.ini"; fi
+wait $job; rc=$?
+[ $rc -ne 0 ] && pass || fail "killed rank: mpirun exited 0"
+[ $took -le 30 ] && pass || fail "killed rank: the job took ${took}s to end"
+# interrupted and resumed with 2 ranks equals uninterrupted
+run 2 "$WORK/r2" --set train.max_steps=3 && \
+  $MPIRUN 2 "$BIN" --resume "$WORK/r2" --set train.max_steps=6 > "$WORK/r2.resume.log" 2>&1 && pass \
+  || fail "2-rank resume failed: $(tail -3 "$WORK/r2.resume.log")"
+if "$CKDIFF" "$WORK/np2" "$WORK/r2"; then pass; else fail "2-rank resume differs"; fi
+# a different rank count is refused with a clear message
+expect_fail resume-np "Resume with mpirun -np 2" $MPIRUN 1 "$BIN" --resume "$WORK/r2"
+finish
