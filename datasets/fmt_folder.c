@@ -3,6 +3,7 @@
 // files sorted by name. Every image must have one size; the file is grayscale (C = 1) when all
 // images are, else RGB (C = 3: gray images are replicated, alpha is dropped).
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <jpeglib.h>
 #include <jerror.h>
@@ -49,7 +50,7 @@ static hpff_status list_dir(const char *dir, int want_dirs, char ***out, int *co
     DIR *d = opendir(dir);
     *out = NULL;
     *count = 0;
-    if (!d) return hpff_status_fail("cannot open folder %s", dir);
+    if (!d) return hpff_status_fail("cannot open folder %s: %s", dir, strerror(errno));
     int cap = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
@@ -286,6 +287,9 @@ static hpff_status folder_probe(const char *dir, hpff_conv_info *info) {
     char train[4096];
     hpff_status s = hpff_conv_join(train, sizeof train, dir, "train");
     if (!s.code) s = list_dir(train, 1, &f->classes, &f->nclasses, NULL);
+    if (s.code)
+        s = hpff_status_fail("%s (folder expects %s/train/<class>/*.png|jpg and "
+                             "%s/test/<class>/...)", s.msg, dir, dir);
     if (!s.code && f->nclasses == 0)
         s = hpff_status_fail("%s: no class sub-folders (expected %s/train/<class>/*.png|jpg and "
                              "%s/test/<class>/...)", train, dir, dir);

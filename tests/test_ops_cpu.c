@@ -113,8 +113,9 @@ static void test_conv(const conv_case *c, uint64_t seed) {
 }
 
 static void test_convs(void) {
-    // Shapes chosen to reach every path of conv_cpu.c: multi-image chunks, a last partial chunk
-    // (26x27 maps, batch 4), one-image chunks (48x48), 1x1 direct and gathered, groups, odd pads.
+    // Shapes chosen to reach every path of conv_cpu.c: one image per gemm (>= 8 output channels
+    // per group), multi-image chunks (fewer), a last partial chunk (26x27 maps, batch 4), 1x1
+    // direct and gathered, groups, odd kernels, strides and pads.
     static const conv_case cases[] = {
         {3, 5, 7, 9, 7, 3, 3, 1, 1, 1, 1, 1, 1},   {3, 4, 7, 9, 6, 3, 3, 2, 2, 1, 1, 2, 0},
         {2, 8, 9, 7, 4, 3, 3, 2, 2, 2, 2, 4, 1},   {3, 5, 7, 9, 7, 1, 1, 1, 1, 0, 0, 1, 0},
@@ -122,7 +123,9 @@ static void test_convs(void) {
         {4, 3, 26, 27, 5, 3, 3, 1, 1, 1, 1, 1, 1}, {2, 3, 11, 10, 4, 5, 3, 3, 2, 2, 0, 1, 1},
         {3, 6, 5, 6, 6, 3, 3, 1, 1, 0, 0, 6, 0},   {2, 3, 48, 48, 4, 3, 3, 1, 1, 1, 1, 1, 1},
         {1, 3, 9, 11, 5, 7, 7, 2, 2, 3, 3, 1, 0},  {3, 4, 7, 9, 8, 1, 1, 1, 1, 1, 1, 4, 1},
-        {5, 2, 3, 3, 3, 3, 3, 1, 1, 0, 0, 1, 1},
+        {5, 2, 3, 3, 3, 3, 3, 1, 1, 0, 0, 1, 1},   {3, 5, 7, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1},
+        {2, 6, 7, 9, 18, 1, 1, 1, 1, 0, 0, 2, 0},  {3, 8, 9, 7, 16, 3, 3, 2, 2, 1, 1, 2, 1},
+        {2, 3, 6, 5, 9, 1, 1, 2, 1, 0, 1, 1, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) test_conv(&cases[i], 100 + 10 * i);
 }

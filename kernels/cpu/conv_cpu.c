@@ -1,19 +1,23 @@
 // conv_cpu.c — CPU convolution and linear layers on OpenBLAS sgemm.
 //
-// A convolution is, per group g, Y_g (cog, cols) = W_g (cog, kg) * col_g (kg, cols) where col_g is
-// the im2col matrix (row = (c, ki, kj), column = (image, oh, ow)). Small maps make one image's
-// gemm too small for BLAS to run well, so images are processed in chunks of `nb` whose columns
-// sit side by side (cols = nb*hw_out); the chunk's result is then copied back to NCHW. A chunk of
-// one image writes straight into the output, and a 1x1/stride-1/unpadded conv of one image uses
-// x itself as col. The workspace holds col (kg x cols) and, when nb > 1, the (c_out x cols) matrix
-// of the chunk's output / output gradient.
+// A convolution is, per group g and image, Y_g (cog, hw_out) = W_g (cog, kg) * col (kg, hw_out),
+// col being the im2col matrix (row = (c, ki, kj), column = (oh, ow)); a 1x1/stride-1/unpadded
+// conv uses x itself as col. One image per gemm is fastest on ResNet shapes (col stays in L2), but
+// a gemm with a handful of output channels runs far below peak, so convs with fewer than
+// CONV_SMALL_COUT output channels per group batch `nb` images side by side in col (columns
+// (image, oh, ow)) and copy the result back to NCHW. Backward-filter computes dW^T = col * dY^T
+// into the workspace and adds its transpose into dw at the end: OpenBLAS runs that orientation
+// up to twice as fast for few output channels. Workspace (floats): col kg*cols (absent for a
+// pointwise one-image plan), tmp cog*cols (only when nb > 1), dwt kg*cog.
 #include "conv_cpu.h"
 #include "check.h"
 #include "cpu_util.h"
 #include <cblas.h>
 #include <string.h>
 
-// Target columns per chunk (measured on ResNet-32 CIFAR shapes) and a cap on the col buffer.
+// Convs with fewer output channels per group than this batch images up to CONV_TARGET_COLS
+// columns per gemm (both measured on ResNet-32 / InfoPro-decoder shapes); col is capped in size.
+#define CONV_SMALL_COUT 8
 #define CONV_TARGET_COLS 2048
 #define CONV_MAX_COL_BYTES ((size_t)32 << 20)
 
@@ -21,8 +25,9 @@ typedef struct conv_plan {
     int cig, cog;     // channels per group
     size_t kg;        // cig*kh*kw: rows of col
     size_t hw_in, hw_out;
-    int nb;           // images per chunk
+    int nb;           // images per gemm
     int pointwise;    // 1x1, stride 1, no padding: col of one image is x itself
+    float *col, *tmp, *dwt;   // workspace regions
 } conv_plan;
 
 static void conv_check(const hpff_conv_desc *d) {
@@ -39,7 +44,9 @@ static void conv_check(const hpff_conv_desc *d) {
     HPFF_CHECK(d->n >= 0, "conv: negative batch %d", d->n);
 }
 
-static conv_plan conv_plan_make(const hpff_conv_desc *d) {
+// The plan for d; with ws != NULL its regions point into ws. Sizes depend on d->n only through
+// nb <= n, so a workspace sized at the planned batch serves every smaller runtime batch.
+static conv_plan conv_plan_make(const hpff_conv_desc *d, void *ws, size_t *ws_floats) {
     conv_plan p;
     p.cig = d->c_in / d->groups;
     p.cog = d->c_out / d->groups;
@@ -47,21 +54,30 @@ static conv_plan conv_plan_make(const hpff_conv_desc *d) {
     p.hw_in = (size_t)d->h_in * d->w_in;
     p.hw_out = (size_t)d->h_out * d->w_out;
     p.pointwise = d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->ph == 0 && d->pw == 0;
-    size_t nb = (CONV_TARGET_COLS + p.hw_out - 1) / p.hw_out;
-    size_t cap = CONV_MAX_COL_BYTES / (p.kg * p.hw_out * sizeof(float));
-    if (nb > cap) nb = cap;
-    if (nb > (size_t)d->n) nb = (size_t)d->n;
-    p.nb = nb < 1 ? 1 : (int)nb;
+    size_t nb = 1;
+    if (p.cog < CONV_SMALL_COUT) {
+        nb = (CONV_TARGET_COLS + p.hw_out - 1) / p.hw_out;
+        size_t cap = CONV_MAX_COL_BYTES / (p.kg * p.hw_out * sizeof(float));
+        if (nb > cap) nb = cap;
+        if (nb > (size_t)d->n) nb = (size_t)d->n;
+        if (nb < 1) nb = 1;
+    }
+    p.nb = (int)nb;
+    size_t cols = nb * p.hw_out;
+    size_t ncol = nb == 1 && p.pointwise ? 0 : p.kg * cols, ntmp = nb > 1 ? (size_t)p.cog * cols : 0;
+    float *base = ws;
+    p.col = base;
+    p.tmp = base ? base + ncol : NULL;
+    p.dwt = base ? base + ncol + ntmp : NULL;
+    if (ws_floats) *ws_floats = ncol + ntmp + p.kg * p.cog;
     return p;
 }
 
 size_t hpff_cpu_conv_workspace(hpff_backend *be, const hpff_conv_desc *d) {
     (void)be;
     conv_check(d);
-    conv_plan p = conv_plan_make(d);
-    if (p.nb == 1 && p.pointwise) return 0;
-    size_t cols = (size_t)p.nb * p.hw_out;
-    size_t floats = p.kg * cols + (p.nb > 1 ? (size_t)d->c_out * cols : 0);
+    size_t floats;
+    conv_plan_make(d, NULL, &floats);
     return floats * sizeof(float);
 }
 
@@ -136,20 +152,20 @@ static void col2im_add(const hpff_conv_desc *d, const conv_plan *p, const float 
             }
 }
 
-// m (c, nb*hw) <- t (nb, c, hw).
-static void nchw_to_cm(const float *restrict t, int nb, int c, size_t hw, float *restrict m) {
+// m (c, nb*hw) <- the c channels at t of nb images (image stride t_img).
+static void nchw_to_cm(const float *t, size_t t_img, int nb, int c, size_t hw, float *restrict m) {
     for (int ch = 0; ch < c; ch++)
         for (int i = 0; i < nb; i++)
-            memcpy(m + ((size_t)ch * nb + i) * hw, t + ((size_t)i * c + ch) * hw, hw * sizeof(float));
+            memcpy(m + ((size_t)ch * nb + i) * hw, t + i * t_img + ch * hw, hw * sizeof(float));
 }
 
-// t (nb, c, hw) <- m (c, nb*hw) + bias (bias may be NULL).
+// The c channels at t of nb images (image stride t_img) <- m (c, nb*hw) + bias (may be NULL).
 static void cm_to_nchw(const float *restrict m, int nb, int c, size_t hw, const float *bias,
-                       float *restrict t) {
+                       float *t, size_t t_img) {
     for (int i = 0; i < nb; i++)
         for (int ch = 0; ch < c; ch++) {
             const float *restrict s = m + ((size_t)ch * nb + i) * hw;
-            float *restrict o = t + ((size_t)i * c + ch) * hw;
+            float *restrict o = t + i * t_img + ch * hw;
             float b = bias ? bias[ch] : 0.0f;
             for (size_t k = 0; k < hw; k++) o[k] = s[k] + b;
         }
@@ -159,32 +175,29 @@ void hpff_cpu_conv_fwd(hpff_backend *be, const hpff_conv_desc *d, const float *x
                        const float *bias, float *y, void *ws) {
     (void)be;
     conv_check(d);
-    conv_plan p = conv_plan_make(d);
-    HPFF_CHECK(ws != NULL || (p.nb == 1 && p.pointwise), "conv_fwd: workspace missing");
-    float *col = ws, *tmp = col ? col + p.kg * p.nb * p.hw_out : NULL;
+    conv_plan p = conv_plan_make(d, ws, NULL);
+    HPFF_CHECK(ws != NULL, "conv_fwd: workspace missing");
     const size_t xs = (size_t)d->c_in * p.hw_in, ys = (size_t)d->c_out * p.hw_out;
-    for (int i0 = 0; i0 < d->n; i0 += p.nb) {
-        int nb = d->n - i0 < p.nb ? d->n - i0 : p.nb;
-        int cols = nb * (int)p.hw_out;
-        for (int g = 0; g < d->groups; g++) {
-            const float *xg = x + i0 * xs + (size_t)g * p.cig * p.hw_in;
-            const float *b = xg;
+    for (int g = 0; g < d->groups; g++) {
+        const float *wg = w + (size_t)g * p.cog * p.kg, *bg = bias ? bias + g * p.cog : NULL;
+        for (int i0 = 0; i0 < d->n; i0 += p.nb) {
+            int nb = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = nb * (int)p.hw_out;
+            const float *xg = x + i0 * xs + (size_t)g * p.cig * p.hw_in, *b = xg;
+            float *yg = y + i0 * ys + (size_t)g * p.cog * p.hw_out;
             if (!(nb == 1 && p.pointwise)) {
-                im2col(d, &p, xg, xs, nb, col);
-                b = col;
+                im2col(d, &p, xg, xs, nb, p.col);
+                b = p.col;
             }
-            float *c = nb == 1 ? y + i0 * ys + (size_t)g * p.cog * p.hw_out
-                               : tmp + (size_t)g * p.cog * cols;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.cog, cols, (int)p.kg, 1.0f,
-                        w + (size_t)g * p.cog * p.kg, (int)p.kg, b, cols, 0.0f, c, cols);
+                        wg, (int)p.kg, b, cols, 0.0f, nb == 1 ? yg : p.tmp, cols);
+            if (nb > 1)
+                cm_to_nchw(p.tmp, nb, p.cog, p.hw_out, bg, yg, ys);
+            else if (bg)
+                for (int ch = 0; ch < p.cog; ch++) {
+                    float *restrict o = yg + ch * p.hw_out, bv = bg[ch];
+                    for (size_t k = 0; k < p.hw_out; k++) o[k] += bv;
+                }
         }
-        if (nb > 1)
-            cm_to_nchw(tmp, nb, d->c_out, p.hw_out, bias, y + i0 * ys);
-        else if (bias)
-            for (int ch = 0; ch < d->c_out; ch++) {
-                float *restrict o = y + i0 * ys + ch * p.hw_out, b = bias[ch];
-                for (size_t k = 0; k < p.hw_out; k++) o[k] += b;
-            }
     }
 }
 
@@ -192,32 +205,28 @@ void hpff_cpu_conv_bwd_data(hpff_backend *be, const hpff_conv_desc *d, const flo
                             const float *dy, float *dx, float beta, void *ws) {
     (void)be;
     conv_check(d);
-    conv_plan p = conv_plan_make(d);
-    HPFF_CHECK(ws != NULL || (p.nb == 1 && p.pointwise), "conv_bwd_data: workspace missing");
-    float *col = ws, *tmp = col ? col + p.kg * p.nb * p.hw_out : NULL;
+    conv_plan p = conv_plan_make(d, ws, NULL);
+    HPFF_CHECK(ws != NULL, "conv_bwd_data: workspace missing");
     const size_t xs = (size_t)d->c_in * p.hw_in, ys = (size_t)d->c_out * p.hw_out;
-    for (int i0 = 0; i0 < d->n; i0 += p.nb) {
-        int nb = d->n - i0 < p.nb ? d->n - i0 : p.nb;
-        int cols = nb * (int)p.hw_out;
-        const float *dym = dy + i0 * ys;   // (c_out, cols) when nb == 1
-        if (nb > 1) {
-            nchw_to_cm(dym, nb, d->c_out, p.hw_out, tmp);
-            dym = tmp;
-        }
-        float *dxc = dx + i0 * xs;
-        int direct = nb == 1 && p.pointwise;
-        if (!direct && beta == 0.0f) memset(dxc, 0, (size_t)nb * xs * sizeof(float));
-        for (int g = 0; g < d->groups; g++) {
-            const float *wg = w + (size_t)g * p.cog * p.kg;
-            const float *dyg = dym + (size_t)g * p.cog * cols;
-            float *dxg = dxc + (size_t)g * p.cig * p.hw_in;
+    const int direct = p.nb == 1 && p.pointwise;   // gemm straight into dx, honouring beta
+    if (!direct && beta == 0.0f) memset(dx, 0, (size_t)d->n * xs * sizeof(float));
+    for (int g = 0; g < d->groups; g++) {
+        const float *wg = w + (size_t)g * p.cog * p.kg;
+        for (int i0 = 0; i0 < d->n; i0 += p.nb) {
+            int nb = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = nb * (int)p.hw_out;
+            const float *dyg = dy + i0 * ys + (size_t)g * p.cog * p.hw_out;
+            float *dxg = dx + i0 * xs + (size_t)g * p.cig * p.hw_in;
+            if (nb > 1) {
+                nchw_to_cm(dyg, ys, nb, p.cog, p.hw_out, p.tmp);
+                dyg = p.tmp;
+            }
             if (direct) {
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p.kg, cols, p.cog, 1.0f,
                             wg, (int)p.kg, dyg, cols, beta, dxg, cols);
             } else {
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p.kg, cols, p.cog, 1.0f,
-                            wg, (int)p.kg, dyg, cols, 0.0f, col, cols);
-                col2im_add(d, &p, col, nb, dxg, xs);
+                            wg, (int)p.kg, dyg, cols, 0.0f, p.col, cols);
+                col2im_add(d, &p, p.col, nb, dxg, xs);
             }
         }
     }
@@ -227,29 +236,30 @@ void hpff_cpu_conv_bwd_filter(hpff_backend *be, const hpff_conv_desc *d, const f
                               const float *dy, float *dw, float *dbias, void *ws) {
     (void)be;
     conv_check(d);
-    conv_plan p = conv_plan_make(d);
-    HPFF_CHECK(ws != NULL || (p.nb == 1 && p.pointwise), "conv_bwd_filter: workspace missing");
-    float *col = ws, *tmp = col ? col + p.kg * p.nb * p.hw_out : NULL;
+    conv_plan p = conv_plan_make(d, ws, NULL);
+    HPFF_CHECK(ws != NULL, "conv_bwd_filter: workspace missing");
     const size_t xs = (size_t)d->c_in * p.hw_in, ys = (size_t)d->c_out * p.hw_out;
-    for (int i0 = 0; i0 < d->n; i0 += p.nb) {
-        int nb = d->n - i0 < p.nb ? d->n - i0 : p.nb;
-        int cols = nb * (int)p.hw_out;
-        const float *dym = dy + i0 * ys;
-        if (nb > 1) {
-            nchw_to_cm(dym, nb, d->c_out, p.hw_out, tmp);
-            dym = tmp;
-        }
-        for (int g = 0; g < d->groups; g++) {
-            const float *xg = x + i0 * xs + (size_t)g * p.cig * p.hw_in;
-            const float *b = xg;
-            if (!(nb == 1 && p.pointwise)) {
-                im2col(d, &p, xg, xs, nb, col);
-                b = col;
+    for (int g = 0; g < d->groups; g++) {
+        memset(p.dwt, 0, p.kg * p.cog * sizeof(float));
+        for (int i0 = 0; i0 < d->n; i0 += p.nb) {
+            int nb = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = nb * (int)p.hw_out;
+            const float *xg = x + i0 * xs + (size_t)g * p.cig * p.hw_in, *a = xg;
+            const float *dyg = dy + i0 * ys + (size_t)g * p.cog * p.hw_out;
+            if (nb > 1) {
+                nchw_to_cm(dyg, ys, nb, p.cog, p.hw_out, p.tmp);
+                dyg = p.tmp;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p.cog, (int)p.kg, cols, 1.0f,
-                        dym + (size_t)g * p.cog * cols, cols, b, cols, 1.0f,
-                        dw + (size_t)g * p.cog * p.kg, (int)p.kg);
+            if (!(nb == 1 && p.pointwise)) {
+                im2col(d, &p, xg, xs, nb, p.col);
+                a = p.col;
+            }
+            // dW^T (kg, cog) += col (kg, cols) * dY^T (cols, cog)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)p.kg, p.cog, cols, 1.0f, a,
+                        cols, dyg, cols, 1.0f, p.dwt, p.cog);
         }
+        float *dwg = dw + (size_t)g * p.cog * p.kg;
+        for (int o = 0; o < p.cog; o++)
+            for (size_t k = 0; k < p.kg; k++) dwg[o * p.kg + k] += p.dwt[k * p.cog + o];
     }
     if (dbias)
         for (int ch = 0; ch < d->c_out; ch++) {

@@ -16,18 +16,18 @@ __device__ __forceinline__ welford welford_merge(welford a, welford b) {
 }
 
 // Element e in [0, n*hw) of channel ch of an (n, c, hw) tensor.
-__device__ __forceinline__ size_t bn_index(long long e, int c, int hw, int ch) {
-    long long i = e / hw;
-    return (size_t)((i * c + ch) * hw + (e - i * hw));
+__device__ __forceinline__ size_t bn_index(unsigned e, int c, int hw, int ch) {
+    unsigned i = e / (unsigned)hw;
+    return ((size_t)i * c + ch) * hw + (e - i * (unsigned)hw);
 }
 
 // grid (splits, c): part[ch*splits + b] = Welford state of block b's share of channel ch.
 __global__ void k_bn_stats(const float *x, int n, int c, int hw, welford *part) {
     __shared__ welford sh[32];
     const int ch = blockIdx.y, splits = gridDim.x;
-    const long long total = (long long)n * hw, stride = (long long)splits * blockDim.x;
+    const unsigned total = (unsigned)n * (unsigned)hw, stride = (unsigned)splits * blockDim.x;
     welford w = {0.0f, 0.0f, 0.0f};
-    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += stride) {
+    for (unsigned e = blockIdx.x * blockDim.x + threadIdx.x; e < total; e += stride) {
         float v = x[bn_index(e, c, hw, ch)];
         w.n += 1.0f;
         float d = v - w.mean;
@@ -77,7 +77,7 @@ __global__ void k_bn_apply(const float *x, float *y, size_t total, int c, int hw
                            const float *scale_src, int from_var, float eps, const float *gamma,
                            const float *beta) {
     HPFF_GRID_LOOP(i, total) {
-        int ch = (int)((i / hw) % c);
+        int ch = (int)((unsigned)i / (unsigned)hw % (unsigned)c);
         float istd = from_var ? 1.0f / sqrtf(scale_src[ch] + eps) : scale_src[ch];
         float g = gamma ? gamma[ch] : 1.0f, b = beta ? beta[ch] : 0.0f;
         y[i] = g * ((x[i] - mean[ch]) * istd) + b;
@@ -89,10 +89,10 @@ __global__ void k_bn_bwd_sums(const float *x, const float *dy, const float *mean
                               float2 *part) {
     __shared__ float sh[32];
     const int ch = blockIdx.y, splits = gridDim.x;
-    const long long total = (long long)n * hw, stride = (long long)splits * blockDim.x;
+    const unsigned total = (unsigned)n * (unsigned)hw, stride = (unsigned)splits * blockDim.x;
     const float m = mean[ch];
     float s = 0.0f, sx = 0.0f;
-    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += stride) {
+    for (unsigned e = blockIdx.x * blockDim.x + threadIdx.x; e < total; e += stride) {
         size_t k = bn_index(e, c, hw, ch);
         s += dy[k];
         sx += dy[k] * (x[k] - m);
@@ -124,7 +124,7 @@ __global__ void k_bn_bwd_dx(const float *x, const float *dy, const float *mean, 
                             const float *gamma, const float2 *coef, size_t total, int c, int hw, float *dx,
                             float beta_dx) {
     HPFF_GRID_LOOP(i, total) {
-        int ch = (int)((i / hw) % c);
+        int ch = (int)((unsigned)i / (unsigned)hw % (unsigned)c);
         float is = invstd[ch], g = gamma ? gamma[ch] : 1.0f;
         float xhat = (x[i] - mean[ch]) * is;
         float2 k = coef[ch];
@@ -143,6 +143,7 @@ static int bn_splits(int n, int c, int hw) {
 
 static void bn_check(int n, int c, int hw) {
     HPFF_CHECK(n > 0 && c > 0 && c <= 65535 && hw > 0, "bad batch-norm shape n=%d c=%d hw=%d", n, c, hw);
+    HPFF_CUDA_CHECK_INDEX((size_t)n * c * hw, "batch norm");
 }
 
 static void cu_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float *x, const float *gamma,

@@ -59,6 +59,12 @@ void hpff_cuda_install_loss(hpff_backend *be);
 // Frees the convolution cache (descriptors); called by destroy.
 void hpff_cuda_conv_cache_free(hpff_cuda_ctx *cx);
 
+// Structured kernels (pooling, resize, patches, batch norm) split flat indices with 32-bit
+// divisions; they check their element count with this first.
+#define HPFF_CUDA_CHECK_INDEX(total, what)                                                  \
+    HPFF_CHECK((size_t)(total) <= 0x7FFFFFFFull, "%s: %zu elements exceed the 2^31 index limit", \
+               (what), (size_t)(total))
+
 #define HPFF_CUDA_THREADS 256
 // Blocks for a grid-stride loop over `n` items (n > 0), capped so huge tensors loop.
 static inline unsigned hpff_cuda_blocks(size_t n) {

@@ -33,8 +33,9 @@ __device__ __forceinline__ int max_argmax(const float *xp, const hpff_pool_desc 
 
 __global__ void k_maxpool_fwd(hpff_pool_desc d, const float *x, float *y, size_t total) {
     HPFF_GRID_LOOP(i, total) {
-        int ow = (int)(i % d.w_out), oh = (int)(i / d.w_out % d.h_out);
-        size_t plane = i / ((size_t)d.w_out * d.h_out);
+        const unsigned u = (unsigned)i, wo = (unsigned)d.w_out, ho = (unsigned)d.h_out;
+        int ow = (int)(u % wo), oh = (int)(u / wo % ho);
+        size_t plane = u / (wo * ho);
         const float *xp = x + plane * d.h_in * d.w_in;
         int a = max_argmax(xp, d, oh, ow);
         y[i] = a < 0 ? -INFINITY : xp[a];
@@ -44,8 +45,9 @@ __global__ void k_maxpool_fwd(hpff_pool_desc d, const float *x, float *y, size_t
 __global__ void k_maxpool_bwd(hpff_pool_desc d, const float *x, const float *dy, float *dx, float beta,
                               size_t total) {
     HPFF_GRID_LOOP(i, total) {
-        int iw = (int)(i % d.w_in), ih = (int)(i / d.w_in % d.h_in);
-        size_t plane = i / ((size_t)d.w_in * d.h_in);
+        const unsigned u = (unsigned)i, wi = (unsigned)d.w_in, hi = (unsigned)d.h_in;
+        int iw = (int)(u % wi), ih = (int)(u / wi % hi);
+        size_t plane = u / (wi * hi);
         const float *xp = x + plane * d.h_in * d.w_in;
         const float *dyp = dy + plane * d.h_out * d.w_out;
         int oh0, oh1, ow0, ow1, self = ih * d.w_in + iw;
@@ -68,8 +70,9 @@ __device__ __forceinline__ int avg_divisor(const hpff_pool_desc d, int oh, int o
 
 __global__ void k_avgpool_fwd(hpff_pool_desc d, const float *x, float *y, size_t total) {
     HPFF_GRID_LOOP(i, total) {
-        int ow = (int)(i % d.w_out), oh = (int)(i / d.w_out % d.h_out);
-        size_t plane = i / ((size_t)d.w_out * d.h_out);
+        const unsigned u = (unsigned)i, wo = (unsigned)d.w_out, ho = (unsigned)d.h_out;
+        int ow = (int)(u % wo), oh = (int)(u / wo % ho);
+        size_t plane = u / (wo * ho);
         const float *xp = x + plane * d.h_in * d.w_in;
         int h0 = oh * d.sh - d.ph, w0 = ow * d.sw - d.pw;
         int h1 = min(h0 + d.kh, d.h_in), w1 = min(w0 + d.kw, d.w_in);
@@ -82,8 +85,9 @@ __global__ void k_avgpool_fwd(hpff_pool_desc d, const float *x, float *y, size_t
 
 __global__ void k_avgpool_bwd(hpff_pool_desc d, const float *dy, float *dx, float beta, size_t total) {
     HPFF_GRID_LOOP(i, total) {
-        int iw = (int)(i % d.w_in), ih = (int)(i / d.w_in % d.h_in);
-        size_t plane = i / ((size_t)d.w_in * d.h_in);
+        const unsigned u = (unsigned)i, wi = (unsigned)d.w_in, hi = (unsigned)d.h_in;
+        int iw = (int)(u % wi), ih = (int)(u / wi % hi);
+        size_t plane = u / (wi * hi);
         const float *dyp = dy + plane * d.h_out * d.w_out;
         int oh0, oh1, ow0, ow1;
         pool_cover(ih, d.kh, d.sh, d.ph, d.h_out, &oh0, &oh1);
@@ -104,8 +108,9 @@ __device__ __forceinline__ int ad_end(int o, int in, int out) {
 __global__ void k_adaptive_fwd(int h_in, int w_in, int h_out, int w_out, const float *x, float *y,
                                size_t total) {
     HPFF_GRID_LOOP(i, total) {
-        int ow = (int)(i % w_out), oh = (int)(i / w_out % h_out);
-        size_t plane = i / ((size_t)w_out * h_out);
+        const unsigned u = (unsigned)i;
+        int ow = (int)(u % (unsigned)w_out), oh = (int)(u / (unsigned)w_out % (unsigned)h_out);
+        size_t plane = u / ((unsigned)w_out * (unsigned)h_out);
         const float *xp = x + plane * h_in * w_in;
         int h0 = ad_start(oh, h_in, h_out), h1 = ad_end(oh, h_in, h_out);
         int w0 = ad_start(ow, w_in, w_out), w1 = ad_end(ow, w_in, w_out);
@@ -126,8 +131,9 @@ __device__ __forceinline__ void ad_cover(int i, int in, int out, int *lo, int *h
 __global__ void k_adaptive_bwd(int h_in, int w_in, int h_out, int w_out, const float *dy, float *dx,
                                float beta, size_t total) {
     HPFF_GRID_LOOP(i, total) {
-        int iw = (int)(i % w_in), ih = (int)(i / w_in % h_in);
-        size_t plane = i / ((size_t)w_in * h_in);
+        const unsigned u = (unsigned)i;
+        int iw = (int)(u % (unsigned)w_in), ih = (int)(u / (unsigned)w_in % (unsigned)h_in);
+        size_t plane = u / ((unsigned)w_in * (unsigned)h_in);
         const float *dyp = dy + plane * h_out * w_out;
         int oh0, oh1, ow0, ow1;
         ad_cover(ih, h_in, h_out, &oh0, &oh1);
@@ -155,6 +161,7 @@ static void pool_check(const hpff_pool_desc *d) {
 
 #define POOL_LAUNCH(cx, total, kernel, ...)                                                      \
     do {                                                                                         \
+        HPFF_CUDA_CHECK_INDEX(total, #kernel);                                                   \
         kernel<<<hpff_cuda_blocks(total), HPFF_CUDA_THREADS, 0, (cx)->stream>>>(__VA_ARGS__);    \
         HPFF_CUDA_LAUNCHED(cx, #kernel);                                                         \
     } while (0)

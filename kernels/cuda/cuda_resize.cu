@@ -50,8 +50,9 @@ __device__ __forceinline__ void axis_cover(axis_map a, int i, int *lo, int *hi) 
 
 __global__ void k_resize_fwd(axis_map ah, axis_map aw, const float *x, float *y, size_t total) {
     HPFF_GRID_LOOP(i, total) {
-        int ow = (int)(i % aw.out), oh = (int)(i / aw.out % ah.out);
-        size_t plane = i / ((size_t)aw.out * ah.out);
+        const unsigned u = (unsigned)i, wo = (unsigned)aw.out, ho = (unsigned)ah.out;
+        int ow = (int)(u % wo), oh = (int)(u / wo % ho);
+        size_t plane = u / (wo * ho);
         const float *xp = x + plane * ah.in * aw.in;
         int h0, hs, w0, ws;
         float hl0, hl1, wl0, wl1;
@@ -64,8 +65,9 @@ __global__ void k_resize_fwd(axis_map ah, axis_map aw, const float *x, float *y,
 
 __global__ void k_resize_bwd(axis_map ah, axis_map aw, const float *dy, float *dx, float beta, size_t total) {
     HPFF_GRID_LOOP(i, total) {
-        int iw = (int)(i % aw.in), ih = (int)(i / aw.in % ah.in);
-        size_t plane = i / ((size_t)aw.in * ah.in);
+        const unsigned u = (unsigned)i, wi = (unsigned)aw.in, hi = (unsigned)ah.in;
+        int iw = (int)(u % wi), ih = (int)(u / wi % hi);
+        size_t plane = u / (wi * hi);
         const float *dyp = dy + plane * ah.out * aw.out;
         int oh0, oh1, ow0, ow1;
         axis_cover(ah, ih, &oh0, &oh1);
@@ -87,8 +89,9 @@ __global__ void k_resize_bwd(axis_map ah, axis_map aw, const float *dy, float *d
 __global__ void k_patch_extract(int h, int w, int r0, int c0, int ph, int pw, const float *x, float *p,
                                 size_t total) {
     HPFF_GRID_LOOP(i, total) {
-        int q = (int)(i % pw), r = (int)(i / pw % ph);
-        size_t plane = i / ((size_t)pw * ph);
+        const unsigned u = (unsigned)i;
+        int q = (int)(u % (unsigned)pw), r = (int)(u / (unsigned)pw % (unsigned)ph);
+        size_t plane = u / ((unsigned)pw * (unsigned)ph);
         p[i] = x[(plane * h + r0 + r) * w + c0 + q];
     }
 }
@@ -96,8 +99,9 @@ __global__ void k_patch_extract(int h, int w, int r0, int c0, int ph, int pw, co
 __global__ void k_patch_scatter(int h, int w, int r0, int c0, int ph, int pw, const float *dp, float *dx,
                                 float beta, size_t total) {
     HPFF_GRID_LOOP(i, total) {
-        int q = (int)(i % pw), r = (int)(i / pw % ph);
-        size_t plane = i / ((size_t)pw * ph);
+        const unsigned u = (unsigned)i;
+        int q = (int)(u % (unsigned)pw), r = (int)(u / (unsigned)pw % (unsigned)ph);
+        size_t plane = u / ((unsigned)pw * (unsigned)ph);
         hpff_store_beta(&dx[(plane * h + r0 + r) * w + c0 + q], dp[i], beta);
     }
 }
@@ -112,6 +116,7 @@ static void cu_resize_fwd(hpff_backend *be, int n, int c, int h_in, int w_in, in
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
     resize_check(n, c, h_in, w_in, h_out, w_out);
     size_t total = (size_t)n * c * h_out * w_out;
+    HPFF_CUDA_CHECK_INDEX((size_t)n * c * h_in * w_in > total ? (size_t)n * c * h_in * w_in : total, "resize");
     k_resize_fwd<<<hpff_cuda_blocks(total), HPFF_CUDA_THREADS, 0, cx->stream>>>(
         axis_make(h_in, h_out), axis_make(w_in, w_out), x, y, total);
     HPFF_CUDA_LAUNCHED(cx, "k_resize_fwd");
@@ -122,12 +127,14 @@ static void cu_resize_bwd(hpff_backend *be, int n, int c, int h_in, int w_in, in
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
     resize_check(n, c, h_in, w_in, h_out, w_out);
     size_t total = (size_t)n * c * h_in * w_in;
+    HPFF_CUDA_CHECK_INDEX((size_t)n * c * h_out * w_out > total ? (size_t)n * c * h_out * w_out : total, "resize");
     k_resize_bwd<<<hpff_cuda_blocks(total), HPFF_CUDA_THREADS, 0, cx->stream>>>(
         axis_make(h_in, h_out), axis_make(w_in, w_out), dy, dx, beta, total);
     HPFF_CUDA_LAUNCHED(cx, "k_resize_bwd");
 }
 
 static void patch_check(int n, int c, int h, int w, int r0, int c0, int ph, int pw) {
+    HPFF_CUDA_CHECK_INDEX((size_t)n * c * h * w, "patch");
     HPFF_CHECK(n > 0 && c > 0 && ph > 0 && pw > 0 && r0 >= 0 && c0 >= 0 && r0 + ph <= h && c0 + pw <= w,
                "patch rows [%d,%d) x cols [%d,%d) outside the %dx%d map (n=%d c=%d)", r0, r0 + ph, c0,
                c0 + pw, h, w, n, c);
