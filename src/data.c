@@ -310,11 +310,7 @@ hpff_loader *hpff_loader_create(const hpff_dataset *ds, const hpff_loader_opts *
     hpff_aug_lut(L->lut, ds->c, ds->mean, ds->std);
     L->order = hpff_xmalloc((size_t)ds->n * sizeof(int32_t));
     L->epoch = -1;
-    L->slots = hpff_xcalloc((size_t)L->nslots, sizeof(slot));
-    for (int i = 0; i < L->nslots; i++) {
-        L->slots[i].x = hpff_xmalloc((size_t)L->batch * L->sample_floats * sizeof(float));
-        L->slots[i].y = hpff_xmalloc((size_t)L->batch * sizeof(int32_t));
-    }
+    L->slots = hpff_xcalloc((size_t)L->nslots, sizeof(slot));   // buffers: first start_epoch
     pthread_mutex_init(&L->mu, NULL);
     pthread_cond_init(&L->work_cv, NULL);
     pthread_cond_init(&L->ready_cv, NULL);
@@ -364,7 +360,14 @@ void hpff_loader_start_epoch(hpff_loader *L, int epoch, int first_batch) {
     pthread_mutex_lock(&L->mu);
     L->paused = 1;
     while (L->busy > 0) pthread_cond_wait(&L->ready_cv, &L->mu);
-    for (int i = 0; i < L->nslots; i++) L->slots[i].state = SLOT_FREE;
+    for (int i = 0; i < L->nslots; i++) {
+        slot *sl = &L->slots[i];
+        sl->state = SLOT_FREE;
+        if (!sl->x) {   // allocated on first use: ranks that never read batches pay nothing
+            sl->x = hpff_xmalloc((size_t)L->batch * L->sample_floats * sizeof(float));
+            sl->y = hpff_xmalloc((size_t)L->batch * sizeof(int32_t));
+        }
+    }
     if (L->epoch != epoch) {
         if (L->shuffle) hpff_shuffle_order(L->order, L->ds->n, L->seed, epoch);
         else
@@ -385,6 +388,7 @@ static double now_s(void) {
 }
 
 int hpff_loader_next(hpff_loader *L, float *x, int32_t *y, double *wait_s) {
+    HPFF_CHECK(x && y, "hpff_loader_next needs both output buffers");
     pthread_mutex_lock(&L->mu);
     HPFF_CHECK(L->started, "hpff_loader_next called before hpff_loader_start_epoch");
     if (L->next_out >= L->nbatches) {

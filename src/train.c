@@ -48,6 +48,10 @@ static hpff_status open_data(const hpff_config *c, data_src *d, data_info *info)
     if (st.code) return st;
     st = hpff_dataset_check_compatible(&d->train, &d->test);
     if (st.code) return st;
+    for (int i = 0; i < 4; i++) {   // test images are normalised like the training images
+        d->test.mean[i] = d->train.mean[i];
+        d->test.std[i] = d->train.std[i];
+    }
     hpff_loader_opts tr = {c->augment, c->pad_to, c->batch, c->loader_threads, (uint64_t)c->seed, 1};
     hpff_loader_opts te = tr;
     te.shuffle = 0;

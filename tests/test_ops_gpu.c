@@ -84,7 +84,7 @@ static hpff_conv_desc conv_desc(const conv_case *c, int n) {
     return d;
 }
 
-// One shape through all three directions. `gws` is the device workspace sized for the case.
+// One shape through all three directions; `gws` holds the largest conv_workspace answer so far.
 static void conv_run(const char *tag, const hpff_conv_desc *d, int bias, void *gws, uint64_t seed) {
     size_t nx = (size_t)d->n * d->c_in * d->h_in * d->w_in, ny = (size_t)d->n * d->c_out * d->h_out * d->w_out;
     size_t nw = (size_t)d->c_out * (d->c_in / d->groups) * d->kh * d->kw, nb = (size_t)d->c_out;

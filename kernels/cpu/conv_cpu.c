@@ -209,7 +209,6 @@ void hpff_cpu_conv_bwd_data(hpff_backend *be, const hpff_conv_desc *d, const flo
     HPFF_CHECK(ws != NULL, "conv_bwd_data: workspace missing");
     const size_t xs = (size_t)d->c_in * p.hw_in, ys = (size_t)d->c_out * p.hw_out;
     const int direct = p.nb == 1 && p.pointwise;   // gemm straight into dx, honouring beta
-    if (!direct && beta == 0.0f) memset(dx, 0, (size_t)d->n * xs * sizeof(float));
     for (int g = 0; g < d->groups; g++) {
         const float *wg = w + (size_t)g * p.cog * p.kg;
         for (int i0 = 0; i0 < d->n; i0 += p.nb) {
@@ -224,6 +223,9 @@ void hpff_cpu_conv_bwd_data(hpff_backend *be, const hpff_conv_desc *d, const flo
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p.kg, cols, p.cog, 1.0f,
                             wg, (int)p.kg, dyg, cols, beta, dxg, cols);
             } else {
+                if (beta == 0.0f)
+                    for (int i = 0; i < nb; i++)
+                        memset(dxg + i * xs, 0, (size_t)p.cig * p.hw_in * sizeof(float));
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p.kg, cols, p.cog, 1.0f,
                             wg, (int)p.kg, dyg, cols, 0.0f, p.col, cols);
                 col2im_add(d, &p, p.col, nb, dxg, xs);

@@ -64,7 +64,7 @@ __global__ void k_bn_stats_final(const welford *part, int splits, int c, double 
         n = nn;
     }
     double var = m2 / count;
-    double unbiased = count > 1.0 ? m2 / (count - 1.0) : var;
+    double unbiased = m2 / (count - 1.0);   // count > 1, checked on the host
     save_mean[ch] = (float)mean;
     save_invstd[ch] = (float)(1.0 / sqrt(var + (double)eps));
     if (running_mean) running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * (float)mean;
@@ -151,6 +151,8 @@ static void cu_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float 
                             float momentum, float eps, float *save_mean, float *save_invstd) {
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
     bn_check(n, c, hw);
+    HPFF_CHECK((size_t)n * hw > 1, "batch norm: training needs more than one value per channel (n %d, hw %d)",
+               n, hw);
     int splits = bn_splits(n, c, hw);
     welford *part = (welford *)hpff_cuda_scratch(cx, (size_t)c * splits * sizeof(welford));
     k_bn_stats<<<dim3(splits, c), HPFF_CUDA_THREADS, 0, cx->stream>>>(x, n, c, hw, part);
