@@ -1,7 +1,10 @@
 // bench_step.c — training-step throughput and memory of one configuration, on synthetic data,
 // single process: img/s, ms/step, the model's buffer bytes and the process's peak RSS.
 //   bench_step [--set section.key=value ...] [--shape C,H,W] [--steps N] [--warmup N] [--label TEXT]
-// Prints one JSON line (and nothing else on stdout), so scripts can collect rows.
+//              [--profile]
+// Prints one JSON line (and nothing else on stdout), so scripts can collect rows. --profile adds
+// one line per module with the milliseconds per step of its forward, heads, cascade data sweep
+// and parameter sweep (the input of bench/pipeline_sim.py).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +17,7 @@ int main(int argc, char **argv) {
     hpff_config cfg;
     hpff_config_defaults(&cfg);
     hpff_shape in = {3, 32, 32};
-    int steps = 10, warm = 2;
+    int steps = 10, warm = 2, profile = 0;
     const char *label = "";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--set") && i + 1 < argc) {
@@ -25,6 +28,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warm = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--label") && i + 1 < argc) label = argv[++i];
+        else if (!strcmp(argv[i], "--profile")) profile = 1;
         else { fprintf(stderr, "bench_step: unknown argument '%s'\n", argv[i]); return 2; }
     }
     hpff_status st = hpff_config_validate(&cfg);
@@ -55,6 +59,8 @@ int main(int argc, char **argv) {
     hpff_step_stats stats;
     for (int i = 0; i < warm; i++) hpff_stage_step(&s, x, y, cfg.batch, 0.01f, &stats);
     be->sync(be);
+    double *prof = profile ? calloc((size_t)4 * md.M, sizeof(double)) : NULL;
+    s.prof = prof;
     double t0 = hpff_now();
     for (int i = 0; i < steps; i++) hpff_stage_step(&s, x, y, cfg.batch, 0.01f, &stats);
     be->sync(be);
@@ -65,6 +71,13 @@ int main(int argc, char **argv) {
            label, be->name, cfg.arch, cfg.method, cfg.K, md.M, cfg.pff, cfg.il, cfg.cl, cfg.batch, cfg.threads,
            steps, steps * cfg.batch / dt, 1000.0 * dt / steps, hpff_model_bytes(&md) / 1048576.0,
            hpff_peak_rss_bytes() / 1048576.0, stats.final_loss);
+    for (int m = 0; prof && m < md.M; m++)
+        printf("{\"module\":%d,\"fwd_ms\":%.3f,\"heads_ms\":%.3f,\"up_ms\":%.3f,\"param_ms\":%.3f,"
+               "\"params\":%zu,\"act_mb\":%.2f,\"out_mb\":%.2f}\n", m, 1000 * prof[4 * m] / steps,
+               1000 * prof[4 * m + 1] / steps, 1000 * prof[4 * m + 2] / steps, 1000 * prof[4 * m + 3] / steps,
+               cost[m].params, cost[m].act_bytes / 1048576.0,
+               (double)cfg.batch * hpff_shape_numel(md.mod[m].seq.out) * 4 / 1048576.0);
+    free(prof);
     free(x);
     free(y);
     hpff_stage_free(&s);

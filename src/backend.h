@@ -129,6 +129,25 @@ struct hpff_backend {
     // g += wd*p; buf = first ? g : mom*buf + g; p -= lr*(g + mom*buf). g is modified in place.
     void (*sgd_nesterov)(hpff_backend *be, float *p, float *g, float *buf, size_t count, float lr,
                          float mom, float wd, int first);
+
+    // ---- auxiliary-head ops (ALGORITHM §3.2, §3.3; kernels/cpu/aux_cpu.c, kernels/cuda/cuda_aux.cu) ----
+    // PredSim spatial statistic: y (rows) = unbiased std of each row of x (rows, hw), hw >= 2.
+    void (*spatial_std_fwd)(hpff_backend *be, size_t rows, int hw, const float *x, float *y);
+    // dx = beta*dx + dy * (x - mean) / ((hw - 1) * y) per row, y from the forward; a row with
+    // y == 0 gets a zero gradient (PyTorch would produce NaN).
+    void (*spatial_std_bwd)(hpff_backend *be, size_t rows, int hw, const float *x, const float *y,
+                            const float *dy, float *dx, float beta);
+    // PredSim similarity loss: mean over the n^2 entries of (S(v) - S(onehot(labels)))^2, where
+    // S centres each row of v (n, d), divides it by 1e-8 + its L2 norm and clamps V V^T to
+    // [-1, 1] (the clamp passes no gradient outside). dv = weight * dL/dv (may be NULL).
+    float (*simmat_mse)(hpff_backend *be, int n, int d, const float *v, const int32_t *labels,
+                        int classes, float weight, float *dv);
+    // SupCon loss (InfoPro contrast mode): z = f / max(|f|, 1e-12) per row of f (n, d); for each
+    // anchor i, -(1/|P(i)|) sum_{p in P(i)} log(exp(z_i.z_p/tau) / sum_{a != i} exp(z_i.z_a/tau)),
+    // P(i) = other samples with label y_i (term 0 if empty); mean over the n anchors.
+    // df = weight * dL/df (may be NULL).
+    float (*supcon)(hpff_backend *be, int n, int d, const float *f, const int32_t *labels, float tau,
+                    float weight, float *df);
 };
 
 // The CPU backend (kernels/cpu). Always available.

@@ -10,6 +10,10 @@ set(HPFF_CORE_SOURCES
   src/split.c
   src/head.c
   src/aux.c
+  src/aux_net.c
+  src/aux_build.c
+  src/aux_pffb.c
+  src/aux_infopro.c
   src/hilo.c
   src/model.c
   src/stage.c

@@ -32,6 +32,16 @@ void hpff_stage_free(hpff_stage *s) { free(s->host_target); }
 static size_t numel(hpff_shape sh, int n) { return (size_t)n * hpff_shape_numel(sh); }
 
 // Rank input: the batch (rank 0) or the payload of rank-1. Returns n.
+// Profiling (s->prof != NULL): adds the seconds since `since` to phase `phase` of module m
+// (0 forward, 1 heads, 2 cascade data sweep, 3 parameter sweep); returns the time now.
+static double prof_mark(hpff_stage *s, int m, int phase, double since) {
+    if (!s->prof) return 0;
+    s->md->be->sync(s->md->be);
+    double t = now_s();
+    if (m >= 0) s->prof[4 * m + phase] += t - since;
+    return t;
+}
+
 static int stage_input(hpff_stage *s, const float *x_host, const int32_t *y_host, int n) {
     hpff_model *md = s->md;
     hpff_backend *be = md->be;
@@ -157,19 +167,24 @@ void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host,
             be->copy(be, copy_in, in, numel(mo->seq.in, n) * sizeof(float));
             xin = copy_in;
         }
+        double tp = prof_mark(s, -1, 0, 0);
         float *h = hpff_seq_forward(&mo->seq, &md->ex, n, xin, slot);
+        tp = prof_mark(s, m, 0, tp);
         if (last && m < md->M - 1)   // post downstream first: the next rank starts now
             tr->ops->send_down(tr, h, numel(mo->seq.out, n), md->labels, n, md->target,
                                md->target ? numel(md->net.in, n) : 0);
         float *S = md->seed[k % 2];
         module_seeds(s, mo, n, h, S, st);
+        tp = prof_mark(s, m, 1, tp);
         if (md->hilo.mod[m].push_up) {   // u_{m-1} = VJP_in(F_m; c_m), the one-hop hand-over
             float *u = k > 0 ? md->ubuf : md->up_send;
             hpff_seq_backward(&mo->seq, &md->ex, n, xin, slot, md->cbuf, u, 0.f, 0, md->g0, md->g1);
             if (k > 0) be->axpy(be, prev_seed, 1.f, u, numel(prev->seq.out, n));
             else tr->ops->send_up(tr, u, numel(mo->seq.in, n));
         }
+        tp = prof_mark(s, m, 2, tp);
         if (prev) param_sweep(md, prev, n, prev_in, prev_slot, prev_seed);
+        if (prev) prof_mark(s, prev->m, 3, tp);
         prev = mo;
         prev_in = xin;
         prev_slot = slot;
@@ -180,8 +195,11 @@ void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host,
         tr->ops->recv_up(tr, md->u_recv, numel(prev->seq.out, n));
         be->axpy(be, prev_seed, 1.f, md->u_recv, numel(prev->seq.out, n));
     }
+    double tp = prof_mark(s, -1, 0, 0);
     param_sweep(md, prev, n, prev_in, prev_slot, prev_seed);
+    tp = prof_mark(s, prev->m, 3, tp);
     if (s->boundary_up && s->delayed) delayed_boundary(s);
+    prof_mark(s, prev->m, 3, tp);
     s->prev_n = n;
     s->step++;
     st->t_total = now_s() - t0;

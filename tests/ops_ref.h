@@ -232,8 +232,10 @@ static inline void ref_adaptive(int n, int c, int hi, int wi, int ho, int wo, in
     for (int p = 0; p < n * c; p++)
         for (int oh = 0; oh < ho; oh++)
             for (int ow = 0; ow < wo; ow++, o++) {
-                int h0 = (int)floor((double)oh * hi / ho), h1 = (int)ceil((double)(oh + 1) * hi / ho);
-                int w0 = (int)floor((double)ow * wi / wo), w1 = (int)ceil((double)(ow + 1) * wi / wo);
+                int h0 = (int)floor((double)oh * hi / ho);
+                int h1 = (int)ceil((double)(oh + 1) * hi / ho);
+                int w0 = (int)floor((double)ow * wi / wo);
+                int w1 = (int)ceil((double)(ow + 1) * wi / wo);
                 double div = (double)(h1 - h0) * (w1 - w0), s = 0.0;
                 for (int ih = h0; ih < h1; ih++)
                     for (int iw = w0; iw < w1; iw++) {

@@ -125,7 +125,10 @@ static void test_convs(void) {
         {1, 3, 9, 11, 5, 7, 7, 2, 2, 3, 3, 1, 0},  {3, 4, 7, 9, 8, 1, 1, 1, 1, 1, 1, 4, 1},
         {5, 2, 3, 3, 3, 3, 3, 1, 1, 0, 0, 1, 1},   {3, 5, 7, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1},
         {2, 6, 7, 9, 18, 1, 1, 1, 1, 0, 0, 2, 0},  {3, 8, 9, 7, 16, 3, 3, 2, 2, 1, 1, 2, 1},
-        {2, 3, 6, 5, 9, 1, 1, 2, 1, 0, 1, 1, 1},
+        {2, 3, 6, 5, 9, 1, 1, 2, 1, 0, 1, 1, 1},   {2, 3, 8, 9, 5, 3, 5, 1, 1, 0, 2, 1, 1},
+        {2, 4, 6, 5, 9, 5, 5, 1, 1, 2, 2, 1, 0},   {3, 3, 4, 3, 4, 5, 5, 1, 1, 2, 2, 1, 1},
+        // gemms split into blocks with remainders (ResNet stage-1 / stage-3 widths, odd maps)
+        {2, 16, 29, 31, 16, 3, 3, 1, 1, 1, 1, 1, 1}, {2, 64, 9, 7, 64, 3, 3, 1, 1, 1, 1, 1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) test_conv(&cases[i], 100 + 10 * i);
 }
@@ -142,7 +145,8 @@ static void test_bn(int n, int c, int hw, float momentum, float eps, uint64_t se
     for (size_t i = 0; i < nx; i++) x[i] = 3.0f + 1.5f * x[i];   // a mean far from 0
     xd = ref_alloc(nx);
     ref_to_double(x, xd, nx);
-    float *g = ref_rand(nc, 0.5f, 1.5f, seed + 1, &gd), *b = ref_rand(nc, -0.5f, 0.5f, seed + 2, &bd);
+    float *g = ref_rand(nc, 0.5f, 1.5f, seed + 1, &gd);
+    float *b = ref_rand(nc, -0.5f, 0.5f, seed + 2, &bd);
     float *rm = ref_rand(nc, -1, 1, seed + 3, &rmd), *rv = ref_rand(nc, 0.5f, 2, seed + 4, &rvd);
     float *dy = ref_rand(nx, -1, 1, seed + 5, &dyd);
 
@@ -205,13 +209,15 @@ static void test_pool(int is_max, hpff_pool_desc d, uint64_t seed) {
     char tag[128];
     d.h_out = (d.h_in + 2 * d.ph - d.kh) / d.sh + 1;
     d.w_out = (d.w_in + 2 * d.pw - d.kw) / d.sw + 1;
-    snprintf(tag, sizeof tag, "%s n%d c%d %dx%d k%dx%d s%dx%d p%dx%d", is_max ? "maxpool" : "avgpool",
+    snprintf(tag, sizeof tag, "%s n%d c%d %dx%d k%dx%d s%dx%d p%dx%d",
+             is_max ? "maxpool" : "avgpool",
              d.n, d.c, d.h_in, d.w_in, d.kh, d.kw, d.sh, d.sw, d.ph, d.pw);
     size_t nx = ref_pool_x(&d), ny = ref_pool_y(&d);
     double *xd, *dyd;
     float *x = ref_rand(nx, -1, 1, seed, &xd), *dy = ref_rand(ny, -1, 1, seed + 1, &dyd);
     double *yr = ref_alloc(ny), *dxr = ref_alloc(nx);
-    float *y = out_nan(ny), *dx0 = out_nan(nx), *dx1 = out_rand(nx, seed + 2), *dx1p = copy_f(dx1, nx);
+    float *y = out_nan(ny), *dx0 = out_nan(nx);
+    float *dx1 = out_rand(nx, seed + 2), *dx1p = copy_f(dx1, nx);
     if (is_max) {
         ref_maxpool_fwd(&d, xd, yr, NULL);
         ref_maxpool_bwd(&d, xd, dyd, dxr);
@@ -230,6 +236,17 @@ static void test_pool(int is_max, hpff_pool_desc d, uint64_t seed) {
     check_out(tag, "bwd beta=1", dx1, dx1p, dxr, nx, 1e-6, 1e-5);
     free(x); free(dy); free(xd); free(dyd); free(yr); free(dxr); free(dx1p);
     test_guarded_free(y); test_guarded_free(dx0); test_guarded_free(dx1);
+}
+
+// Max pooling propagates NaN (PyTorch): a window holding a NaN yields NaN.
+static void test_maxpool_nan(void) {
+    hpff_pool_desc d = {1, 1, 4, 4, 2, 2, 2, 2, 2, 2, 0, 0};
+    float x[16], y[4];
+    test_fill_uniform(x, 16, -1, 1, 351);
+    x[5] = NAN;   // window (0, 0)
+    g_be->maxpool_fwd(g_be, &d, x, y);
+    TEST_CHECK(isnan(y[0]) && !isnan(y[1]) && !isnan(y[2]) && !isnan(y[3]),
+               "maxpool NaN: got %g %g %g %g", y[0], y[1], y[2], y[3]);
 }
 
 static void test_pools(void) {
@@ -255,7 +272,8 @@ static void test_adaptive(int hi, int wi, int ho, int wo, uint64_t seed) {
     double *yr = ref_alloc(ny), *dxr = ref_alloc(nx);
     ref_adaptive(n, c, hi, wi, ho, wo, 0, xd, yr);
     ref_adaptive(n, c, hi, wi, ho, wo, 1, dyd, dxr);
-    float *y = out_nan(ny), *dx0 = out_nan(nx), *dx1 = out_rand(nx, seed + 2), *dx1p = copy_f(dx1, nx);
+    float *y = out_nan(ny), *dx0 = out_nan(nx);
+    float *dx1 = out_rand(nx, seed + 2), *dx1p = copy_f(dx1, nx);
     g_be->adaptive_avgpool_fwd(g_be, n, c, hi, wi, ho, wo, x, y);
     g_be->adaptive_avgpool_bwd(g_be, n, c, hi, wi, ho, wo, dy, dx0, 0.0f);
     g_be->adaptive_avgpool_bwd(g_be, n, c, hi, wi, ho, wo, dy, dx1, 1.0f);
@@ -276,7 +294,8 @@ static void test_resize(int hi, int wi, int ho, int wo, uint64_t seed) {
     double *yr = ref_alloc(ny), *dxr = ref_alloc(nx);
     ref_resize(n, c, hi, wi, ho, wo, 0, xd, yr);
     ref_resize(n, c, hi, wi, ho, wo, 1, dyd, dxr);
-    float *y = out_nan(ny), *dx0 = out_nan(nx), *dx1 = out_rand(nx, seed + 2), *dx1p = copy_f(dx1, nx);
+    float *y = out_nan(ny), *dx0 = out_nan(nx);
+    float *dx1 = out_rand(nx, seed + 2), *dx1p = copy_f(dx1, nx);
     g_be->resize_bilinear_fwd(g_be, n, c, hi, wi, ho, wo, x, y);
     g_be->resize_bilinear_bwd(g_be, n, c, hi, wi, ho, wo, dy, dx0, 0.0f);
     g_be->resize_bilinear_bwd(g_be, n, c, hi, wi, ho, wo, dy, dx1, 1.0f);
@@ -300,7 +319,8 @@ static void test_patch(int h, int w, int r0, int c0, int ph, int pw, uint64_t se
     for (int pl = 0; pl < n * c; pl++)
         for (int i = 0; i < ph; i++)
             for (int j = 0; j < pw; j++) {
-                size_t pi = ((size_t)pl * ph + i) * pw + j, xi = ((size_t)pl * h + r0 + i) * w + c0 + j;
+                size_t pi = ((size_t)pl * ph + i) * pw + j;
+                size_t xi = ((size_t)pl * h + r0 + i) * w + c0 + j;
                 pr[pi] = xd[xi];
                 d0[xi] = dpd[pi];
                 d1[xi] += dpd[pi];
@@ -324,8 +344,10 @@ static void test_linear(int n, int in, int out, int bias, uint64_t seed) {
     size_t nx = (size_t)n * in, ny = (size_t)n * out, nw = (size_t)out * in;
     double *xd, *wd, *bd, *dyd;
     float *x = ref_rand(nx, -1, 1, seed, &xd), *w = ref_rand(nw, -1, 1, seed + 1, &wd);
-    float *b = ref_rand((size_t)out, -1, 1, seed + 2, &bd), *dy = ref_rand(ny, -1, 1, seed + 3, &dyd);
-    double *yr = ref_alloc(ny), *dxr = ref_alloc(nx), *dwr = ref_alloc(nw), *dbr = ref_alloc((size_t)out);
+    float *b = ref_rand((size_t)out, -1, 1, seed + 2, &bd);
+    float *dy = ref_rand(ny, -1, 1, seed + 3, &dyd);
+    double *yr = ref_alloc(ny), *dxr = ref_alloc(nx);
+    double *dwr = ref_alloc(nw), *dbr = ref_alloc((size_t)out);
     ref_linear_fwd(n, in, out, xd, wd, bias ? bd : NULL, yr);
     for (int i = 0; i < n; i++)
         for (int o = 0; o < out; o++) {
@@ -336,7 +358,8 @@ static void test_linear(int n, int in, int out, int bias, uint64_t seed) {
                 dwr[(size_t)o * in + k] += g * xd[(size_t)i * in + k];
             }
         }
-    float *y = out_nan(ny), *dx0 = out_nan(nx), *dx1 = out_rand(nx, seed + 4), *dx1p = copy_f(dx1, nx);
+    float *y = out_nan(ny), *dx0 = out_nan(nx);
+    float *dx1 = out_rand(nx, seed + 4), *dx1p = copy_f(dx1, nx);
     float *dw = out_rand(nw, seed + 5), *dwp = copy_f(dw, nw);
     float *db = out_rand((size_t)out, seed + 6), *dbp = copy_f(db, (size_t)out);
     g_be->linear_fwd(g_be, n, in, out, x, w, bias ? b : NULL, y);
@@ -552,6 +575,7 @@ int main(void) {
     test_bn(1, 4, 10, 0.1f, 1e-3f, 421);
     test_bn(2, 3, 1024, 0.1f, 1e-5f, 431);
     test_pools();
+    test_maxpool_nan();
     test_adaptive(7, 9, 3, 4, 801);
     test_adaptive(5, 5, 7, 8, 811);   // out > in replicates
     test_adaptive(8, 8, 1, 1, 821);   // GAP

@@ -65,7 +65,8 @@ static void fd_conv(hpff_conv_desc d, uint64_t seed) {
     size_t nx = ref_conv_x(&d), ny = ref_conv_y(&d), nw = ref_conv_w(&d);
     double *xd, *wd, *bd, *r;
     float *x = ref_rand(nx, -1, 1, seed, &xd), *w = ref_rand(nw, -1, 1, seed + 1, &wd);
-    float *b = ref_rand((size_t)d.c_out, -1, 1, seed + 2, &bd), *dy = ref_rand(ny, -1, 1, seed + 3, &r);
+    float *b = ref_rand((size_t)d.c_out, -1, 1, seed + 2, &bd);
+    float *dy = ref_rand(ny, -1, 1, seed + 3, &r);
     size_t wsb = g_be->conv_workspace(g_be, &d);
     void *ws = wsb ? malloc(wsb) : NULL;
     float *dx = calloc(nx, sizeof(float)), *dw = calloc(nw, sizeof(float));
@@ -229,14 +230,16 @@ static void fd_losses(void) {
     const int n = 5, k = 7;
     const float weight = 0.8f;
     double wr = weight, *zd, *pd, *td;
-    float *z = ref_rand((size_t)n * k, -3, 3, 1401, &zd), *dz = malloc((size_t)n * k * sizeof(float));
+    float *z = ref_rand((size_t)n * k, -3, 3, 1401, &zd);
+    float *dz = malloc((size_t)n * k * sizeof(float));
     int32_t lab[5] = {0, 6, 3, 3, 1};
     g_be->softmax_xent(g_be, n, k, z, lab, weight, dz, NULL, NULL);
     fd_prob p = {fwd_xent, 1, {zd}, NULL, {n, k}, lab, NULL, 0};
     fd_check("fd softmax_xent dlogits", &p, 0, (size_t)n * k, &wr, dz);
 
     const int m = 43;
-    float *pp = ref_rand((size_t)m, 0.05f, 0.95f, 1402, &pd), *t = ref_rand((size_t)m, 0, 1, 1403, &td);
+    float *pp = ref_rand((size_t)m, 0.05f, 0.95f, 1402, &pd);
+    float *t = ref_rand((size_t)m, 0, 1, 1403, &td);
     float *dp = malloc((size_t)m * sizeof(float));
     t[0] = 0.0f;
     t[1] = 1.0f;
@@ -254,6 +257,7 @@ int main(void) {
     fd_conv((hpff_conv_desc){2, 3, 5, 5, 2, 0, 0, 3, 3, 1, 1, 0, 0, 1}, 21);
     fd_conv((hpff_conv_desc){3, 4, 4, 5, 6, 0, 0, 1, 1, 1, 1, 0, 0, 1}, 31);
     fd_conv((hpff_conv_desc){2, 2, 7, 6, 3, 0, 0, 5, 3, 3, 2, 2, 1, 1}, 41);
+    fd_conv((hpff_conv_desc){2, 3, 5, 6, 3, 0, 0, 3, 3, 1, 1, 1, 1, 1}, 45);
     fd_bn(3, 2, 5, 51);
     fd_bn(6, 3, 1, 61);
     fd_pool(1, (hpff_pool_desc){2, 2, 7, 6, 0, 0, 3, 3, 2, 2, 1, 1}, 71);

@@ -1,6 +1,7 @@
 // backend_cpu.c — the CPU backend's ops table: memory, elementwise ops, losses and the
 // SGD-Nesterov update. Convolution and linear layers live in conv_cpu.c; batch norm, pooling,
 // resize and patches in nn_cpu.c. Threading comes only from BLAS (one process per rank).
+#include "aux_cpu.h"
 #include "backend.h"
 #include "check.h"
 #include "conv_cpu.h"
@@ -67,7 +68,7 @@ static void cpu_add(hpff_backend *be, float *y, const float *a, const float *b, 
 
 static void cpu_relu_fwd(hpff_backend *be, float *y, const float *x, size_t n) {
     (void)be;
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];   // NaN passes, as in PyTorch
 }
 
 static void cpu_relu_bwd(hpff_backend *be, float *dx, const float *y, const float *dy, size_t n,
@@ -137,16 +138,18 @@ static float cpu_softmax_xent(hpff_backend *be, int n, int k, const float *logit
 static float cpu_bce(hpff_backend *be, size_t count, const float *p, const float *t, float weight,
                      float *dp) {
     (void)be;
-    double total = 0.0, gscale = count ? (double)weight / (double)count : 0.0;
+    // The logs in float as PyTorch takes them; the sum in double.
+    double total = 0.0;
+    const float gscale = count ? (float)((double)weight / (double)count) : 0.0f;
     for (size_t i = 0; i < count; i++) {
-        double pi = p[i], ti = t[i];
-        double lp = log(pi), lq = log(1.0 - pi);
-        lp = lp < -100.0 ? -100.0 : lp;
-        lq = lq < -100.0 ? -100.0 : lq;
-        total -= ti * lp + (1.0 - ti) * lq;
+        float pi = p[i], ti = t[i];
+        float lp = logf(pi), lq = logf(1.0f - pi);
+        lp = lp < -100.0f ? -100.0f : lp;
+        lq = lq < -100.0f ? -100.0f : lq;
+        total -= (double)ti * lp + (1.0 - (double)ti) * lq;
         if (dp) {
-            double den = pi * (1.0 - pi);
-            dp[i] = (float)(gscale * (pi - ti) / (den > 1e-12 ? den : 1e-12));
+            float den = pi * (1.0f - pi);
+            dp[i] = gscale * (pi - ti) / (den > 1e-12f ? den : 1e-12f);
         }
     }
     return count ? (float)(total / (double)count) : 0.0f;
@@ -223,6 +226,10 @@ hpff_backend *hpff_backend_cpu_create(void) {
         .softmax_xent = cpu_softmax_xent,
         .bce = cpu_bce,
         .sgd_nesterov = cpu_sgd_nesterov,
+        .spatial_std_fwd = hpff_cpu_spatial_std_fwd,
+        .spatial_std_bwd = hpff_cpu_spatial_std_bwd,
+        .simmat_mse = hpff_cpu_simmat_mse,
+        .supcon = hpff_cpu_supcon,
     };
     return be;
 }

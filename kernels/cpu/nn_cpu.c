@@ -4,12 +4,14 @@
 #include "check.h"
 #include "cpu_util.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 // Sums of (x - k) and (x - k)^2 in double; the shift k (a sample of the channel) keeps the
 // one-pass variance free of cancellation. Eight lanes so that the loop vectorises; kept out of
 // line because gcc 12 stops vectorising it once inlined into the channel loop.
-__attribute__((noinline)) static void sums_shifted(const float *restrict x, size_t n, double k, double *s1, double *s2) {
+__attribute__((noinline)) static void sums_shifted(const float *restrict x, size_t n, double k,
+                                                    double *s1, double *s2) {
     double a[8] = {0}, b[8] = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -148,7 +150,8 @@ static void pool_check(const hpff_pool_desc *d) {
     HPFF_CHECK(d->kh >= 1 && d->kw >= 1 && d->sh >= 1 && d->sw >= 1 && d->ph >= 0 && d->pw >= 0 &&
                    d->h_out == (d->h_in + 2 * d->ph - d->kh) / d->sh + 1 &&
                    d->w_out == (d->w_in + 2 * d->pw - d->kw) / d->sw + 1,
-               "pool: output %dx%d does not match input %dx%d, kernel %dx%d, stride %dx%d, pad %dx%d",
+               "pool: output %dx%d does not match input %dx%d, kernel %dx%d, stride %dx%d, "
+               "pad %dx%d",
                d->h_out, d->w_out, d->h_in, d->w_in, d->kh, d->kw, d->sh, d->sw, d->ph, d->pw);
 }
 
@@ -268,7 +271,8 @@ void hpff_cpu_adaptive_avgpool_fwd(hpff_backend *be, int n, int c, int h_in, int
                 double s = 0.0;
                 for (int ih = hs; ih < he; ih++)
                     s += hpff_cpu_sum(x + pl * hwi + (size_t)ih * w_in + ws, (size_t)(we - ws));
-                y[pl * hwo + (size_t)oh * w_out + ow] = (float)(s / ((double)(he - hs) * (we - ws)));
+                double cnt = (double)(he - hs) * (we - ws);
+                y[pl * hwo + (size_t)oh * w_out + ow] = (float)(s / cnt);
             }
         }
 }
@@ -294,71 +298,78 @@ void hpff_cpu_adaptive_avgpool_bwd(hpff_backend *be, int n, int c, int h_in, int
         }
 }
 
-// align_corners=True source position of output index o: indices i0, i1 and weight l of i1.
-static inline void lerp_src(int o, int in, float scale, int *i0, int *i1, float *l) {
-    float src = scale * (float)o;
-    int a = (int)src;
-    if (a > in - 1) a = in - 1;
-    float f = src - (float)a;
-    *i0 = a;
-    *i1 = a < in - 1 ? a + 1 : a;
-    *l = f < 0.0f ? 0.0f : (f > 1.0f ? 1.0f : f);
-}
+// align_corners=True taps of one axis: output index o reads input i0[o] with weight w0[o] and
+// i1[o] with weight w1[o] (ALGORITHM §1.6; the source position is computed in float as PyTorch
+// does). One allocation holds the four arrays.
+typedef struct lerp_taps { int *i0, *i1; float *w0, *w1; } lerp_taps;
 
-static inline float align_scale(int in, int out) {
-    return out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
+static lerp_taps lerp_taps_make(int in, int out) {
+    lerp_taps t;
+    t.i0 = hpff_xmalloc((size_t)out * (2 * sizeof(int) + 2 * sizeof(float)));
+    t.i1 = t.i0 + out;
+    t.w0 = (float *)(t.i1 + out);
+    t.w1 = t.w0 + out;
+    const float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
+    for (int o = 0; o < out; o++) {
+        float src = scale * (float)o;
+        int a = (int)src;
+        if (a > in - 1) a = in - 1;
+        float f = src - (float)a;
+        f = f < 0.0f ? 0.0f : (f > 1.0f ? 1.0f : f);
+        t.i0[o] = a;
+        t.i1[o] = a < in - 1 ? a + 1 : a;
+        t.w0[o] = 1.0f - f;
+        t.w1[o] = f;
+    }
+    return t;
 }
 
 void hpff_cpu_resize_bilinear_fwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
                                   int w_out, const float *x, float *y) {
     (void)be;
     const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
-    const float sh = align_scale(h_in, h_out), sw = align_scale(w_in, w_out);
+    lerp_taps th = lerp_taps_make(h_in, h_out), tw = lerp_taps_make(w_in, w_out);
     for (size_t pl = 0; pl < (size_t)n * c; pl++) {
         const float *xp = x + pl * hwi;
         for (int oh = 0; oh < h_out; oh++) {
-            int h0, h1;
-            float lh;
-            lerp_src(oh, h_in, sh, &h0, &h1, &lh);
-            const float *r0 = xp + (size_t)h0 * w_in, *r1 = xp + (size_t)h1 * w_in;
-            float *yr = y + pl * hwo + (size_t)oh * w_out;
+            const float *r0 = xp + (size_t)th.i0[oh] * w_in, *r1 = xp + (size_t)th.i1[oh] * w_in;
+            const float a0 = th.w0[oh], a1 = th.w1[oh];
+            float *restrict yr = y + pl * hwo + (size_t)oh * w_out;
             for (int ow = 0; ow < w_out; ow++) {
-                int w0, w1;
-                float lw;
-                lerp_src(ow, w_in, sw, &w0, &w1, &lw);
-                yr[ow] = (1.0f - lh) * ((1.0f - lw) * r0[w0] + lw * r0[w1]) +
-                         lh * ((1.0f - lw) * r1[w0] + lw * r1[w1]);
+                int j0 = tw.i0[ow], j1 = tw.i1[ow];
+                float b0 = tw.w0[ow], b1 = tw.w1[ow];
+                yr[ow] = a0 * (b0 * r0[j0] + b1 * r0[j1]) + a1 * (b0 * r1[j0] + b1 * r1[j1]);
             }
         }
     }
+    free(th.i0);
+    free(tw.i0);
 }
 
 void hpff_cpu_resize_bilinear_bwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
                                   int w_out, const float *dy, float *dx, float beta) {
     (void)be;
     const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
-    const float sh = align_scale(h_in, h_out), sw = align_scale(w_in, w_out);
+    lerp_taps th = lerp_taps_make(h_in, h_out), tw = lerp_taps_make(w_in, w_out);
     if (beta == 0.0f) memset(dx, 0, (size_t)n * c * hwi * sizeof(float));
     for (size_t pl = 0; pl < (size_t)n * c; pl++) {
         float *xp = dx + pl * hwi;
         for (int oh = 0; oh < h_out; oh++) {
-            int h0, h1;
-            float lh;
-            lerp_src(oh, h_in, sh, &h0, &h1, &lh);
-            float *r0 = xp + (size_t)h0 * w_in, *r1 = xp + (size_t)h1 * w_in;
+            float *r0 = xp + (size_t)th.i0[oh] * w_in, *r1 = xp + (size_t)th.i1[oh] * w_in;
+            const float a0 = th.w0[oh], a1 = th.w1[oh];
             const float *gr = dy + pl * hwo + (size_t)oh * w_out;
             for (int ow = 0; ow < w_out; ow++) {
-                int w0, w1;
-                float lw;
-                lerp_src(ow, w_in, sw, &w0, &w1, &lw);
-                float g0 = (1.0f - lh) * gr[ow], g1 = lh * gr[ow];
-                r0[w0] += (1.0f - lw) * g0;
-                r0[w1] += lw * g0;
-                r1[w0] += (1.0f - lw) * g1;
-                r1[w1] += lw * g1;
+                int j0 = tw.i0[ow], j1 = tw.i1[ow];
+                float b0 = tw.w0[ow], b1 = tw.w1[ow], g0 = a0 * gr[ow], g1 = a1 * gr[ow];
+                r0[j0] += b0 * g0;
+                r0[j1] += b1 * g0;
+                r1[j0] += b0 * g1;
+                r1[j1] += b1 * g1;
             }
         }
     }
+    free(th.i0);
+    free(tw.i0);
 }
 
 static void patch_check(int h, int w, int r0, int c0, int ph, int pw) {
@@ -373,7 +384,8 @@ void hpff_cpu_patch_extract(hpff_backend *be, int n, int c, int h, int w, int r0
     patch_check(h, w, r0, c0, ph, pw);
     for (size_t pl = 0; pl < (size_t)n * c; pl++)
         for (int i = 0; i < ph; i++)
-            memcpy(p + (pl * ph + i) * pw, x + (pl * h + r0 + i) * w + c0, (size_t)pw * sizeof(float));
+            memcpy(p + (pl * ph + i) * pw, x + (pl * h + r0 + i) * w + c0,
+                   (size_t)pw * sizeof(float));
 }
 
 void hpff_cpu_patch_scatter(hpff_backend *be, int n, int c, int h, int w, int r0, int c0, int ph,
