@@ -34,14 +34,14 @@ void hpff_auxnet_plan(hpff_auxnet *a, int n_max) {
     a->first_saved = y1;
     a->rest_off = y1 + align16(hpff_layer_saved_floats(L, n_max));
     a->slot_floats = a->rest_off;
-    a->grad_floats = y1;
+    a->grad_floats = 0;   // a one-layer net back-propagates dy straight into dx
     a->ws_bytes = L->ws_bytes;
     a->scratch_floats = L->scratch_per_sample * (size_t)n_max;
     a->flops_per_sample = L->flops_per_sample;
     if (a->rest.n) {
         hpff_seq_plan(&a->rest, n_max);
         a->slot_floats += a->rest.slot_floats;
-        a->grad_floats += 2 * align16(a->rest.grad_floats);
+        a->grad_floats = y1 + 2 * align16(a->rest.grad_floats);
         if (a->rest.ws_bytes > a->ws_bytes) a->ws_bytes = a->rest.ws_bytes;
         if (a->rest.scratch_floats > a->scratch_floats) a->scratch_floats = a->rest.scratch_floats;
         a->flops_per_sample += a->rest.flops_per_sample;

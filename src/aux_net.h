@@ -22,7 +22,7 @@ typedef struct hpff_auxnet {
     size_t first_saved;      // slot offset of the first layer's saved state
     size_t rest_off;         // slot offset of the rest's slot
     size_t slot_floats;      // activations of one forward at n_max
-    size_t grad_floats;      // backward buffers at n_max: d(first output) | rest g0 | rest g1
+    size_t grad_floats;      // backward buffers at n_max: d(first output) | rest g0 | rest g1 (0: one layer)
     size_t ws_bytes, scratch_floats, flops_per_sample;
 } hpff_auxnet;
 

@@ -89,7 +89,12 @@ hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_model *md, const hp
              write_attr_double(f, "best_epoch", pos->best_epoch) && write_attr_double(f, "wall", pos->wall) &&
              write_attr_double(f, "opt_first", md->opt_first) && write_attr_double(f, "rank", rank) &&
              write_attr_double(f, "ranks", size) && write_attr_double(f, "m0", md->m0) &&
-             write_attr_double(f, "m1", md->m1) && write_attr_double(f, "modules", md->M);
+             write_attr_double(f, "m1", md->m1) && write_attr_double(f, "modules", md->M) &&
+             write_attr_double(f, "pending_ready", md->pending_ready);
+    if (ok && md->pending) {   // delayed mode: the boundary gradient owed to the next step
+        const hpff_module *last = &md->mod[md->m1 - md->m0];
+        ok = write_floats(f, "pending", md->pending, last->p_end - last->p_begin, md->be);
+    }
     free(table);
     free(conf);
     if (H5Fclose(f) < 0) ok = 0;
@@ -260,6 +265,12 @@ hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_model *md, cons
         int ok = read_floats(f, "params", md->p, md->params.total, md->be) &&
                  read_floats(f, "momentum", md->mom, md->params.total, md->be) &&
                  read_floats(f, "state", md->st, md->state.total, md->be);
+        double pr = 0;
+        if (ok && md->pending && read_attr_double(f, "pending_ready", &pr) && pr > 0) {
+            const hpff_module *last = &md->mod[md->m1 - md->m0];
+            ok = read_floats(f, "pending", md->pending, last->p_end - last->p_begin, md->be);
+            md->pending_ready = ok;
+        }
         if (!ok) st = hpff_status_fail("checkpoint '%s': arrays unreadable or of the wrong size", path);
     }
     if (!st.code) {

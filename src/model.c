@@ -76,6 +76,7 @@ static void allocate(hpff_model *md, hpff_shape img) {
         md->bnd_in_floats = (size_t)n * hpff_shape_numel(last->seq.in);
         for (int i = 0; i < 2; i++) md->bnd[i] = dev_alloc(md, last->seq.slot_floats + md->bnd_in_floats);
         md->shadow = dev_alloc(md, 2 * (last->p_end - last->p_begin));   // previous | current
+        md->pending = dev_alloc(md, last->p_end - last->p_begin);
     }
     md->x_in = dev_alloc(md, md->in_floats_max);
     md->labels = be->alloc(be, (size_t)n * sizeof(int32_t) + 64);
@@ -248,7 +249,7 @@ void hpff_model_free(hpff_model *md) {
     }
     free(md->mod);
     hpff_head_free(md->final);
-    void *bufs[] = {md->p, md->g, md->mom, md->st, md->shadow, md->slot[0], md->slot[1], md->slot[2],
+    void *bufs[] = {md->p, md->g, md->mom, md->st, md->shadow, md->pending, md->slot[0], md->slot[1], md->slot[2],
                     md->bnd[0], md->bnd[1], md->x_in, md->target, md->labels, md->head_work, md->g0,
                     md->g1, md->seed[0], md->seed[1], md->cbuf, md->ubuf, md->up_send, md->u_recv,
                     md->ex.ws, md->ex.scratch};

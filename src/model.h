@@ -31,6 +31,8 @@ typedef struct hpff_model {
     hpff_registry params, state;
     float *p, *g, *mom, *st;    // device arenas: params/grads/momentum (params.total), state
     float *shadow;              // delayed mode: F_m1's parameters of the previous step | swap space
+    float *pending;             // delayed mode: F_m1's gradient from the previous step's u, computed
+    int pending_ready;          //   early (checkpoints save it, so delayed resume is exact)
     hpff_exec ex;
     // activations (device)
     float *slot[3];             // rotating module slots (module k of the rank uses slot k % 3)

@@ -111,25 +111,40 @@ static void param_sweep(hpff_model *md, hpff_module *mo, int n, const float *x, 
     hpff_seq_backward(&mo->seq, &md->ex, n, x, slot, seed, NULL, 0.f, 1, md->g0, md->g1);
 }
 
-// Delayed mode (§9 D): u^{t-1} through F_m1 at the step-(t-1) activations *and* weights.
-static void delayed_boundary(hpff_stage *s) {
+// Delayed mode (§9 D): G = VJP_θ(F_m1; u^{t-1}) at the step-(t-1) activations *and* weights,
+// computed into md->pending (then added), so a checkpoint can hold it between steps.
+static void delayed_pending(hpff_stage *s) {
     hpff_model *md = s->md;
     hpff_backend *be = md->be;
     hpff_module *last = &md->mod[md->m1 - md->m0];
     size_t pn = last->p_end - last->p_begin;
     float *p = md->p + last->p_begin;
-    if (s->step > 0) {
-        size_t hn = numel(last->seq.out, s->prev_n);
-        s->tr->ops->recv_up(s->tr, md->u_recv, hn);
-        float *buf = md->bnd[(s->step - 1) % 2];
-        const float *xin = buf + last->seq.slot_floats;
-        float *cur = md->shadow + pn;   // second half of the shadow buffer holds this step's weights
-        be->copy(be, cur, p, pn * sizeof(float));
-        be->copy(be, p, md->shadow, pn * sizeof(float));
-        param_sweep(md, last, s->prev_n, xin, buf, md->u_recv);
-        be->copy(be, p, cur, pn * sizeof(float));
-    }
-    be->copy(be, md->shadow, p, pn * sizeof(float));
+    s->tr->ops->recv_up(s->tr, md->u_recv, numel(last->seq.out, s->prev_n));
+    float *buf = md->bnd[(s->step - 1) % 2];
+    float *cur = md->shadow + pn;   // second half of the shadow buffer holds the current weights
+    be->copy(be, cur, p, pn * sizeof(float));
+    be->copy(be, p, md->shadow, pn * sizeof(float));
+    be->fill(be, md->pending, 0.f, pn);
+    float *grads = md->ex.grads;
+    md->ex.grads = md->pending - last->p_begin;   // F_m1's gradient offsets now land in pending
+    param_sweep(md, last, s->prev_n, buf + last->seq.slot_floats, buf, md->u_recv);
+    md->ex.grads = grads;
+    be->copy(be, p, cur, pn * sizeof(float));
+    md->pending_ready = 1;
+}
+
+static void delayed_boundary(hpff_stage *s) {
+    hpff_model *md = s->md;
+    hpff_module *last = &md->mod[md->m1 - md->m0];
+    size_t pn = last->p_end - last->p_begin;
+    if (s->step > 0 && !md->pending_ready) delayed_pending(s);
+    if (md->pending_ready) md->be->axpy(md->be, md->g + last->p_begin, 1.f, md->pending, pn);
+    md->pending_ready = 0;
+    md->be->copy(md->be, md->shadow, md->p + last->p_begin, pn * sizeof(float));
+}
+
+void hpff_stage_flush(hpff_stage *s) {
+    if (s->delayed && s->boundary_up && s->step > 0 && !s->md->pending_ready) delayed_pending(s);
 }
 
 void hpff_stage_step(hpff_stage *s, const float *x_host, const int32_t *y_host, int n, float lr,
@@ -237,7 +252,7 @@ void hpff_stage_eval(hpff_stage *s, const float *x_host, const int32_t *y_host, 
 
 void hpff_stage_finish(hpff_stage *s) {
     hpff_model *md = s->md;
-    if (s->delayed && s->boundary_up && s->step > 0)   // the last u is dropped (§9 D)
+    if (s->delayed && s->boundary_up && s->step > 0 && !md->pending_ready)   // the last u is dropped
         s->tr->ops->recv_up(s->tr, md->u_recv, numel(md->mod[md->m1 - md->m0].seq.out, s->prev_n));
     s->tr->ops->wait_sends(s->tr);
 }

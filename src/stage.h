@@ -47,6 +47,9 @@ void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host,
 // One evaluation batch (running BN statistics); fills the final-head fields on the last rank.
 void hpff_stage_eval(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
                      hpff_step_stats *st);
+// Delayed mode, between steps: receives the pending cascade gradient and turns it into the
+// boundary module's pending parameter gradient (done before a checkpoint is written).
+void hpff_stage_flush(hpff_stage *s);
 // Ends training: consumes a delayed cascade gradient that will never be applied.
 void hpff_stage_finish(hpff_stage *s);
 

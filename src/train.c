@@ -186,6 +186,7 @@ typedef struct run {
 } run;
 
 static void save_checkpoint(run *r, int epoch, int batch) {
+    hpff_stage_flush(&r->stage);   // delayed mode: the owed boundary gradient goes in the file
     r->pos.epoch = epoch;
     r->pos.batch = batch;
     r->pos.wall += hpff_now() - r->t_start;

@@ -21,3 +21,10 @@ hpff_script_test(trainer_cli cpu test_cli.sh)
 hpff_script_test(trainer_resume_bp cpu test_resume.sh bp)
 hpff_test(test_layers_fd cpu test_layers_fd.c)
 hpff_test(test_hilo_ref cpu test_hilo_ref.c)
+if(HPFF_HAVE_MPI)
+  hpff_script_test(pipeline_mpi_dgl mpi test_pipeline.sh dgl)
+endif()
+# Every shipped config parses and validates.
+add_test(NAME configs_parse COMMAND bash -c
+  "rc=0; for f in ${PROJECT_SOURCE_DIR}/configs/*.ini; do $<TARGET_FILE:hpff_pipe> --config $f --print-config > /dev/null || { echo \"bad: $f\"; rc=1; }; done; exit $rc")
+set_tests_properties(configs_parse PROPERTIES LABELS cpu)

@@ -52,6 +52,11 @@ run 2 "$WORK/r2" --set train.max_steps=3 && \
   $MPIRUN 2 "$BIN" --resume "$WORK/r2" --set train.max_steps=6 > "$WORK/r2.resume.log" 2>&1 && pass \
   || fail "2-rank resume failed: $(tail -3 "$WORK/r2.resume.log")"
 if "$CKDIFF" "$WORK/np2" "$WORK/r2"; then pass; else fail "2-rank resume differs"; fi
+# the same in delayed mode: the owed boundary gradient travels in the checkpoint
+run 2 "$WORK/dr2" --set pipeline.cascade=delayed --set train.max_steps=3 && \
+  $MPIRUN 2 "$BIN" --resume "$WORK/dr2" --set train.max_steps=6 > "$WORK/dr2.resume.log" 2>&1 && pass \
+  || fail "delayed 2-rank resume failed: $(tail -3 "$WORK/dr2.resume.log")"
+if "$CKDIFF" "$WORK/d2" "$WORK/dr2"; then pass; else fail "delayed 2-rank resume differs"; fi
 # a different rank count is refused with a clear message
 expect_fail resume-np "Resume with mpirun -np 2" $MPIRUN 1 "$BIN" --resume "$WORK/r2"
 finish
