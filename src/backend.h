@@ -139,7 +139,8 @@ struct hpff_backend {
                             const float *dy, float *dx, float beta);
     // PredSim similarity loss: mean over the n^2 entries of (S(v) - S(onehot(labels)))^2, where
     // S centres each row of v (n, d), divides it by 1e-8 + its L2 norm and clamps V V^T to
-    // [-1, 1] (the clamp passes no gradient outside). dv = weight * dL/dv (may be NULL).
+    // [-1, 1] (the clamp passes no gradient outside). dv = weight * dL/dv (may be NULL); a row
+    // whose centred norm is 0 gets a zero gradient (PyTorch would produce NaN).
     float (*simmat_mse)(hpff_backend *be, int n, int d, const float *v, const int32_t *labels,
                         int classes, float weight, float *dv);
     // SupCon loss (InfoPro contrast mode): z = f / max(|f|, 1e-12) per row of f (n, d); for each

@@ -83,10 +83,14 @@ float hpff_cpu_simmat_mse(hpff_backend *be, int n, int d, const float *v, const 
             }
         }
         if (!dv) continue;
+        if (norm[i] == 0.0) {   // constant row: no direction to move in (PyTorch: NaN)
+            for (int k = 0; k < d; k++) dv[(size_t)i * d + k] = 0.0f;
+            continue;
+        }
         // acc = dL/dx_i with x_i = c_i / den_i; back through the norm and the centring.
         double cdot = 0.0, csum = 0.0;
         for (int k = 0; k < d; k++) cdot += acc[k] * ((double)vi[k] - mean[i]);
-        double radial = norm[i] > 0.0 ? cdot / (den[i] * den[i] * norm[i]) : 0.0;
+        double radial = cdot / (den[i] * den[i] * norm[i]);
         for (int k = 0; k < d; k++) {
             acc[k] = acc[k] / den[i] - radial * ((double)vi[k] - mean[i]);
             csum += acc[k];

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cuda_aux.h"
 #include "cuda_backend.h"
 #include "cuda_internal.h"
 
@@ -43,6 +44,15 @@ extern "C" void hpff_cuda_launched(hpff_cuda_ctx *cx, const char *what, const ch
         hpff_fatal(file, line, what, "CUDA error %d (%s) in %s: %s%s", (int)e, cudaGetErrorName(e),
                    what, cudaGetErrorString(e),
                    cx->sync_check ? "" : " (set HPFF_SYNC_CHECK=1 to locate asynchronous faults)");
+}
+
+extern "C" void hpff_cuda_library_done(hpff_cuda_ctx *cx, const char *what, const char *file, int line) {
+    (void)cudaGetLastError();
+    if (!cx->sync_check) return;
+    cudaError_t e = cudaStreamSynchronize(cx->stream);
+    if (e != cudaSuccess)
+        hpff_fatal(file, line, what, "CUDA error %d (%s) in %s: %s", (int)e, cudaGetErrorName(e), what,
+                   cudaGetErrorString(e));
 }
 
 extern "C" void *hpff_cuda_scratch(hpff_cuda_ctx *cx, size_t bytes) {
@@ -125,7 +135,7 @@ static void cuda_copy(hpff_backend *be, void *dst, const void *src, size_t bytes
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
     if (!bytes || dst == src) return;
     HPFF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cx->stream));
-    HPFF_CUDA_LAUNCHED(cx, "copy (cudaMemcpyAsync device to device)");
+    HPFF_CUDA_LIBRARY_DONE(cx, "copy (cudaMemcpyAsync device to device)");
 }
 
 static void cuda_sync(hpff_backend *be) {
@@ -222,5 +232,6 @@ extern "C" hpff_backend *hpff_backend_cuda_create(int device, int allow_tf32) {
     hpff_cuda_install_linear(be);
     hpff_cuda_install_resize(be);
     hpff_cuda_install_loss(be);
+    hpff_cuda_install_aux(be);
     return be;
 }

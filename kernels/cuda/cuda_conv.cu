@@ -7,6 +7,7 @@
 // MiB) and reports its largest need; the caller allocates one buffer of at least the maximum over
 // all shapes. A shape first seen by conv_fwd/bwd (e.g. a smaller last batch) is planned within
 // the largest need reported so far, so it always fits that buffer.
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cuda_internal.h"
@@ -16,9 +17,7 @@ typedef struct hpff_conv_plan {
     cudnnTensorDescriptor_t x, y, bias;
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv[3];   // forward, backward data, backward filter
-    cudnnConvolutionFwdAlgo_t fwd_algo;
-    cudnnConvolutionBwdDataAlgo_t data_algo;
-    cudnnConvolutionBwdFilterAlgo_t filter_algo;
+    int algo[3];                            // chosen algorithm per direction (cuDNN enum values)
     size_t ws[3];                           // workspace bytes per direction
     size_t ws_max;
 } hpff_conv_plan;
@@ -71,24 +70,13 @@ static void cache_insert(hpff_conv_cache *c, hpff_conv_plan *p) {
     c->count++;
 }
 
-// A perf result is usable when it ran, fits `limit` and respects the TF32 switch.
-static int algo_ok(cudnnStatus_t st, size_t mem, cudnnMathType_t mt, size_t limit, int tf32) {
-    if (st != CUDNN_STATUS_SUCCESS || mem > limit) return 0;
-    if (mt == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return 0;
-    if (!tf32 && mt == CUDNN_TENSOR_OP_MATH) return 0;
-    return 1;
-}
-
-// Index of the first (best-ranked) usable result, deterministic ones first; -1 if none.
-#define PICK_ALGO(perf, count, limit, tf32, out)                                               \
-    do {                                                                                       \
-        (out) = -1;                                                                            \
-        for (int pass_ = 0; pass_ < 2 && (out) < 0; pass_++)                                   \
-            for (int i_ = 0; i_ < (count) && (out) < 0; i_++)                                  \
-                if (algo_ok(perf[i_].status, perf[i_].memory, perf[i_].mathType, limit, tf32) && \
-                    (pass_ == 1 || perf[i_].determinism == CUDNN_DETERMINISTIC))               \
-                    (out) = i_;                                                                \
-    } while (0)
+// One heuristic result, direction-neutral.
+typedef struct algo_cand {
+    int algo;
+    cudnnStatus_t status;
+    cudnnDeterminism_t determinism;
+    cudnnMathType_t math;
+} algo_cand;
 
 static void plan_fail(const hpff_conv_desc *d, const char *dir, size_t limit) {
     hpff_fatal(__FILE__, __LINE__, "cuDNN algorithm choice",
@@ -98,46 +86,68 @@ static void plan_fail(const hpff_conv_desc *d, const char *dir, size_t limit) {
                d->groups, limit);
 }
 
-static void choose_fwd(hpff_cuda_ctx *cx, hpff_conv_plan *p, size_t limit) {
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int n = 0, k;
+// Workspace of `algo` in direction `dir` with the plan's current math type; SIZE_MAX if refused.
+static size_t ws_query(hpff_cuda_ctx *cx, const hpff_conv_plan *p, int dir, int algo) {
+    size_t b = 0;
+    cudnnStatus_t st;
+    if (dir == DIR_FWD)
+        st = cudnnGetConvolutionForwardWorkspaceSize(cx->cudnn, p->x, p->w, p->conv[dir], p->y,
+                                                     (cudnnConvolutionFwdAlgo_t)algo, &b);
+    else if (dir == DIR_DATA)
+        st = cudnnGetConvolutionBackwardDataWorkspaceSize(cx->cudnn, p->w, p->y, p->conv[dir], p->x,
+                                                          (cudnnConvolutionBwdDataAlgo_t)algo, &b);
+    else
+        st = cudnnGetConvolutionBackwardFilterWorkspaceSize(cx->cudnn, p->x, p->y, p->conv[dir], p->w,
+                                                            (cudnnConvolutionBwdFilterAlgo_t)algo, &b);
+    return st == CUDNN_STATUS_SUCCESS ? b : SIZE_MAX;
+}
+
+// Takes the best-ranked usable candidate: it ran in the heuristics, respects the TF32 switch and
+// fits `limit`; deterministic algorithms first, so that runs repeat bit for bit.
+static void choose(hpff_cuda_ctx *cx, hpff_conv_plan *p, int dir, const algo_cand *c, int n, size_t limit) {
+    static const char *names[3] = {"forward", "backward-data", "backward-filter"};
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n; i++) {
+            if (c[i].status != CUDNN_STATUS_SUCCESS || c[i].math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+                continue;
+            if (!cx->allow_tf32 && c[i].math == CUDNN_TENSOR_OP_MATH) continue;
+            if (pass == 0 && c[i].determinism != CUDNN_DETERMINISTIC) continue;
+            if (cx->allow_tf32) HPFF_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[dir], c[i].math));
+            size_t ws = ws_query(cx, p, dir, c[i].algo);
+            if (ws > limit) continue;
+            p->algo[dir] = c[i].algo;
+            p->ws[dir] = ws;
+            return;
+        }
+    plan_fail(&p->key, names[dir], limit);
+}
+
+#define TO_CANDS(perf, n, cands)                                                           \
+    for (int i_ = 0; i_ < (n); i_++) {                                                     \
+        (cands)[i_].algo = (int)(perf)[i_].algo;                                           \
+        (cands)[i_].status = (perf)[i_].status;                                            \
+        (cands)[i_].determinism = (perf)[i_].determinism;                                  \
+        (cands)[i_].math = (perf)[i_].mathType;                                            \
+    }
+
+static void choose_algos(hpff_cuda_ctx *cx, hpff_conv_plan *p, size_t limit) {
+    algo_cand c[16];
+    int n = 0;
+    cudnnConvolutionFwdAlgoPerf_t pf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     HPFF_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(cx->cudnn, p->x, p->w, p->conv[DIR_FWD], p->y,
-                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-    PICK_ALGO(perf, n, limit, cx->allow_tf32, k);
-    if (k < 0) plan_fail(&p->key, "forward", limit);
-    p->fwd_algo = perf[k].algo;
-    if (cx->allow_tf32) HPFF_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[DIR_FWD], perf[k].mathType));
-    HPFF_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cx->cudnn, p->x, p->w, p->conv[DIR_FWD], p->y,
-                                                             p->fwd_algo, &p->ws[DIR_FWD]));
-    if (p->ws[DIR_FWD] > limit) plan_fail(&p->key, "forward", limit);
-}
-
-static void choose_data(hpff_cuda_ctx *cx, hpff_conv_plan *p, size_t limit) {
-    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    int n = 0, k;
+                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, pf));
+    TO_CANDS(pf, n, c);
+    choose(cx, p, DIR_FWD, c, n, limit);
+    cudnnConvolutionBwdDataAlgoPerf_t pd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     HPFF_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cx->cudnn, p->w, p->y, p->conv[DIR_DATA], p->x,
-                                                                 CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
-    PICK_ALGO(perf, n, limit, cx->allow_tf32, k);
-    if (k < 0) plan_fail(&p->key, "backward-data", limit);
-    p->data_algo = perf[k].algo;
-    if (cx->allow_tf32) HPFF_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[DIR_DATA], perf[k].mathType));
-    HPFF_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(cx->cudnn, p->w, p->y, p->conv[DIR_DATA], p->x,
-                                                                  p->data_algo, &p->ws[DIR_DATA]));
-    if (p->ws[DIR_DATA] > limit) plan_fail(&p->key, "backward-data", limit);
-}
-
-static void choose_filter(hpff_cuda_ctx *cx, hpff_conv_plan *p, size_t limit) {
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    int n = 0, k;
+                                                                 CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, pd));
+    TO_CANDS(pd, n, c);
+    choose(cx, p, DIR_DATA, c, n, limit);
+    cudnnConvolutionBwdFilterAlgoPerf_t pw[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     HPFF_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cx->cudnn, p->x, p->y, p->conv[DIR_FILTER], p->w,
-                                                                   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
-    PICK_ALGO(perf, n, limit, cx->allow_tf32, k);
-    if (k < 0) plan_fail(&p->key, "backward-filter", limit);
-    p->filter_algo = perf[k].algo;
-    if (cx->allow_tf32) HPFF_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[DIR_FILTER], perf[k].mathType));
-    HPFF_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cx->cudnn, p->x, p->y, p->conv[DIR_FILTER], p->w,
-                                                                    p->filter_algo, &p->ws[DIR_FILTER]));
-    if (p->ws[DIR_FILTER] > limit) plan_fail(&p->key, "backward-filter", limit);
+                                                                   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, pw));
+    TO_CANDS(pw, n, c);
+    choose(cx, p, DIR_FILTER, c, n, limit);
 }
 
 static void check_desc(const hpff_conv_desc *d) {
@@ -178,9 +188,7 @@ static hpff_conv_plan *plan_create(hpff_cuda_ctx *cx, const hpff_conv_desc *d, s
     HPFF_CHECK(on == d->n && oc == d->c_out && oh == d->h_out && ow == d->w_out,
                "cuDNN conv output (%d,%d,%d,%d) differs from the descriptor (%d,%d,%d,%d)", on, oc, oh,
                ow, d->n, d->c_out, d->h_out, d->w_out);
-    choose_fwd(cx, p, limit);
-    choose_data(cx, p, limit);
-    choose_filter(cx, p, limit);
+    choose_algos(cx, p, limit);
     p->ws_max = p->ws[0] > p->ws[1] ? p->ws[0] : p->ws[1];
     if (p->ws[2] > p->ws_max) p->ws_max = p->ws[2];
     return p;
@@ -236,10 +244,10 @@ static void cu_conv_fwd(hpff_backend *be, const hpff_conv_desc *d, const float *
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
     hpff_conv_plan *p = plan_for_run(cx, d, ws, DIR_FWD);
     const float one = 1.0f, zero = 0.0f;
-    HPFF_CUDNN_CHECK(cudnnConvolutionForward(cx->cudnn, &one, p->x, x, p->w, w, p->conv[DIR_FWD], p->fwd_algo,
+    HPFF_CUDNN_CHECK(cudnnConvolutionForward(cx->cudnn, &one, p->x, x, p->w, w, p->conv[DIR_FWD], (cudnnConvolutionFwdAlgo_t)p->algo[DIR_FWD],
                                              ws, p->ws[DIR_FWD], &zero, p->y, y));
     if (bias) HPFF_CUDNN_CHECK(cudnnAddTensor(cx->cudnn, &one, p->bias, bias, &one, p->y, y));
-    HPFF_CUDA_LAUNCHED(cx, "conv_fwd (cudnnConvolutionForward)");
+    HPFF_CUDA_LIBRARY_DONE(cx, "conv_fwd (cudnnConvolutionForward)");
 }
 
 static void cu_conv_bwd_data(hpff_backend *be, const hpff_conv_desc *d, const float *w, const float *dy,
@@ -248,8 +256,8 @@ static void cu_conv_bwd_data(hpff_backend *be, const hpff_conv_desc *d, const fl
     hpff_conv_plan *p = plan_for_run(cx, d, ws, DIR_DATA);
     const float one = 1.0f;
     HPFF_CUDNN_CHECK(cudnnConvolutionBackwardData(cx->cudnn, &one, p->w, w, p->y, dy, p->conv[DIR_DATA],
-                                                  p->data_algo, ws, p->ws[DIR_DATA], &beta, p->x, dx));
-    HPFF_CUDA_LAUNCHED(cx, "conv_bwd_data (cudnnConvolutionBackwardData)");
+                                                  (cudnnConvolutionBwdDataAlgo_t)p->algo[DIR_DATA], ws, p->ws[DIR_DATA], &beta, p->x, dx));
+    HPFF_CUDA_LIBRARY_DONE(cx, "conv_bwd_data (cudnnConvolutionBackwardData)");
 }
 
 static void cu_conv_bwd_filter(hpff_backend *be, const hpff_conv_desc *d, const float *x, const float *dy,
@@ -258,9 +266,9 @@ static void cu_conv_bwd_filter(hpff_backend *be, const hpff_conv_desc *d, const 
     hpff_conv_plan *p = plan_for_run(cx, d, ws, DIR_FILTER);
     const float one = 1.0f;   // parameter gradients accumulate: beta = 1
     HPFF_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cx->cudnn, &one, p->x, x, p->y, dy, p->conv[DIR_FILTER],
-                                                    p->filter_algo, ws, p->ws[DIR_FILTER], &one, p->w, dw));
+                                                    (cudnnConvolutionBwdFilterAlgo_t)p->algo[DIR_FILTER], ws, p->ws[DIR_FILTER], &one, p->w, dw));
     if (dbias) HPFF_CUDNN_CHECK(cudnnConvolutionBackwardBias(cx->cudnn, &one, p->y, dy, &one, p->bias, dbias));
-    HPFF_CUDA_LAUNCHED(cx, "conv_bwd_filter (cudnnConvolutionBackwardFilter)");
+    HPFF_CUDA_LIBRARY_DONE(cx, "conv_bwd_filter (cudnnConvolutionBackwardFilter)");
 }
 
 extern "C" void hpff_cuda_install_conv(hpff_backend *be) {

@@ -42,6 +42,10 @@ static inline hpff_cuda_ctx *hpff_cuda_ctx_of(hpff_backend *be) { return (hpff_c
 // stream so that an asynchronous fault is reported with `what`.
 void hpff_cuda_launched(hpff_cuda_ctx *cx, const char *what, const char *file, int line);
 #define HPFF_CUDA_LAUNCHED(cx, what) hpff_cuda_launched((cx), (what), __FILE__, __LINE__)
+// After a cuDNN/cuBLAS call (which reports its own errors by status): clears any error a library
+// left in the runtime's last-error slot, and under HPFF_SYNC_CHECK synchronises and checks.
+void hpff_cuda_library_done(hpff_cuda_ctx *cx, const char *what, const char *file, int line);
+#define HPFF_CUDA_LIBRARY_DONE(cx, what) hpff_cuda_library_done((cx), (what), __FILE__, __LINE__)
 // Device scratch of at least `bytes` (256-byte aligned); valid until the next call. Grows (with
 // a stream synchronisation) only when a larger shape is first seen, i.e. during warm-up.
 void *hpff_cuda_scratch(hpff_cuda_ctx *cx, size_t bytes);

@@ -35,7 +35,7 @@ static void cu_linear_fwd(hpff_backend *be, int n, int in, int out, const float 
     }
     HPFF_CUBLAS_CHECK(cublasSgemm(cx->cublas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w, in, x, in,
                                   b ? &one : &zero, y, out));
-    HPFF_CUDA_LAUNCHED(cx, "linear_fwd (cublasSgemm)");
+    HPFF_CUDA_LIBRARY_DONE(cx, "linear_fwd (cublasSgemm)");
 }
 
 static void cu_linear_bwd_data(hpff_backend *be, int n, int in, int out, const float *w, const float *dy,
@@ -45,7 +45,7 @@ static void cu_linear_bwd_data(hpff_backend *be, int n, int in, int out, const f
     const float one = 1.0f;
     HPFF_CUBLAS_CHECK(cublasSgemm(cx->cublas, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &one, w, in, dy, out,
                                   &beta, dx, in));
-    HPFF_CUDA_LAUNCHED(cx, "linear_bwd_data (cublasSgemm)");
+    HPFF_CUDA_LIBRARY_DONE(cx, "linear_bwd_data (cublasSgemm)");
 }
 
 static void cu_linear_bwd_weight(hpff_backend *be, int n, int in, int out, const float *x, const float *dy,
@@ -55,7 +55,7 @@ static void cu_linear_bwd_weight(hpff_backend *be, int n, int in, int out, const
     const float one = 1.0f;
     HPFF_CUBLAS_CHECK(cublasSgemm(cx->cublas, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one, x, in, dy, out,
                                   &one, dw, in));
-    HPFF_CUDA_LAUNCHED(cx, "linear_bwd_weight (cublasSgemm)");
+    HPFF_CUDA_LIBRARY_DONE(cx, "linear_bwd_weight (cublasSgemm)");
     if (db) {
         k_col_sum_acc<<<(out + 127) / 128, 128, 0, cx->stream>>>(dy, n, out, db);
         HPFF_CUDA_LAUNCHED(cx, "k_col_sum_acc");

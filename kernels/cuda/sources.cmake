@@ -8,4 +8,5 @@ set(HPFF_CUDA_SOURCES
   kernels/cuda/cuda_linear.cu
   kernels/cuda/cuda_resize.cu
   kernels/cuda/cuda_loss.cu
+  kernels/cuda/cuda_aux.cu
 )
