@@ -155,6 +155,8 @@ struct hpff_backend {
 hpff_backend *hpff_backend_cpu_create(void);
 // The CUDA backend for `device` (kernels/cuda); NULL when built without HPFF_CUDA.
 hpff_backend *hpff_backend_cuda_create(int device, int allow_tf32);
+// Usable CUDA devices (kernels/cuda/cuda_backend.h); 0 when built without HPFF_CUDA.
+int hpff_cuda_device_count(void);
 void hpff_backend_destroy(hpff_backend *be);
 
 #ifdef __cplusplus

@@ -10,6 +10,14 @@ hpff_backend *hpff_backend_cuda_create(int device, int allow_tf32) {
     (void)device; (void)allow_tf32;
     return NULL;
 }
+int hpff_cuda_device_count(void) { return 0; }
+#endif
+
+#ifndef HPFF_NCCL
+hpff_transport *hpff_transport_nccl_create(hpff_backend *be, size_t max_floats) {
+    (void)be; (void)max_floats;
+    return NULL;
+}
 #endif
 
 #ifndef HPFF_MPI

@@ -80,7 +80,9 @@ static void close_data(data_src *d) {
 static hpff_backend *make_backend(const hpff_config *c, const hpff_world *w, char *why, size_t n) {
     int want_cuda = strcmp(c->device, "cuda") == 0, auto_dev = strcmp(c->device, "auto") == 0;
     if (want_cuda || auto_dev) {
-        hpff_backend *be = hpff_backend_cuda_create(w->local_rank, c->tf32);
+        // The ranks of a node take its GPUs in turn; with more ranks than GPUs some share one.
+        int gpus = hpff_cuda_device_count();
+        hpff_backend *be = hpff_backend_cuda_create(gpus > 0 ? w->local_rank % gpus : 0, c->tf32);
         if (be) return be;
         if (want_cuda) {
             snprintf(why, n, "backend.device = cuda but no usable GPU (or this build has no CUDA backend)");
@@ -99,8 +101,38 @@ static hpff_transport *make_transport(const hpff_config *c, const hpff_world *w,
         snprintf(why, n, "pipeline.transport = local cannot connect %d ranks; use auto or mpi", w->size);
         return NULL;
     }
+    char reason[256] = "pipeline.transport = mpi";
+    if (strcmp(c->transport, "mpi") != 0) {   // auto or nccl, decided alike on every rank
+        int want = strcmp(c->transport, "nccl") == 0;
+        int cuda = strcmp(be->name, "cuda") == 0, gpus = cuda ? hpff_cuda_device_count() : 0;
+        int n_cuda = (int)hpff_world_sum(w, cuda);
+        int all_own = (int)hpff_world_sum(w, cuda && w->local_size <= gpus) == w->size;
+        int ranks = (int)hpff_world_max(w, w->local_size), fewest = -(int)hpff_world_max(w, -gpus);
+        const char *pre = want ? "pipeline.transport = nccl" : "auto";
+        if (n_cuda < w->size) {
+            snprintf(reason, sizeof reason, "%s: NCCL needs the CUDA backend, which %d of %d ranks have", pre,
+                     n_cuda, w->size);
+        } else if (!all_own) {
+            snprintf(reason, sizeof reason, "%s: %d ranks on a node with %d GPU%s, and NCCL refuses two ranks on one GPU",
+                     pre, ranks, fewest, fewest == 1 ? "" : "s");
+        } else {
+            hpff_transport *t = hpff_transport_nccl_create(be, max_floats);   // collective
+            if (t) {
+                if (w->rank == 0)
+                    printf("hpff_pipe: transport nccl (%s: CUDA backend and a GPU per rank, %d rank%s on a node with %d GPU%s)\n",
+                           pre, ranks, ranks == 1 ? "" : "s", fewest, fewest == 1 ? "" : "s");
+                return t;
+            }
+            snprintf(reason, sizeof reason, "%s: this build has no NCCL transport (configure with -DHPFF_NCCL=ON)", pre);
+        }
+        if (want) {
+            snprintf(why, n, "%s; use pipeline.transport=mpi", reason);
+            return NULL;
+        }
+    }
     hpff_transport *t = hpff_transport_mpi_create(be, max_floats);
     if (!t) snprintf(why, n, "this build has no MPI transport (configure with -DHPFF_MPI=ON)");
+    else if (w->rank == 0) printf("hpff_pipe: transport mpi (%s)\n", reason);
     return t;
 }
 

@@ -38,6 +38,9 @@ struct hpff_transport {
 hpff_transport *hpff_transport_local_create(void);
 // MPI transport over MPI_COMM_WORLD with host staging through `be` (NULL where not built).
 hpff_transport *hpff_transport_mpi_create(hpff_backend *be, size_t max_floats);
+// NCCL transport over MPI_COMM_WORLD, GPU to GPU, for a CUDA backend with one GPU per rank
+// (collective: every rank calls it; NULL on every rank where not built with NCCL).
+hpff_transport *hpff_transport_nccl_create(hpff_backend *be, size_t max_floats);
 
 #ifdef __cplusplus
 }

@@ -231,8 +231,9 @@ static void batch(float *img, int32_t *labels, float *target, int t) {
     for (size_t i = 0; i < n; i++) target[i] = img[i] * sd[(i / plane) % 3] + mean[(i / plane) % 3];
 }
 
-// Compares the gradients (or parameters / state) of every tensor present in both.
-static void compare(const char *what, const hpff_registry *mr, const float *mv, const hpff_registry *rr,
+// Compares the gradients (or parameters / state) of every tensor of the model with the
+// reference tensor of the same name; returns how many were compared.
+static int compare(const char *what, const hpff_registry *mr, const float *mv, const hpff_registry *rr,
                     const float *rv, double atol, double rtol) {
     int matched = 0;
     for (int i = 0; i < mr->n; i++) {
@@ -244,7 +245,7 @@ static void compare(const char *what, const hpff_registry *mr, const float *mv, 
         test_close(name, mv + mr->t[i].off, rv + rr->t[j].off, mr->t[i].count, atol, rtol);
         matched++;
     }
-    TEST_CHECK(matched == rr->n, "%s: %d of the reference's %d tensors compared", what, matched, rr->n);
+    return matched;
 }
 
 static void equivalence(const char *label, hpff_config *cfg) {
@@ -259,10 +260,12 @@ static void equivalence(const char *label, hpff_config *cfg) {
     ref_xyz_step(&r, img);
     char what[128];
     snprintf(what, sizeof what, "%s grad", label);
-    compare(what, &s.md.params, s.md.g, &r.params, r.ex.grads, 2e-6, 2e-3);
+    int n = compare(what, &s.md.params, s.md.g, &r.params, r.ex.grads, 2e-6, 2e-3);
+    TEST_CHECK(n == r.params.n, "%s: %d of the reference's %d tensors compared", what, n, r.params.n);
     if (cfg->bn_emulate) {
         snprintf(what, sizeof what, "%s running stats", label);
-        compare(what, &s.md.state, s.md.st, &r.state, r.ex.state, 1e-6, 1e-5);
+        n = compare(what, &s.md.state, s.md.st, &r.state, r.ex.state, 1e-6, 1e-5);
+        TEST_CHECK(n == r.state.n, "%s: %d of the reference's %d tensors compared", what, n, r.state.n);
     }
     sut_free(&s);
     ref_free(&r);
@@ -526,9 +529,12 @@ static void delayed(hpff_config *cfg, int e, int steps) {
         hpff_stage_step(&s1.st, NULL, NULL, 0, lr, &st);
         ref_delayed_step(&r, img, e, &ds, lr, t);
     }
-    compare("delayed rank0 params", &s0.md.params, s0.md.p, &r.params, r.ex.params, 1e-6, 1e-4);
-    compare("delayed rank1 params", &s1.md.params, s1.md.p, &r.params, r.ex.params, 1e-6, 1e-4);
-    compare("delayed rank0 state", &s0.md.state, s0.md.st, &r.state, r.ex.state, 1e-6, 1e-4);
+    int np = compare("delayed rank0 params", &s0.md.params, s0.md.p, &r.params, r.ex.params, 1e-6, 1e-4) +
+             compare("delayed rank1 params", &s1.md.params, s1.md.p, &r.params, r.ex.params, 1e-6, 1e-4);
+    int ns = compare("delayed rank0 state", &s0.md.state, s0.md.st, &r.state, r.ex.state, 1e-6, 1e-4) +
+             compare("delayed rank1 state", &s1.md.state, s1.md.st, &r.state, r.ex.state, 1e-6, 1e-4);
+    TEST_CHECK(np == r.params.n && ns == r.state.n, "delayed: %d/%d parameters and %d/%d state tensors compared",
+               np, r.params.n, ns, r.state.n);
     // the rule differs from strict: the same steps in one strict process end elsewhere
     hpff_config strict = *cfg;
     strcpy(strict.cascade, "strict");
