@@ -63,6 +63,22 @@ static hpff_status load_config(const args *a, hpff_config *c) {
     return st;
 }
 
+// The effective configuration without the per-key comments (run_dir/config.ini has them).
+static void print_effective(const hpff_config *cfg) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return;
+    hpff_config_write(cfg, m);
+    fclose(m);
+    printf("effective configuration:\n");
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+        if (line[0] != '#' && line[0] != ';') printf("%s%s\n", line[0] == '[' ? "" : "  ", line);
+    printf("\n");
+    fflush(stdout);
+    free(buf);
+}
+
 int main(int argc, char **argv) {
     hpff_world w;
     hpff_world_init(&w, &argc, &argv);
@@ -83,12 +99,7 @@ int main(int argc, char **argv) {
         } else if (a.print_only) {
             if (w.rank == 0) hpff_config_write(&cfg, stdout);
         } else {
-            if (w.rank == 0) {
-                printf("effective configuration:\n");
-                hpff_config_write(&cfg, stdout);
-                printf("\n");
-                fflush(stdout);
-            }
+            if (w.rank == 0) print_effective(&cfg);
             rc = hpff_train_run(&cfg, &w, a.resume);
         }
     }

@@ -9,6 +9,7 @@ shift 2
 METHOD=${1:-dgl}
 MPIRUN="mpirun --oversubscribe -np"
 tiny_config "$WORK/c.ini"
+sed -i 's/^arch = resnet8/arch = resnet14/' "$WORK/c.ini"   # 6 blocks: room for 4 modules
 cat >> "$WORK/c.ini" <<EOC
 method = $METHOD
 epochs = 1
