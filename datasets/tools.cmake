@@ -1,5 +1,13 @@
-# The hpff_data converter executable and the loader benchmark.
-pkg_check_modules(HPFF_CONV REQUIRED IMPORTED_TARGET matio libpng libjpeg zlib)
+# The hpff_data converter executable and the loader benchmark. The converters need matio,
+# libpng, libjpeg and zlib (launch/install-deps.sh installs them); without them the trainer
+# still builds (a machine that only trains on existing .h5 files, e.g. a GPU node).
+if(PkgConfig_FOUND)
+  pkg_check_modules(HPFF_CONV QUIET IMPORTED_TARGET matio libpng libjpeg zlib)
+endif()
+set(HPFF_HAVE_CONVERTERS ${HPFF_CONV_FOUND})
+if(NOT HPFF_HAVE_CONVERTERS)
+  message(STATUS "hpff: hpff_data NOT built (needs matio, libpng, libjpeg, zlib: launch/install-deps.sh)")
+else()
 message(STATUS "hpff: hpff_data converters with matio ${HPFF_CONV_matio_VERSION}, "
                "libpng ${HPFF_CONV_libpng_VERSION}, libjpeg ${HPFF_CONV_libjpeg_VERSION}")
 add_executable(hpff_data
@@ -11,6 +19,7 @@ add_executable(hpff_data
 )
 target_include_directories(hpff_data PRIVATE datasets)
 target_link_libraries(hpff_data PRIVATE hpff PkgConfig::HPFF_CONV)
+endif()
 
 add_executable(bench_loader bench/bench_loader.c)
 target_link_libraries(bench_loader PRIVATE hpff)

@@ -452,9 +452,13 @@ int hpff_train_run(const hpff_config *cfg, const hpff_world *w, const char *resu
     if (is_last(r)) {
         char d[32];
         hpff_format_duration(wall, d, sizeof d);
-        printf("done: %ld steps in %s; final test err %.2f%% (top-5 %.2f%%), best %.2f%% at epoch %d; peak RSS %.0f MiB\n",
-               r->pos.step, d, final_err, final_err5, r->pos.best_err, r->pos.best_epoch,
-               hpff_peak_rss_bytes() / 1048576.0);
+        printf("done: %ld steps in %s", r->pos.step, d);
+        if (isfinite(final_err))
+            printf("; final test err %.2f%% (top-5 %.2f%%), best %.2f%% at epoch %d", final_err, final_err5,
+                   r->pos.best_err, r->pos.best_epoch);
+        else
+            printf("; no evaluation in this run%s", r->pos.best_err >= 0 ? "" : " (train.eval = 0 or stopped by train.max_steps)");
+        printf("; peak RSS %.0f MiB\n", hpff_peak_rss_bytes() / 1048576.0);
         fflush(stdout);
     }
     hpff_json_begin(r->mt, "summary");

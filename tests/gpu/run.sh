@@ -55,9 +55,37 @@ run_benchmarks() {
     return $status
 }
 
+# Libraries the GPU image lacks, unpacked from Debian packages into .deps/root (not in git;
+# carried to the machine): point pkg-config, CMake and the loader at them.
+use_carried_deps() {
+    local r="$ROOT/.deps/root/usr"
+    [ -d "$r" ] || return 0
+    for pc in "$r"/lib/x86_64-linux-gnu/pkgconfig/*.pc; do
+        [ -f "$pc" ] && sed -i "s|^prefix=.*|prefix=$r|" "$pc"
+    done
+    export PKG_CONFIG_PATH="$r/lib/x86_64-linux-gnu/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+    export LD_LIBRARY_PATH="$r/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export CMAKE_PREFIX_PATH="$r${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+    echo "=== using carried libraries in $r"
+}
+
+# The authors' PyTorch code (InfoPro+HPFF), same GPU, same run: ../shared/bench/peer/anchor_bench.py
+# with their network package in .peer/network (never committed; see ../shared/bench/ANCHORS.md).
+run_peer() {
+    [ -f "$ROOT/.peer/anchor_bench.py" ] || { echo "=== peer: .peer/anchor_bench.py absent, skipped"; return 0; }
+    local args
+    for args in "32 16 1024 20" "110 55 1024 6"; do
+        [ "$(remaining)" -lt 60 ] && { echo "=== skipping peer $args: out of time"; continue; }
+        # shellcheck disable=SC2086
+        HPFF_PEER_DIR="$ROOT/.peer" step "peer $args" 150 python3 "$ROOT/.peer/anchor_bench.py" $args \
+            | tee -a "$OUT/bench_peer.txt"
+    done
+}
+
 main() {
     local status=0
     cd "$ROOT" || return 1
+    use_carried_deps
     environment
     step configure 60 cmake -S . -B "$BUILD" -DHPFF_CUDA=ON -DHPFF_CUDA_ARCHS=90 || return 1
     step build 210 cmake --build "$BUILD" -j"$JOBS" || return 1
@@ -65,6 +93,7 @@ main() {
     HPFF_REQUIRE_GPU=1 step "ctest -L gpu" 120 ctest --test-dir "$BUILD" -L gpu --output-on-failure \
         --output-junit "$OUT/ctest_gpu.xml" || status=1
     run_benchmarks || status=1
+    run_peer || status=1
     echo "=== done: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
     return $status
 }
