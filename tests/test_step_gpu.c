@@ -1,10 +1,20 @@
 // test_step_gpu.c — one whole HPFF training step on the CUDA backend against the CPU backend:
 // ResNet-32 K=16 (DGL and InfoPro, HiLo with PFF as configured by default), batch 16 of random
 // 3x32x32 images, TF32 off. Both models start from the same values (hpff_model_init_values
-// depends only on the seed and the tensor names); hpff_stage_grads on the same batch must give
-// every head loss and the final loss within 1e-4 relative, and every parameter gradient within
-// atol 1e-5 + rtol 1e-3. The worst tensors are printed either way. Exits 77 (ctest: skipped)
-// without a CUDA device, unless HPFF_REQUIRE_GPU=1 (tests/gpu/run.sh), which makes that a failure.
+// depends only on the seed and the tensor names), and hpff_stage_grads runs on the same batch.
+//  - every head loss and the final loss: within 1e-4 relative;
+//  - parameter gradients: relative L2 error ||g - c|| / ||c|| of all of them together <= 0.05, and
+//    of each tensor, ||g - c|| / (||c|| + atol sqrt(n)), <= 0.2. A wrong kernel, buffer or missing
+//    synchronisation gives errors of order 1; on an H100 (cuDNN 9, TF32 off) DGL measured 0.006
+//    and 0.033, InfoPro 0.0003 and 0.005 — the same as the control below.
+// Element by element (atol 1e-5 + rtol 1e-3) the count outside and the worst tensors are printed
+// but do not fail the test: a ReLU whose input lies within rounding of zero switches between
+// backends, and its jump reaches whole tensors (one unit flipped in an aux MLP changes a row of
+// fc1 by percents). The test shows this with a control: the CPU against itself with inputs
+// perturbed by 1e-7 relative misses the elementwise bound alike (by factors over 100, with L2
+// errors of the GPU's size).
+// Exits 77 (ctest: skipped) without a CUDA device, unless HPFF_REQUIRE_GPU=1 (tests/gpu/run.sh),
+// which makes that a failure.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +60,77 @@ static void loss_close(const char *what, float gpu, float cpu) {
                err / fmax(fabs((double)cpu), 1e-30));
 }
 
-typedef struct worst { char name[112]; double ratio, max_err; size_t count; } worst;
+typedef struct worst { char name[112]; double score, max_err, rel_l2; size_t out, count; } worst;
+
+static void keep_worst(worst *top, worst w) {   // top[5], by score, descending
+    for (int k = 0; k < 5; k++)
+        if (w.score > top[k].score) { worst tmp = top[k]; top[k] = w; w = tmp; }
+}
+
+// Gradients of `got` against `ref`, tensor by tensor. `enforce`: the L2 bounds fail the test (the
+// elementwise bound is reported either way).
+static void compare_grads(const char *method, const char *label, const hpff_model *ref, const hpff_model *got,
+                          int enforce) {
+    const double atol = 1e-5, rtol = 1e-3, l2_tol = 0.2, all_tol = 0.05;
+    const hpff_registry *reg = &ref->params;
+    worst by_elem[5], by_l2[5];
+    memset(by_elem, 0, sizeof by_elem);
+    memset(by_l2, 0, sizeof by_l2);
+    int tensors_out = 0, l2_bad = 0;
+    size_t elems = 0, elems_out = 0;
+    double all_e2 = 0, all_c2 = 0;
+    for (int i = 0; i < reg->n; i++) {
+        const hpff_tensor_info *t = &reg->t[i];
+        float *a = malloc(t->count * sizeof(float)), *b = malloc(t->count * sizeof(float));
+        int ok = hpff_model_get_grad(ref, t->name, a, t->count) >= 0 && hpff_model_get_grad(got, t->name, b, t->count) >= 0;
+        TEST_CHECK(ok, "%s: gradient of %s missing on one side", method, t->name);
+        if (ok) {
+            worst w = {{0}, 0, 0, 0, 0, t->count};
+            snprintf(w.name, sizeof w.name, "%s", t->name);
+            double e2 = 0, c2 = 0, ratio = 0;
+            for (size_t j = 0; j < t->count; j++) {
+                double e = isfinite(b[j]) ? fabs((double)b[j] - a[j]) : INFINITY;
+                double r = e / (atol + rtol * fabs((double)a[j]));
+                if (r > 1) w.out++;
+                if (r > ratio) ratio = r;
+                if (e > w.max_err) w.max_err = e;
+                e2 += e * e;
+                c2 += (double)a[j] * a[j];
+            }
+            all_e2 += e2;
+            all_c2 += c2;
+            w.rel_l2 = sqrt(e2) / (sqrt(c2) + atol * sqrt((double)t->count));
+            elems += t->count;
+            elems_out += w.out;
+            tensors_out += w.out > 0;
+            w.score = ratio;
+            keep_worst(by_elem, w);
+            w.score = w.rel_l2;
+            keep_worst(by_l2, w);
+            if (enforce) {
+                TEST_CHECK(w.rel_l2 <= l2_tol, "%s grad %s: relative L2 error %.3g > %g (max abs err %.3g)", method,
+                           t->name, w.rel_l2, l2_tol, w.max_err);
+                l2_bad += w.rel_l2 > l2_tol;
+            }
+        }
+        free(a);
+        free(b);
+    }
+    double all_rel = sqrt(all_e2) / sqrt(all_c2);
+    if (enforce)
+        TEST_CHECK(all_rel <= all_tol, "%s: relative L2 error of all gradients together %.3g > %g", method, all_rel,
+                   all_tol);
+    printf("%s [%s]: %d gradient tensors; relative L2 error: all %.3g, worst tensor %.3g%s; elementwise "
+           "(atol %g + rtol %g): %d tensors, %zu of %zu elements outside\n", method, label, reg->n, all_rel,
+           by_l2[0].rel_l2, !enforce ? "" : l2_bad || all_rel > all_tol ? " (FAIL)" : " (ok: bounds 0.05, 0.2)", atol,
+           rtol, tensors_out, elems_out, elems);
+    for (int k = 0; k < 5 && by_l2[k].name[0]; k++)
+        printf("  worst L2    %-44s rel L2 %.3g  max abs err %.3g  %zu of %zu outside\n", by_l2[k].name,
+               by_l2[k].rel_l2, by_l2[k].max_err, by_l2[k].out, by_l2[k].count);
+    for (int k = 0; k < 5 && by_elem[k].name[0]; k++)
+        printf("  worst elem  %-44s err/tol %.3g  rel L2 %.3g  %zu of %zu outside\n", by_elem[k].name,
+               by_elem[k].score, by_elem[k].rel_l2, by_elem[k].out, by_elem[k].count);
+}
 
 static void step_case(const char *method, hpff_backend *cpu, hpff_backend *gpu) {
     hpff_config cfg;
@@ -96,41 +176,15 @@ static void step_case(const char *method, hpff_backend *cpu, hpff_backend *gpu) 
     printf("%s: %d modules, %d head losses + final (CPU %.6f, GPU %.6f)\n", method, M, heads,
            c.stats.final_loss, g.stats.final_loss);
 
-    // gradients, tensor by tensor; the 5 worst by err / (atol + rtol |ref|)
-    const double atol = 1e-5, rtol = 1e-3;
-    const hpff_registry *reg = &c.md.params;
-    worst top[5];
-    memset(top, 0, sizeof top);
-    int bad = 0;
-    for (int i = 0; i < reg->n; i++) {
-        const hpff_tensor_info *t = &reg->t[i];
-        float *a = malloc(t->count * sizeof(float)), *b = malloc(t->count * sizeof(float));
-        int ok = hpff_model_get_grad(&c.md, t->name, a, t->count) >= 0 &&
-                 hpff_model_get_grad(&g.md, t->name, b, t->count) >= 0;
-        TEST_CHECK(ok, "%s: gradient of %s missing on one backend", method, t->name);
-        if (ok) {
-            double ratio = 0, max_err = 0;
-            for (size_t j = 0; j < t->count; j++) {
-                double e = fabs((double)b[j] - a[j]);
-                double r = isfinite(b[j]) ? e / (atol + rtol * fabs((double)a[j])) : INFINITY;
-                if (r > ratio) ratio = r;
-                if (e > max_err) max_err = e;
-            }
-            worst w = {{0}, ratio, max_err, t->count};
-            snprintf(w.name, sizeof w.name, "%s", t->name);
-            for (int k = 0; k < 5; k++)
-                if (w.ratio > top[k].ratio) { worst tmp = top[k]; top[k] = w; w = tmp; }
-            snprintf(what, sizeof what, "%s grad %s", method, t->name);
-            if (!test_close(what, b, a, t->count, atol, rtol)) bad++;
-        }
-        free(a);
-        free(b);
-    }
-    printf("%s: %d gradient tensors, %d outside atol %g + rtol %g; worst (err / tolerance):\n", method, reg->n,
-           bad, atol, rtol);
-    for (int k = 0; k < 5 && top[k].name[0]; k++)
-        printf("  %-48s %8.3f  (max abs err %.3g over %zu)\n", top[k].name, top[k].ratio, top[k].max_err,
-               top[k].count);
+    compare_grads(method, "GPU", &c.md, &g.md, 1);
+    side p;   // control: the CPU with the inputs perturbed by 1e-7 relative
+    float *img2 = malloc(n_img * sizeof(float));
+    uint64_t seed = 77;
+    for (size_t i = 0; i < n_img; i++) img2[i] = img[i] * (1.f + 1e-7f * (float)((int)(test_rng_next(&seed) % 3) - 1));
+    side_run(&p, &cfg, cpu, M, img2, labels);
+    compare_grads(method, "control: CPU, inputs perturbed by 1e-7", &c.md, &p.md, 0);
+    side_free(&p);
+    free(img2);
     side_free(&c);
     side_free(&g);
     free(img);
