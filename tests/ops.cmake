@@ -2,3 +2,4 @@
 # finite-difference checks of every backward op. Shared references: ops_ref.h.
 hpff_test(test_ops_cpu cpu test_ops_cpu.c)
 hpff_test(test_ops_fd cpu test_ops_fd.c)
+hpff_test(test_cpu_threads cpu test_cpu_threads.c)

@@ -1,10 +1,11 @@
 // backend_cpu.c — the CPU backend's ops table: memory, elementwise ops, losses and the
 // SGD-Nesterov update. Convolution and linear layers live in conv_cpu.c; batch norm, pooling,
-// resize and patches in nn_cpu.c. Threading comes only from BLAS (one process per rank).
+// resize and patches in nn_cpu.c. train.threads workers split the convolutions (cpu_pool.c).
 #include "aux_cpu.h"
 #include "backend.h"
 #include "check.h"
 #include "conv_cpu.h"
+#include "cpu_pool.h"
 #include "cpu_util.h"
 #include "nn_cpu.h"
 #include <cblas.h>
@@ -39,9 +40,12 @@ static void cpu_memcpy(hpff_backend *be, void *dst, const void *src, size_t byte
 
 static void cpu_sync(hpff_backend *be) { (void)be; }
 
+// Threads split the convolutions' images (cpu_pool.c); BLAS stays single-threaded inside them.
+// Call before workspaces are sized: conv_workspace grows with the thread count.
 static void cpu_set_threads(hpff_backend *be, int threads) {
-    (void)be;
-    openblas_set_num_threads(threads < 1 ? 1 : threads);
+    openblas_set_num_threads(1);
+    hpff_cpu_pool_destroy(be->ctx);
+    be->ctx = hpff_cpu_pool_create(threads < 1 ? 1 : threads);
 }
 
 // ---- elementwise (outputs may alias inputs, so no restrict here) ----
@@ -180,7 +184,10 @@ static void cpu_sgd_nesterov(hpff_backend *be, float *restrict p, float *restric
 
 // ---- the table ----
 
-static void cpu_destroy(hpff_backend *be) { free(be); }
+static void cpu_destroy(hpff_backend *be) {
+    hpff_cpu_pool_destroy(be->ctx);
+    free(be);
+}
 
 hpff_backend *hpff_backend_cpu_create(void) {
     hpff_backend *be = hpff_xcalloc(1, sizeof *be);
@@ -231,6 +238,7 @@ hpff_backend *hpff_backend_cpu_create(void) {
         .simmat_mse = hpff_cpu_simmat_mse,
         .supcon = hpff_cpu_supcon,
     };
+    openblas_set_num_threads(1);   // one thread until set_threads says otherwise
     return be;
 }
 

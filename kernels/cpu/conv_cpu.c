@@ -10,6 +10,7 @@
 // up to twice as fast for few output channels. Workspace (floats): col kg*cols (absent for a
 // pointwise one-image plan), tmp cog*cols (only when nb > 1), dwt kg*cog.
 #include "conv_cpu.h"
+#include "cpu_pool.h"
 #include "check.h"
 #include "cpu_util.h"
 #include <cblas.h>
@@ -81,16 +82,19 @@ static conv_plan conv_plan_make(const hpff_conv_desc *d, void *ws, size_t *ws_fl
     p.col = base;
     p.tmp = base ? base + ncol : NULL;
     p.dwt = base ? base + ncol + ntmp : NULL;
-    if (ws_floats) *ws_floats = ncol + ntmp + p.kg * p.cog;
+    if (ws_floats) *ws_floats = ncol + ntmp + p.kg * p.cog * (size_t)d->groups;
     return p;
 }
 
+// The backend's worker pool (be->ctx); NULL runs everything on the calling thread.
+static hpff_cpu_pool *pool_of(hpff_backend *be) { return be ? (hpff_cpu_pool *)be->ctx : NULL; }
+
+// One region per worker thread: each runs its own images through its own col/tmp/dwt.
 size_t hpff_cpu_conv_workspace(hpff_backend *be, const hpff_conv_desc *d) {
-    (void)be;
     conv_check(d);
     size_t floats;
     conv_plan_make(d, NULL, &floats);
-    return floats * sizeof(float);
+    return floats * sizeof(float) * (size_t)hpff_cpu_pool_threads(pool_of(be));
 }
 
 // C (m, cols; ldc cols) = op(A) (m, k) * B (k, cols; ldb cols) + beta*C, in column blocks (see
@@ -258,19 +262,49 @@ static void cm_to_nchw(const float *restrict m, int nb, int c, size_t hw, const 
         }
 }
 
-void hpff_cpu_conv_fwd(hpff_backend *be, const hpff_conv_desc *d, const float *x, const float *w,
-                       const float *bias, float *y, void *ws) {
-    (void)be;
+// A convolution call split over the pool: items are chunks of p.nb images, each worker uses
+// the workspace region of its index.
+typedef struct conv_job {
+    const hpff_conv_desc *d;
+    float *ws;
+    size_t ws_floats;          // per worker
+    const float *x, *w, *bias, *dy;
+    float *y, *dx;
+    float beta;
+} conv_job;
+
+static conv_plan job_plan(const conv_job *j, int worker) {
+    return conv_plan_make(j->d, j->ws + (size_t)worker * j->ws_floats, NULL);
+}
+
+static int job_chunks(const hpff_conv_desc *d) {
+    conv_plan p = conv_plan_make(d, NULL, NULL);
+    return (d->n + p.nb - 1) / p.nb;
+}
+
+static conv_job job_make(hpff_backend *be, const hpff_conv_desc *d, void *ws) {
     conv_check(d);
-    conv_plan p = conv_plan_make(d, ws, NULL);
-    HPFF_CHECK(ws != NULL, "conv_fwd: workspace missing");
+    HPFF_CHECK(ws != NULL, "conv: workspace missing");
+    conv_job j;
+    memset(&j, 0, sizeof j);
+    j.d = d;
+    j.ws = ws;
+    conv_plan_make(d, NULL, &j.ws_floats);
+    (void)be;
+    return j;
+}
+
+static void fwd_worker(void *arg, int worker, int c0, int c1) {
+    const conv_job *j = arg;
+    const hpff_conv_desc *d = j->d;
+    conv_plan p = job_plan(j, worker);
     const size_t xs = (size_t)d->c_in * p.hw_in, ys = (size_t)d->c_out * p.hw_out;
     for (int g = 0; g < d->groups; g++) {
-        const float *wg = w + (size_t)g * p.cog * p.kg, *bg = bias ? bias + g * p.cog : NULL;
-        for (int i0 = 0; i0 < d->n; i0 += p.nb) {
-            int nb = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = nb * (int)p.hw_out;
-            const float *xg = x + i0 * xs + (size_t)g * p.cig * p.hw_in, *b = xg;
-            float *yg = y + i0 * ys + (size_t)g * p.cog * p.hw_out;
+        const float *wg = j->w + (size_t)g * p.cog * p.kg, *bg = j->bias ? j->bias + g * p.cog : NULL;
+        for (int c = c0; c < c1; c++) {
+            int i0 = c * p.nb, nb = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = nb * (int)p.hw_out;
+            const float *xg = j->x + i0 * xs + (size_t)g * p.cig * p.hw_in, *b = xg;
+            float *yg = j->y + i0 * ys + (size_t)g * p.cog * p.hw_out;
             if (!(nb == 1 && p.pointwise)) {
                 im2col(d, &p, xg, xs, nb, p.col);
                 b = p.col;
@@ -287,28 +321,36 @@ void hpff_cpu_conv_fwd(hpff_backend *be, const hpff_conv_desc *d, const float *x
     }
 }
 
-void hpff_cpu_conv_bwd_data(hpff_backend *be, const hpff_conv_desc *d, const float *w,
-                            const float *dy, float *dx, float beta, void *ws) {
-    (void)be;
-    conv_check(d);
-    conv_plan p = conv_plan_make(d, ws, NULL);
-    HPFF_CHECK(ws != NULL, "conv_bwd_data: workspace missing");
+void hpff_cpu_conv_fwd(hpff_backend *be, const hpff_conv_desc *d, const float *x, const float *w,
+                       const float *bias, float *y, void *ws) {
+    conv_job j = job_make(be, d, ws);
+    j.x = x;
+    j.w = w;
+    j.bias = bias;
+    j.y = y;
+    hpff_cpu_pool_run(pool_of(be), job_chunks(d), fwd_worker, &j);
+}
+
+static void bwd_data_worker(void *arg, int worker, int c0, int c1) {
+    const conv_job *j = arg;
+    const hpff_conv_desc *d = j->d;
+    conv_plan p = job_plan(j, worker);
     const size_t xs = (size_t)d->c_in * p.hw_in, ys = (size_t)d->c_out * p.hw_out;
     const int direct = p.nb == 1 && p.pointwise;   // gemm straight into dx, honouring beta
     for (int g = 0; g < d->groups; g++) {
-        const float *wg = w + (size_t)g * p.cog * p.kg;
-        for (int i0 = 0; i0 < d->n; i0 += p.nb) {
-            int nb = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = nb * (int)p.hw_out;
-            const float *dyg = dy + i0 * ys + (size_t)g * p.cog * p.hw_out;
-            float *dxg = dx + i0 * xs + (size_t)g * p.cig * p.hw_in;
+        const float *wg = j->w + (size_t)g * p.cog * p.kg;
+        for (int c = c0; c < c1; c++) {
+            int i0 = c * p.nb, nb = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = nb * (int)p.hw_out;
+            const float *dyg = j->dy + i0 * ys + (size_t)g * p.cog * p.hw_out;
+            float *dxg = j->dx + i0 * xs + (size_t)g * p.cig * p.hw_in;
             if (nb > 1) {
                 nchw_to_cm(dyg, ys, nb, p.cog, p.hw_out, p.tmp);
                 dyg = p.tmp;
             }
             if (direct) {
-                gemm_cols(1, (int)p.kg, p.cog, cols, wg, (int)p.kg, dyg, beta, dxg);
+                gemm_cols(1, (int)p.kg, p.cog, cols, wg, (int)p.kg, dyg, j->beta, dxg);
             } else {
-                if (beta == 0.0f)
+                if (j->beta == 0.0f)
                     for (int i = 0; i < nb; i++)
                         memset(dxg + i * xs, 0, (size_t)p.cig * p.hw_in * sizeof(float));
                 gemm_cols(1, (int)p.kg, p.cog, cols, wg, (int)p.kg, dyg, 0.0f, p.col);
@@ -318,19 +360,30 @@ void hpff_cpu_conv_bwd_data(hpff_backend *be, const hpff_conv_desc *d, const flo
     }
 }
 
-void hpff_cpu_conv_bwd_filter(hpff_backend *be, const hpff_conv_desc *d, const float *x,
-                              const float *dy, float *dw, float *dbias, void *ws) {
-    (void)be;
-    conv_check(d);
-    conv_plan p = conv_plan_make(d, ws, NULL);
-    HPFF_CHECK(ws != NULL, "conv_bwd_filter: workspace missing");
+void hpff_cpu_conv_bwd_data(hpff_backend *be, const hpff_conv_desc *d, const float *w,
+                            const float *dy, float *dx, float beta, void *ws) {
+    conv_job j = job_make(be, d, ws);
+    j.w = w;
+    j.dy = dy;
+    j.dx = dx;
+    j.beta = beta;
+    hpff_cpu_pool_run(pool_of(be), job_chunks(d), bwd_data_worker, &j);
+}
+
+// Each worker sums dW^T of its images into its own dwt (all groups); the caller adds the
+// workers' sums into dw in worker order, so results depend on the thread count, not on timing.
+static void bwd_filter_worker(void *arg, int worker, int c0, int c1) {
+    const conv_job *j = arg;
+    const hpff_conv_desc *d = j->d;
+    conv_plan p = job_plan(j, worker);
     const size_t xs = (size_t)d->c_in * p.hw_in, ys = (size_t)d->c_out * p.hw_out;
+    memset(p.dwt, 0, p.kg * p.cog * (size_t)d->groups * sizeof(float));
     for (int g = 0; g < d->groups; g++) {
-        memset(p.dwt, 0, p.kg * p.cog * sizeof(float));
-        for (int i0 = 0; i0 < d->n; i0 += p.nb) {
-            int nb = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = nb * (int)p.hw_out;
-            const float *xg = x + i0 * xs + (size_t)g * p.cig * p.hw_in, *a = xg;
-            const float *dyg = dy + i0 * ys + (size_t)g * p.cog * p.hw_out;
+        float *dwt = p.dwt + (size_t)g * p.kg * p.cog;
+        for (int c = c0; c < c1; c++) {
+            int i0 = c * p.nb, nb = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = nb * (int)p.hw_out;
+            const float *xg = j->x + i0 * xs + (size_t)g * p.cig * p.hw_in, *a = xg;
+            const float *dyg = j->dy + i0 * ys + (size_t)g * p.cog * p.hw_out;
             if (nb > 1) {
                 nchw_to_cm(dyg, ys, nb, p.cog, p.hw_out, p.tmp);
                 dyg = p.tmp;
@@ -340,11 +393,29 @@ void hpff_cpu_conv_bwd_filter(hpff_backend *be, const hpff_conv_desc *d, const f
                 a = p.col;
             }
             // dW^T (kg, cog) += col (kg, cols) * dY^T (cols, cog)
-            gemm_filter((int)p.kg, p.cog, cols, a, dyg, p.dwt);
+            gemm_filter((int)p.kg, p.cog, cols, a, dyg, dwt);
         }
-        float *dwg = dw + (size_t)g * p.cog * p.kg;
-        for (int o = 0; o < p.cog; o++)
-            for (size_t k = 0; k < p.kg; k++) dwg[o * p.kg + k] += p.dwt[k * p.cog + o];
+    }
+}
+
+void hpff_cpu_conv_bwd_filter(hpff_backend *be, const hpff_conv_desc *d, const float *x,
+                              const float *dy, float *dw, float *dbias, void *ws) {
+    conv_job j = job_make(be, d, ws);
+    j.x = x;
+    j.dy = dy;
+    int chunks = job_chunks(d), threads = hpff_cpu_pool_threads(pool_of(be));
+    int used = chunks < threads ? chunks : threads;
+    hpff_cpu_pool_run(pool_of(be), chunks, bwd_filter_worker, &j);
+    conv_plan p = conv_plan_make(d, NULL, NULL);
+    const size_t ys = (size_t)d->c_out * p.hw_out;
+    for (int t = 0; t < used; t++) {
+        const conv_plan pt = job_plan(&j, t);
+        for (int g = 0; g < d->groups; g++) {
+            const float *dwt = pt.dwt + (size_t)g * p.kg * p.cog;
+            float *dwg = dw + (size_t)g * p.cog * p.kg;
+            for (int o = 0; o < p.cog; o++)
+                for (size_t k = 0; k < p.kg; k++) dwg[o * p.kg + k] += dwt[k * p.cog + o];
+        }
     }
     if (dbias)
         for (int ch = 0; ch < d->c_out; ch++) {

@@ -1,6 +1,7 @@
 // nn_cpu.c — CPU batch norm, pooling, adaptive pooling, bilinear resize and patch copies.
 // Statistics are accumulated in double; every inner loop runs over a contiguous row.
 #include "nn_cpu.h"
+#include "cpu_pool.h"
 #include "check.h"
 #include "cpu_util.h"
 #include <math.h>
@@ -68,33 +69,50 @@ static void affine_rows(const float *x, float *y, int n, size_t hw, size_t rs, f
     }
 }
 
-void hpff_cpu_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float *x,
-                           const float *gamma, const float *beta, float *y, float *running_mean,
-                           float *running_var, float momentum, float eps, float *save_mean,
-                           float *save_invstd) {
-    (void)be;
-    const size_t cnt = (size_t)n * hw, rs = (size_t)c * hw;
-    HPFF_CHECK(cnt > 1, "batch norm: training needs more than one value per channel (n %d, hw %d)",
-               n, hw);
-    for (int ch = 0; ch < c; ch++) {
-        const float *xc = x + (size_t)ch * hw;
+// Batch-norm arguments shared by the per-channel workers (channels split over the pool).
+typedef struct bn_job {
+    int n, c, hw;
+    const float *x, *dy, *gamma, *beta, *save_mean_in, *save_invstd_in;
+    float *y, *dx, *running_mean, *running_var, *save_mean, *save_invstd, *dgamma, *dbeta;
+    float momentum, eps, beta_dx;
+} bn_job;
+
+static void bn_fwd_train_channels(void *arg, int worker, int c0, int c1) {
+    (void)worker;
+    const bn_job *j = arg;
+    const int n = j->n, hw = j->hw;
+    const size_t cnt = (size_t)n * hw, rs = (size_t)j->c * hw;
+    for (int ch = c0; ch < c1; ch++) {
+        const float *xc = j->x + (size_t)ch * hw;
         double k = xc[0], s1 = 0.0, s2 = 0.0;
         for (int i = 0; i < n; i++) sums_shifted(xc + i * rs, (size_t)hw, k, &s1, &s2);
         double dm = s1 / (double)cnt;
         double var = s2 / (double)cnt - dm * dm;
         if (var < 0.0) var = 0.0;
-        double mean = k + dm, invstd = 1.0 / sqrt(var + (double)eps);
-        if (save_mean) save_mean[ch] = (float)mean;
-        if (save_invstd) save_invstd[ch] = (float)invstd;
-        if (running_mean)
-            running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + momentum * mean);
-        if (running_var)
-            running_var[ch] = (float)((1.0 - momentum) * running_var[ch] +
-                                      momentum * var * (double)cnt / (double)(cnt - 1));
-        float a = (float)((gamma ? gamma[ch] : 1.0f) * invstd);
-        float b = (float)((beta ? beta[ch] : 0.0f) - mean * a);
-        affine_rows(xc, y + (size_t)ch * hw, n, (size_t)hw, rs, a, b);
+        double mean = k + dm, invstd = 1.0 / sqrt(var + (double)j->eps);
+        if (j->save_mean) j->save_mean[ch] = (float)mean;
+        if (j->save_invstd) j->save_invstd[ch] = (float)invstd;
+        if (j->running_mean)
+            j->running_mean[ch] = (float)((1.0 - j->momentum) * j->running_mean[ch] + j->momentum * mean);
+        if (j->running_var)
+            j->running_var[ch] = (float)((1.0 - j->momentum) * j->running_var[ch] +
+                                         j->momentum * var * (double)cnt / (double)(cnt - 1));
+        float a = (float)((j->gamma ? j->gamma[ch] : 1.0f) * invstd);
+        float b = (float)((j->beta ? j->beta[ch] : 0.0f) - mean * a);
+        affine_rows(xc, j->y + (size_t)ch * hw, n, (size_t)hw, rs, a, b);
     }
+}
+
+void hpff_cpu_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float *x,
+                           const float *gamma, const float *beta, float *y, float *running_mean,
+                           float *running_var, float momentum, float eps, float *save_mean,
+                           float *save_invstd) {
+    HPFF_CHECK((size_t)n * hw > 1, "batch norm: training needs more than one value per channel (n %d, hw %d)",
+               n, hw);
+    bn_job j = {.n = n, .c = c, .hw = hw, .x = x, .gamma = gamma, .beta = beta, .y = y,
+                .running_mean = running_mean, .running_var = running_var, .save_mean = save_mean,
+                .save_invstd = save_invstd, .momentum = momentum, .eps = eps};
+    hpff_cpu_pool_run(be ? (hpff_cpu_pool *)be->ctx : NULL, c, bn_fwd_train_channels, &j);
 }
 
 void hpff_cpu_bn_fwd_eval(hpff_backend *be, int n, int c, int hw, const float *x,
@@ -110,32 +128,40 @@ void hpff_cpu_bn_fwd_eval(hpff_backend *be, int n, int c, int hw, const float *x
     }
 }
 
-void hpff_cpu_bn_bwd(hpff_backend *be, int n, int c, int hw, const float *x, const float *dy,
-                     const float *gamma, const float *save_mean, const float *save_invstd,
-                     float *dx, float beta_dx, float *dgamma, float *dbeta) {
-    (void)be;
-    const size_t cnt = (size_t)n * hw, rs = (size_t)c * hw;
-    for (int ch = 0; ch < c; ch++) {
+static void bn_bwd_channels(void *arg, int worker, int c0, int c1) {
+    (void)worker;
+    const bn_job *j = arg;
+    const int n = j->n, hw = j->hw;
+    const size_t cnt = (size_t)n * hw, rs = (size_t)j->c * hw;
+    for (int ch = c0; ch < c1; ch++) {
         const size_t off = (size_t)ch * hw;
-        double mean = save_mean[ch], invstd = save_invstd[ch], sdy = 0.0, sdyx = 0.0;
+        double mean = j->save_mean_in[ch], invstd = j->save_invstd_in[ch], sdy = 0.0, sdyx = 0.0;
         for (int i = 0; i < n; i++)
-            sums_dy(x + off + i * rs, dy + off + i * rs, (size_t)hw, mean, &sdy, &sdyx);
-        if (dgamma) dgamma[ch] += (float)(sdyx * invstd);
-        if (dbeta) dbeta[ch] += (float)sdy;
-        if (!dx) continue;
+            sums_dy(j->x + off + i * rs, j->dy + off + i * rs, (size_t)hw, mean, &sdy, &sdyx);
+        if (j->dgamma) j->dgamma[ch] += (float)(sdyx * invstd);
+        if (j->dbeta) j->dbeta[ch] += (float)sdy;
+        if (!j->dx) continue;
         // dx = (dy - (x - mean)*proj - mean_dy) * invstd*gamma
         const float fm = (float)mean, proj = (float)(sdyx * invstd * invstd / (double)cnt);
         const float mdy = (float)(sdy / (double)cnt);
-        const float a = (float)(invstd * (gamma ? gamma[ch] : 1.0f));
+        const float a = (float)(invstd * (j->gamma ? j->gamma[ch] : 1.0f));
         for (int i = 0; i < n; i++) {
-            const float *restrict xi = x + off + i * rs, *restrict gi = dy + off + i * rs;
-            float *restrict di = dx + off + i * rs;
-            if (beta_dx == 0.0f)
+            const float *restrict xi = j->x + off + i * rs, *restrict gi = j->dy + off + i * rs;
+            float *restrict di = j->dx + off + i * rs;
+            if (j->beta_dx == 0.0f)
                 for (int k = 0; k < hw; k++) di[k] = ((gi[k] - (xi[k] - fm) * proj) - mdy) * a;
             else
                 for (int k = 0; k < hw; k++) di[k] += ((gi[k] - (xi[k] - fm) * proj) - mdy) * a;
         }
     }
+}
+
+void hpff_cpu_bn_bwd(hpff_backend *be, int n, int c, int hw, const float *x, const float *dy,
+                     const float *gamma, const float *save_mean, const float *save_invstd,
+                     float *dx, float beta_dx, float *dgamma, float *dbeta) {
+    bn_job j = {.n = n, .c = c, .hw = hw, .x = x, .dy = dy, .gamma = gamma, .save_mean_in = save_mean,
+                .save_invstd_in = save_invstd, .dx = dx, .beta_dx = beta_dx, .dgamma = dgamma, .dbeta = dbeta};
+    hpff_cpu_pool_run(be ? (hpff_cpu_pool *)be->ctx : NULL, c, bn_bwd_channels, &j);
 }
 
 // Window [*s, *e) of output index o along one axis, clipped to [0, in).
