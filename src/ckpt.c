@@ -69,7 +69,7 @@ static char *config_text(const hpff_config *cfg) {
 }
 
 hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_model *md, const hpff_config *cfg,
-                                 const hpff_ckpt_pos *pos, int rank, int size) {
+                                 const hpff_ckpt_pos *pos, int rank, int size, const char *ranges) {
     char sd[768], path[800], tmp[820];
     step_dir(sd, sizeof sd, dir, pos->step);
     if (hpff_mkdir_p(sd) != 0)
@@ -84,6 +84,7 @@ hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_model *md, const hp
              write_floats(f, "momentum", md->mom, md->params.total, md->be) &&
              write_floats(f, "state", md->st, md->state.total, md->be) &&
              write_text(f, "tensors", table) && write_text(f, "config", conf) &&
+             write_text(f, "ranges", ranges) &&
              write_attr_double(f, "step", (double)pos->step) && write_attr_double(f, "epoch", pos->epoch) &&
              write_attr_double(f, "batch", pos->batch) && write_attr_double(f, "best_err", pos->best_err) &&
              write_attr_double(f, "best_epoch", pos->best_epoch) && write_attr_double(f, "wall", pos->wall) &&
@@ -230,6 +231,20 @@ static hpff_status stored_config(const char *text, hpff_config *out) {
     hpff_status st = hpff_config_load(out, tmpl);
     unlink(tmpl);
     return st;
+}
+
+void hpff_ckpt_read_ranges(const char *dir, long step, char *ranges, size_t n) {
+    char sd[768], path[800];
+    step_dir(sd, sizeof sd, dir, step);
+    snprintf(path, sizeof path, "%s/rank0.h5", sd);
+    ranges[0] = 0;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    char *t = read_text(f, "ranges");
+    if (t) snprintf(ranges, n, "%s", t);
+    free(t);
+    H5Fclose(f);
 }
 
 hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_model *md, const hpff_config *cfg,

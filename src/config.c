@@ -131,6 +131,9 @@ static const key_def k_keys[] = {
     ENUM("pipeline", transport, "auto", "auto, local, mpi, nccl", 0,
          "rank-to-rank transport; auto: nccl when every rank has its own GPU, else mpi"),
     STR("pipeline", ranges, "", 0, "module ranges per rank, e.g. 0-3,4-9 (empty: balanced by cost)"),
+    ENUM("pipeline", balance, "measure", "measure, flops", 0,
+         "cost that balances ranks when ranges is empty: a timed warm-up step of every module on "
+         "rank 0, or FLOP counts"),
     // [backend]
     ENUM("backend", device, "auto", "auto, cpu, cuda", 0, "auto: CUDA when built with it and a GPU is present, else CPU"),
     BOOL("backend", tf32, "on", 0, "allow TF32 tensor-core math on the GPU (off for close CPU comparisons)"),

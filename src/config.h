@@ -66,6 +66,7 @@ typedef struct hpff_config {
     char cascade[HPFF_STR];     // strict | delayed
     char transport[HPFF_STR];   // auto | local | mpi | nccl
     char ranges[HPFF_STR];      // "" (by cost) or "0-3,4-9,..." module ranges per rank
+    char balance[HPFF_STR];     // measure | flops: the cost used to choose ranges
     // [backend]
     char device[HPFF_STR];      // auto | cpu | cuda
     int tf32;                   // allow TF32 on the GPU

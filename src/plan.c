@@ -35,7 +35,7 @@ static void by_cost(const double *c, int M, int ranks, hpff_plan *p) {
 }
 
 static hpff_status parse_ranges(const char *s, int M, int ranks, hpff_plan *p) {
-    char buf[256];
+    char buf[1024];
     snprintf(buf, sizeof buf, "%s", s);
     int r = 0, next = 0;
     for (char *tok = strtok(buf, ", "); tok; tok = strtok(NULL, ", ")) {

@@ -223,7 +223,10 @@ static void save_checkpoint(run *r, int epoch, int batch) {
     r->pos.batch = batch;
     r->pos.wall += hpff_now() - r->t_start;
     r->t_start = hpff_now();
-    hpff_status st = hpff_ckpt_write_rank(r->ckpt_dir, &r->md, r->cfg, &r->pos, r->w->rank, r->w->size);
+    char ranges[1024] = "";
+    for (int k = 0, len = 0; k < r->plan.ranks; k++)
+        len += snprintf(ranges + len, sizeof ranges - (size_t)len, "%s%d-%d", k ? "," : "", r->plan.m0[k], r->plan.m1[k]);
+    hpff_status st = hpff_ckpt_write_rank(r->ckpt_dir, &r->md, r->cfg, &r->pos, r->w->rank, r->w->size, ranges);
     HPFF_CHECK(!st.code, "%s", st.msg);
     hpff_world_barrier(r->w);
     if (r->w->rank == 0) {
@@ -293,6 +296,53 @@ static void print_rank_summary(run *r, double wall) {
     free(all);
 }
 
+// pipeline.balance = measure: rank 0 times two steps of the whole network on random data
+// (after one warm-up step) and every module's forward, heads and sweeps become its cost in ms.
+static void measure_costs(const hpff_config *c, hpff_backend *be, hpff_shape shape, int classes,
+                          hpff_module_cost *cost, int M) {
+    hpff_model md;
+    hpff_status st = hpff_model_build(&md, c, be, shape, classes, 0, M - 1);
+    HPFF_CHECK(!st.code, "%s", st.msg);
+    hpff_model_init_values(&md);
+    hpff_transport *tr = hpff_transport_local_create();
+    hpff_stage s;
+    float mean[4] = {0, 0, 0, 0}, sd[4] = {1, 1, 1, 1};
+    hpff_stage_init(&s, &md, tr, mean, sd, shape.c);
+    size_t xn = (size_t)c->batch * hpff_shape_numel(shape);
+    float *x = hpff_xmalloc(xn * sizeof(float));
+    int32_t *y = hpff_xmalloc((size_t)c->batch * sizeof(int32_t));
+    uint64_t rng = 99;
+    for (size_t i = 0; i < xn; i++) x[i] = (float)(2.0 * hpff_rng_uniform01(&rng) - 1.0);
+    for (int i = 0; i < c->batch; i++) y[i] = i % classes;
+    double *prof = hpff_xcalloc((size_t)4 * M, sizeof(double));
+    hpff_step_stats stats;
+    hpff_stage_step(&s, x, y, c->batch, 0.f, &stats);
+    s.prof = prof;
+    for (int i = 0; i < 2; i++) hpff_stage_step(&s, x, y, c->batch, 0.f, &stats);
+    for (int m = 0; m < M; m++)
+        cost[m].cost = 1000.0 * (prof[4 * m] + prof[4 * m + 1] + prof[4 * m + 2] + prof[4 * m + 3]) / 2;
+    free(prof);
+    free(x);
+    free(y);
+    hpff_stage_free(&s);
+    hpff_model_free(&md);
+    tr->ops->destroy(tr);
+}
+
+// The module ranges of a run being resumed (so a measured plan is not re-measured into another
+// partition); empty when the checkpoint has none or the user set pipeline.ranges.
+static void resumed_ranges(const hpff_config *c, const hpff_world *w, const char *resume_dir, char *ranges, size_t n) {
+    ranges[0] = 0;
+    if (!resume_dir || c->ranges[0]) return;
+    if (w->rank == 0) {
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/checkpoints", resume_dir);
+        long step = hpff_ckpt_latest(dir);
+        if (step >= 0) hpff_ckpt_read_ranges(dir, step, ranges, n);
+    }
+    hpff_world_bcast(w, ranges, n, 0);
+}
+
 // Sets up data (rank 0 reads, everyone learns the shapes), backend, plan, model and stage.
 static int setup(run *r, const char *resume_dir) {
     const hpff_config *c = r->cfg;
@@ -315,13 +365,24 @@ static int setup(run *r, const char *resume_dir) {
     static hpff_module_cost cost[HPFF_MAX_MODULES];
     int M = 0;
     hpff_status st = hpff_model_costs(c, r->be, shape, in->classes, cost, &M);
-    if (!st.code) st = hpff_plan_make(cost, M, w->size, c->ranges, &r->plan);
+    char ranges[1024];
+    resumed_ranges(c, w, resume_dir, ranges, sizeof ranges);
+    int measured = !st.code && w->size > 1 && !c->ranges[0] && !ranges[0] && strcmp(c->balance, "measure") == 0;
+    if (measured) {   // rank 0 times the modules; everyone plans from the same numbers
+        if (w->rank == 0) measure_costs(c, r->be, shape, in->classes, cost, M);
+        double ms[HPFF_MAX_MODULES];
+        for (int m = 0; m < M; m++) ms[m] = cost[m].cost;
+        hpff_world_bcast(w, ms, sizeof(double) * (size_t)M, 0);
+        for (int m = 0; m < M; m++) cost[m].cost = ms[m];
+    }
+    if (!st.code) st = hpff_plan_make(cost, M, w->size, ranges[0] ? ranges : c->ranges, &r->plan);
     if (st.code) { if (w->rank == 0) fprintf(stderr, "hpff_pipe: %s\n", st.msg); return 2; }
     if (w->rank == 0) {
         printf("hpff_pipe: %s, %s on %s (%d x %d x %d, %d classes, %ld train / %ld test), backend %s, %d rank%s\n",
                c->arch, c->method, c->train_file, in->c, in->h, in->w, in->classes, in->n_train, in->n_test,
                r->be->name, w->size, w->size > 1 ? "s" : "");
-        hpff_plan_print(&r->plan, cost, 0, stdout);
+        hpff_plan_print(&r->plan, cost, measured ? 1.0 : 0.0, stdout);
+        if (ranges[0]) printf("  (module ranges of the checkpoint being resumed: %s)\n", ranges);
     }
     int m0 = r->plan.m0[w->rank], m1 = r->plan.m1[w->rank];
     st = hpff_model_build(&r->md, c, r->be, shape, in->classes, m0, m1);

@@ -20,7 +20,7 @@ static const char *const k_all_keys[] = {
     "local.il_loss", "local.bn_emulate", "local.dgl_aux", "local.infopro_aux", "local.infopro_mode",
     "local.ixx_1", "local.ixy_1", "local.ixx_2", "local.ixy_2", "local.predsim_beta",
     "local.predsim_T", "local.predsim_variant", "local.predsim_sim_patch", "local.pff_rec",
-    "pipeline.cascade", "pipeline.transport", "pipeline.ranges",
+    "pipeline.cascade", "pipeline.transport", "pipeline.ranges", "pipeline.balance",
     "backend.device", "backend.tf32",
 };
 #define N_ALL (sizeof k_all_keys / sizeof k_all_keys[0])
@@ -316,7 +316,7 @@ static void test_round_trip(void) {
         "local.infopro_mode=contrast", "local.ixx_1=20", "local.ixy_1=0.123456789", "local.ixx_2=1e-7",
         "local.ixy_2=3.4e38", "local.predsim_beta=0.3333333", "local.predsim_T=4096",
         "local.predsim_variant=official", "local.predsim_sim_patch=off", "local.pff_rec=shared",
-        "pipeline.cascade=delayed", "pipeline.transport=mpi", "pipeline.ranges=0-3,4-9",
+        "pipeline.cascade=delayed", "pipeline.transport=mpi", "pipeline.ranges=0-3,4-9", "pipeline.balance=flops",
         "backend.device=cpu", "backend.tf32=0",
     };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
