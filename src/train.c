@@ -367,6 +367,14 @@ static int setup(run *r, const char *resume_dir) {
     hpff_status st = hpff_model_costs(c, r->be, shape, in->classes, cost, &M);
     char ranges[1024];
     resumed_ranges(c, w, resume_dir, ranges, sizeof ranges);
+    int stored = 0;
+    for (const char *q = ranges; *q; q++) stored += *q == ',';
+    if (ranges[0] && stored + 1 != w->size) {
+        if (w->rank == 0)
+            fprintf(stderr, "hpff_pipe: --resume %s: the checkpoint was written by %d ranks; this run has %d. "
+                    "Resume with mpirun -np %d\n", resume_dir, stored + 1, w->size, stored + 1);
+        return 2;
+    }
     int measured = !st.code && w->size > 1 && !c->ranges[0] && !ranges[0] && strcmp(c->balance, "measure") == 0;
     if (measured) {   // rank 0 times the modules; everyone plans from the same numbers
         if (w->rank == 0) measure_costs(c, r->be, shape, in->classes, cost, M);

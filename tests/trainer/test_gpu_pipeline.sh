@@ -38,6 +38,8 @@ epochs = 1
 max_steps = 6
 [local]
 K = 3
+[pipeline]
+balance = flops
 [backend]
 device = cuda
 tf32 = off

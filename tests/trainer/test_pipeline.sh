@@ -17,6 +17,8 @@ max_steps = 6
 [local]
 K = 4
 split = even
+[pipeline]
+balance = flops
 EOC
 run() {   # run NP RUN_DIR [--set ...]
   local np=$1 dir=$2; shift 2
