@@ -214,7 +214,7 @@ typedef struct run {
     hpff_ckpt_pos pos;
     hpff_plan plan;
     double t_start;
-    window total;
+    window total, epoch;   // the whole run, the current epoch
 } run;
 
 static void save_checkpoint(run *r, int epoch, int batch) {
@@ -460,6 +460,7 @@ static int train_epoch(run *r, int epoch, int first, int *next) {
         check_finite(c, &st, step);
         window_add(&win, &st, wait);
         window_add(&r->total, &st, wait);
+        window_add(&r->epoch, &st, wait);
         int end = b + 1 == r->info.train_batches, stop = c->max_steps > 0 && step >= c->max_steps;
         if (step % c->log_every == 0 || end || stop) {
             double dt = hpff_now() - win.t0;
@@ -511,8 +512,14 @@ int hpff_train_run(const hpff_config *cfg, const hpff_world *w, const char *resu
             hpff_json_num(r->mt, "test_loss", tl);
         }
         hpff_json_num(r->mt, "wall", hpff_now() - wall0);
+        hpff_json_num(r->mt, "t_busy", r->epoch.busy);
+        hpff_json_num(r->mt, "t_wait_input", r->epoch.wait_down);
+        hpff_json_num(r->mt, "t_wait_cascade", r->epoch.wait_up);
+        hpff_json_num(r->mt, "t_wait_send", r->epoch.wait_send);
+        hpff_json_num(r->mt, "t_wait_data", r->epoch.data);
         hpff_json_num(r->mt, "peak_rss_mb", hpff_peak_rss_bytes() / 1048576.0);
         hpff_json_end(r->mt);
+        memset(&r->epoch, 0, sizeof r->epoch);
         int ckpt_now = cfg->ckpt_every_epochs > 0 && (epoch + 1) % cfg->ckpt_every_epochs == 0;
         if (ckpt_now || epoch + 1 == cfg->epochs || stopped) save_checkpoint(r, epoch + 1, 0);
     }
