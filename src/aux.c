@@ -28,8 +28,8 @@ static hpff_head *make_pffb(hpff_build *b, const hpff_config *c, const char *pre
 }
 
 // InfoPro (§4.5): IL = CE with the classifier (code) or the full InfoPro loss with the plain
-// decoder (il_loss = full); CL = λ_rec Rec + λ_ce CE, Rec = PFF-A / shared patches under PFF,
-// else the full-map decoder.
+// decoder (il_loss = full); CL = λ_rec Rec + λ_ce CE, Rec = PFF-A / shared patches / PFF-C
+// (patched decoder output) under PFF, else the full-map decoder.
 static hpff_head *make_infopro(hpff_build *b, const hpff_config *c, const char *prefix, hpff_level level,
                                hpff_shape in, hpff_shape image, int classes, const hpff_hilo_module *hm,
                                hpff_status *st) {
@@ -40,7 +40,8 @@ static hpff_head *make_infopro(hpff_build *b, const hpff_config *c, const char *
         s.rec = HPFF_REC_NONE;
         s.lambda_ce = 1.f;
     } else if (level == HPFF_LEVEL_CL && c->pff) {
-        s.rec = strcmp(c->pff_rec, "shared") == 0 ? HPFF_REC_SHARED : HPFF_REC_PFF_A;
+        s.rec = strcmp(c->pff_rec, "shared") == 0 ? HPFF_REC_SHARED
+              : strcmp(c->pff_rec, "output") == 0 ? HPFF_REC_PFF_C : HPFF_REC_PFF_A;
     }
     return hpff_infopro_create(b, &s, in, image, st);
 }

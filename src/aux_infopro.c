@@ -1,6 +1,7 @@
 // aux_infopro.c — InfoPro heads: classifier (CE / SupCon) on the whole map, then each
 // reconstruction term in turn (decoder on a window of h against the matching window of x~). The
-// classifier and the decoders run one after another, so they share the work area.
+// classifier and the decoders run one after another, so they share the work area. PFF-C (§5.4):
+// one full-map decoder whose output is cut into n² patches, each BCE-compared with the same patch of x~.
 #include "aux_infopro.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +24,12 @@ typedef struct ip_priv {
     int nterms, nnets;
     ip_term *term;                // (nterms)
     hpff_auxnet *dec;             // (nnets)
+    int nout;                     // PFF-C: patches of the decoder output (0: one BCE on the whole)
+    hpff_patch *opatch;           // (nout) the §5.4 partition of the image-sized decoder output
     // Work area: the classifier region and the decoder region both start at 0.
     size_t w_dout, w_cls, w_cgrad;
     size_t w_pin, w_pgrad, w_tgt, w_dec, w_ddec, w_dgrad;
+    size_t w_oq, w_tq, w_doq;     // PFF-C: one output patch, its target patch, its BCE gradient
 } ip_priv;
 
 static size_t align16(size_t v) { return (v + 15) & ~(size_t)15; }
@@ -66,8 +70,22 @@ static float ip_term_run(ip_priv *p, hpff_exec *ex, const hpff_head_io *io, int 
     }
     const float *y = hpff_auxnet_forward(D, ex, n, x, w + p->w_dec);
     float *dy = train ? w + p->w_ddec : NULL;
-    float loss = be->bce(be, (size_t)n * hpff_shape_numel(D->out), y, tgt,
-                         io->weight * p->lambda_rec * p->rec_scale, dy);
+    float bw = io->weight * p->lambda_rec * p->rec_scale, loss = 0.f;
+    if (p->nout) {
+        // PFF-C (§5.4): BCE mean per output patch against the same patch of x~, summed. The
+        // patches partition the output, so the scatters (beta 0) write every element of dy once.
+        hpff_shape o = D->out;
+        for (int q = 0; q < p->nout; q++) {
+            const hpff_patch *pq = &p->opatch[q];
+            float *oq = w + p->w_oq, *tq = w + p->w_tq, *doq = train ? w + p->w_doq : NULL;
+            be->patch_extract(be, n, o.c, o.h, o.w, pq->r0, pq->c0, pq->h, pq->w, y, oq);
+            be->patch_extract(be, n, o.c, o.h, o.w, pq->r0, pq->c0, pq->h, pq->w, tgt, tq);
+            loss += be->bce(be, (size_t)n * o.c * pq->h * pq->w, oq, tq, bw, doq);
+            if (train) be->patch_scatter(be, n, o.c, o.h, o.w, pq->r0, pq->c0, pq->h, pq->w, doq, dy, 0.f);
+        }
+    } else {
+        loss = be->bce(be, (size_t)n * hpff_shape_numel(D->out), y, tgt, bw, dy);
+    }
     if (train) {
         float *dx = io->dh ? (p->patched ? w + p->w_pgrad : io->dh) : NULL;
         hpff_auxnet_backward(D, ex, n, x, w + p->w_dec, dy, dx, p->patched ? 0.f : 1.f, w + p->w_dgrad);
@@ -103,6 +121,7 @@ static void ip_free(ip_priv *p) {
     for (int i = 0; i < p->nnets; i++) hpff_auxnet_free(&p->dec[i]);
     free(p->dec);
     free(p->term);
+    free(p->opatch);
 }
 
 static void ip_destroy(hpff_head *hd) { ip_free(hd->priv); }
@@ -199,6 +218,13 @@ static size_t ip_layout(ip_priv *p, int n_max) {
     TAKE(w_dec, slot);
     TAKE(w_ddec, dout);
     TAKE(w_dgrad, grad);
+    if (p->nout) {
+        size_t oq = 0;
+        for (int q = 0; q < p->nout; q++) oq = zmax(oq, nn * p->img.c * p->opatch[q].h * p->opatch[q].w);
+        TAKE(w_oq, oq);
+        TAKE(w_tq, oq);
+        TAKE(w_doq, oq);
+    }
 #undef TAKE
     return zmax(end_cls, off);
 }
@@ -217,7 +243,9 @@ static void ip_costs(const ip_priv *p, hpff_head *hd) {
 hpff_head *hpff_infopro_create(hpff_build *b, const hpff_infopro_spec *s, hpff_shape in,
                                hpff_shape image, hpff_status *st) {
     int patched = s->rec == HPFF_REC_PFF_A || s->rec == HPFF_REC_SHARED;
-    if (patched && (s->n < 1 || in.h < s->n || in.w < s->n || image.h < s->n || image.w < s->n)) {
+    int pffc = s->rec == HPFF_REC_PFF_C;   // PFF-C cuts only the decoder output (image-sized)
+    if ((patched && (s->n < 1 || in.h < s->n || in.w < s->n || image.h < s->n || image.w < s->n)) ||
+        (pffc && (s->n < 1 || image.h < s->n || image.w < s->n))) {
         *st = hpff_status_fail("%s: local.pff_n = %d cuts %dx%d features or %dx%d images into empty patches",
                                s->prefix, s->n, in.h, in.w, image.h, image.w);
         return NULL;
@@ -237,7 +265,7 @@ hpff_head *hpff_infopro_create(hpff_build *b, const hpff_infopro_spec *s, hpff_s
     hpff_aux_infopro_cls_push(b, nm, s->two_conv, s->last_stage, p->out_dim, &p->cls);
     hpff_auxnet_plan(&p->cls, b->n_max);
     int ok = 1;
-    if (s->rec == HPFF_REC_FULL) {
+    if (s->rec == HPFF_REC_FULL || pffc) {
         hpff_patch whole_f = {0, 0, in.h, in.w}, whole_i = {0, 0, image.h, image.w};
         p->nterms = p->nnets = 1;
         p->term = hpff_xcalloc(1, sizeof *p->term);
@@ -245,6 +273,11 @@ hpff_head *hpff_infopro_create(hpff_build *b, const hpff_infopro_spec *s, hpff_s
         p->dec = hpff_xcalloc(1, sizeof *p->dec);
         snprintf(nm, sizeof nm, "%s.dec", s->prefix);
         ip_build_decoder(b, nm, in, image.h, image.w, image.c, &p->dec[0]);
+        if (pffc) {
+            p->nout = s->n * s->n;
+            p->opatch = hpff_xcalloc((size_t)p->nout, sizeof *p->opatch);
+            hpff_patch_grid(image.h, image.w, s->n, p->opatch);
+        }
     } else if (patched) {
         ok = ip_build_patched(b, s, p, st);
     }

@@ -1,7 +1,8 @@
 // aux_infopro.h — InfoPro heads (ALGORITHM §3.2, §4.5, §5.2, §5.4): a whole-map classifier
 // (CE or SupCon) plus zero or more reconstruction terms. Reconstruction: none (IL, code), one
 // full-map decoder (InfoPro, pff off), n² separate quadrant decoders with summed BCE (PFF-A, the
-// code's cascade decoder) or one decoder shared by the n² patches with averaged BCE (pff_rec=shared).
+// code's cascade decoder), one decoder shared by the n² patches with averaged BCE (pff_rec=shared)
+// or one full-map decoder whose output is cut into n² patches with summed BCE (PFF-C, pff_rec=output).
 #ifndef HPFF_AUX_INFOPRO_H
 #define HPFF_AUX_INFOPRO_H
 #include "check.h"
@@ -16,6 +17,7 @@ typedef enum hpff_rec_kind {
     HPFF_REC_FULL,         // one decoder on the whole map vs x~
     HPFF_REC_PFF_A,        // n² decoders, patch q resized to image patch q, BCEs summed
     HPFF_REC_SHARED,       // one decoder for every patch, BCEs averaged
+    HPFF_REC_PFF_C,        // one full-map decoder, its output and x~ cut into n² patches, BCEs summed
 } hpff_rec_kind;
 
 typedef struct hpff_infopro_spec {
@@ -27,7 +29,7 @@ typedef struct hpff_infopro_spec {
     float lambda_ce;       // L = lambda_ce * classifier loss + lambda_rec * reconstruction
     float lambda_rec;
     hpff_rec_kind rec;
-    int n;                 // patches per side for PFF_A / SHARED
+    int n;                 // patches per side for PFF_A / SHARED / PFF_C
 } hpff_infopro_spec;
 
 // Builds the head for features `in` and images `image` (the reconstruction target's shape);

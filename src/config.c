@@ -123,8 +123,9 @@ static const key_def k_keys[] = {
          "PredSim: AugLocal port, or official local-loss with the prediction weight 0 at init (§3.3)"),
     BOOL("local", predsim_sim_patch, "on", 0,
          "under PFF-B, PredSim's similarity branch per patch (off: on the whole map) (§5.4)"),
-    ENUM("local", pff_rec, "code", "code, shared", 1,
-         "InfoPro reconstruction under PFF: n^2 separate decoders (PFF-A, code) or one shared (§5.4)"),
+    ENUM("local", pff_rec, "code", "code, shared, output", 1,
+         "InfoPro reconstruction under PFF: n^2 separate decoders (PFF-A, code), one shared, or output "
+         "(PFF-C: one full-map decoder, its output split into n² quadrant BCEs (§5.4, ImageNet code))"),
     // [pipeline]
     ENUM("pipeline", cascade, "strict", "strict, delayed", 0,
          "boundary cascade gradient applied in the same step (= one process) or one step late (§9)"),

@@ -61,7 +61,7 @@ typedef struct hpff_config {
     int predsim_T;
     char predsim_variant[HPFF_STR]; // port | official
     int predsim_sim_patch;      // similarity branch per patch under PFF-B
-    char pff_rec[HPFF_STR];     // code (PFF-A) | shared
+    char pff_rec[HPFF_STR];     // code (PFF-A) | shared | output (PFF-C)
     // [pipeline]
     char cascade[HPFF_STR];     // strict | delayed
     char transport[HPFF_STR];   // auto | local | mpi | nccl

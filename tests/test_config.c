@@ -131,6 +131,15 @@ static void test_load_and_set(void) {
     TEST_CHECK(st.code == 0 && c.ranges[0] == 0, "--set empty string: %s", st.msg);
     st = hpff_config_set(&c, "train.lr=1e-3", "--set");
     TEST_CHECK(st.code == 0 && c.lr == 1e-3f, "--set float with exponent: %s", st.msg);
+    for (int i = 0; i < 3; i++) {   // every accepted local.pff_rec value (PFF-A, shared, PFF-C)
+        static const char *const rec[] = {"code", "shared", "output"};
+        char a[64];
+        snprintf(a, sizeof a, "local.pff_rec=%s", rec[i]);
+        st = hpff_config_set(&c, a, "--set");
+        TEST_CHECK(st.code == 0 && strcmp(c.pff_rec, rec[i]) == 0, "%s: %s", a, st.msg);
+    }
+    st = hpff_config_set(&c, "local.pff_rec=input", "--set");
+    TEST_CHECK(st.code != 0, "local.pff_rec=input is rejected");
 
     // Every key accepts its own written default through --set.
     hpff_config d;
