@@ -1,6 +1,8 @@
 # Layers, networks, the training step, checkpoints, the trainer binary.
 hpff_test(test_golden_bp cpu test_golden_bp.c)
 target_compile_definitions(test_golden_bp PRIVATE HPFF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+hpff_test(test_golden_hpff cpu test_golden_hpff.c)
+target_compile_definitions(test_golden_hpff PRIVATE HPFF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 # One DGL+HPFF step (HiLo + PFF-B) against PyTorch's literal x/y/z streams.
 hpff_test(test_golden_hpff_dgl cpu test_golden_hpff_dgl.c)
 target_compile_definitions(test_golden_hpff_dgl PRIVATE HPFF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
