@@ -40,10 +40,10 @@ int main(int argc, char **argv) {
         be->set_threads(be, cfg.threads);
     }
     hpff_model md;
-    hpff_module_cost cost[HPFF_MAX_MODULES];
-    int M = 0;
-    st = hpff_model_costs(&cfg, be, in, 10, cost, &M);   // learn M, then build every module
-    if (!st.code) st = hpff_model_build(&md, &cfg, be, in, 10, 0, M - 1);
+    hpff_module_cost cost[HPFF_MAX_MODULES];   // parameters and slot sizes for --profile
+    int n_modules = 0;
+    st = hpff_model_costs(&cfg, be, in, 10, cost, &n_modules);
+    if (!st.code) st = hpff_model_build_all(&md, &cfg, be, in, 10);
     if (st.code) { fprintf(stderr, "bench_step: %s\n", st.msg); return 2; }
     hpff_model_init_values(&md);
     hpff_transport *tr = hpff_transport_local_create();

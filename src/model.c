@@ -160,6 +160,17 @@ hpff_status hpff_model_build(hpff_model *md, const hpff_config *cfg, hpff_backen
     return build(md, cfg, be, in, classes, m0, m1, 1);
 }
 
+hpff_status hpff_model_build_all(hpff_model *md, const hpff_config *cfg, hpff_backend *be,
+                                 hpff_shape in, int classes) {
+    hpff_split sp;
+    int nb = hpff_resnet_blocks(cfg->arch);
+    if (!nb) return hpff_status_fail("model.arch = '%s' is not a known network", cfg->arch);
+    int K = strcmp(cfg->method, "bp") == 0 ? 1 : cfg->K;
+    hpff_status st = hpff_split_make(nb, K, cfg->split, cfg->modules, &sp);
+    if (st.code) return st;
+    return build(md, cfg, be, in, classes, 0, sp.M - 1, 1);
+}
+
 hpff_status hpff_model_costs(const hpff_config *cfg, hpff_backend *be, hpff_shape in, int classes,
                              hpff_module_cost *cost, int *M) {
     hpff_model md;

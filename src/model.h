@@ -54,6 +54,9 @@ typedef struct hpff_model {
 // Builds modules [m0, m1] of the network the config describes, for inputs `in` and `classes`.
 hpff_status hpff_model_build(hpff_model *md, const hpff_config *cfg, hpff_backend *be,
                              hpff_shape in, int classes, int m0, int m1);
+// Every module of the network in one process (benchmarks, tests, the measured plan).
+hpff_status hpff_model_build_all(hpff_model *md, const hpff_config *cfg, hpff_backend *be,
+                                 hpff_shape in, int classes);
 typedef struct hpff_module_cost {
     double fwd_flops, head_flops;   // per sample
     double cost;                    // relative step cost (forward + sweeps + heads)

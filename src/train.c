@@ -154,6 +154,15 @@ static void window_add(window *a, const hpff_step_stats *st, double data_wait) {
     a->data += data_wait;
 }
 
+// The time split of a window: computing, and waiting for input, cascade gradient, sends, data.
+static void log_time_split(hpff_metrics *mt, const window *w) {
+    hpff_json_num(mt, "t_busy", w->busy);
+    hpff_json_num(mt, "t_wait_input", w->wait_down);
+    hpff_json_num(mt, "t_wait_cascade", w->wait_up);
+    hpff_json_num(mt, "t_wait_send", w->wait_send);
+    hpff_json_num(mt, "t_wait_data", w->data);
+}
+
 static void log_step(hpff_metrics *mt, const hpff_model *md, const hpff_step_stats *st, int epoch,
                      long step, float lr, const window *win, double dt) {
     hpff_json_begin(mt, "step");
@@ -165,11 +174,7 @@ static void log_step(hpff_metrics *mt, const hpff_model *md, const hpff_step_sta
         hpff_json_num(mt, "train_err", 100.0 * (1.0 - (double)win->correct / (double)win->imgs));
     }
     hpff_json_num(mt, "img_per_s", (double)win->imgs / dt);
-    hpff_json_num(mt, "t_busy", win->busy);
-    hpff_json_num(mt, "t_wait_input", win->wait_down);
-    hpff_json_num(mt, "t_wait_cascade", win->wait_up);
-    hpff_json_num(mt, "t_wait_send", win->wait_send);
-    hpff_json_num(mt, "t_wait_data", win->data);
+    log_time_split(mt, win);
     double il[HPFF_MAX_MODULES], cl[HPFF_MAX_MODULES], ilacc[HPFF_MAX_MODULES], clacc[HPFF_MAX_MODULES];
     int cnt = md->m1 - md->m0 + 1, any = 0;
     for (int k = 0; k < cnt; k++) {
@@ -301,7 +306,7 @@ static void print_rank_summary(run *r, double wall) {
 static void measure_costs(const hpff_config *c, hpff_backend *be, hpff_shape shape, int classes,
                           hpff_module_cost *cost, int M) {
     hpff_model md;
-    hpff_status st = hpff_model_build(&md, c, be, shape, classes, 0, M - 1);
+    hpff_status st = hpff_model_build_all(&md, c, be, shape, classes);
     HPFF_CHECK(!st.code, "%s", st.msg);
     hpff_model_init_values(&md);
     hpff_transport *tr = hpff_transport_local_create();
@@ -476,6 +481,51 @@ static int train_epoch(run *r, int epoch, int first, int *next) {
     return 0;
 }
 
+static void log_epoch(run *r, int epoch, double e1, double e5, double tl, double wall) {
+    hpff_json_begin(r->mt, "epoch");
+    hpff_json_int(r->mt, "epoch", epoch + 1);
+    hpff_json_num(r->mt, "lr", hpff_lr_at(r->cfg, epoch));
+    if (is_last(r)) {
+        hpff_json_num(r->mt, "test_err", e1);
+        hpff_json_num(r->mt, "test_err5", e5);
+        hpff_json_num(r->mt, "test_loss", tl);
+    }
+    hpff_json_num(r->mt, "wall", wall);
+    log_time_split(r->mt, &r->epoch);
+    hpff_json_num(r->mt, "peak_rss_mb", hpff_peak_rss_bytes() / 1048576.0);
+    hpff_json_end(r->mt);
+    memset(&r->epoch, 0, sizeof r->epoch);
+}
+
+// The final line (last rank) and the summary record (every rank).
+static void log_summary(run *r, double wall, double final_err, double final_err5) {
+    if (is_last(r)) {
+        char d[32];
+        hpff_format_duration(wall, d, sizeof d);
+        printf("done: %ld steps in %s", r->pos.step, d);
+        if (isfinite(final_err))
+            printf("; final test err %.2f%% (top-5 %.2f%%), best %.2f%% at epoch %d", final_err, final_err5,
+                   r->pos.best_err, r->pos.best_epoch);
+        else
+            printf("; no evaluation in this run%s", r->pos.best_err >= 0 ? "" : " (train.eval = 0 or stopped by train.max_steps)");
+        printf("; peak RSS %.0f MiB\n", hpff_peak_rss_bytes() / 1048576.0);
+        fflush(stdout);
+    }
+    hpff_json_begin(r->mt, "summary");
+    hpff_json_int(r->mt, "steps", r->pos.step);
+    if (is_last(r)) {
+        hpff_json_num(r->mt, "final_test_err", final_err);
+        hpff_json_num(r->mt, "final_test_err5", final_err5);
+        hpff_json_num(r->mt, "best_test_err", r->pos.best_err);
+        hpff_json_int(r->mt, "best_epoch", r->pos.best_epoch);
+    }
+    hpff_json_num(r->mt, "wall", wall);
+    log_time_split(r->mt, &r->total);
+    hpff_json_num(r->mt, "peak_rss_mb", hpff_peak_rss_bytes() / 1048576.0);
+    hpff_json_num(r->mt, "arena_mb", hpff_model_bytes(&r->md) / 1048576.0);
+    hpff_json_end(r->mt);
+}
+
 int hpff_train_run(const hpff_config *cfg, const hpff_world *w, const char *resume_dir) {
     run R;
     memset(&R, 0, sizeof R);
@@ -503,57 +553,13 @@ int hpff_train_run(const hpff_config *cfg, const hpff_world *w, const char *resu
                    epoch + 1, cfg->epochs, e1, e5, tl, r->pos.best_err, r->pos.best_epoch, hpff_now() - wall0);
             fflush(stdout);
         }
-        hpff_json_begin(r->mt, "epoch");
-        hpff_json_int(r->mt, "epoch", epoch + 1);
-        hpff_json_num(r->mt, "lr", hpff_lr_at(cfg, epoch));
-        if (is_last(r)) {
-            hpff_json_num(r->mt, "test_err", e1);
-            hpff_json_num(r->mt, "test_err5", e5);
-            hpff_json_num(r->mt, "test_loss", tl);
-        }
-        hpff_json_num(r->mt, "wall", hpff_now() - wall0);
-        hpff_json_num(r->mt, "t_busy", r->epoch.busy);
-        hpff_json_num(r->mt, "t_wait_input", r->epoch.wait_down);
-        hpff_json_num(r->mt, "t_wait_cascade", r->epoch.wait_up);
-        hpff_json_num(r->mt, "t_wait_send", r->epoch.wait_send);
-        hpff_json_num(r->mt, "t_wait_data", r->epoch.data);
-        hpff_json_num(r->mt, "peak_rss_mb", hpff_peak_rss_bytes() / 1048576.0);
-        hpff_json_end(r->mt);
-        memset(&r->epoch, 0, sizeof r->epoch);
+        log_epoch(r, epoch, e1, e5, tl, hpff_now() - wall0);
         int ckpt_now = cfg->ckpt_every_epochs > 0 && (epoch + 1) % cfg->ckpt_every_epochs == 0;
         if (ckpt_now || epoch + 1 == cfg->epochs || stopped) save_checkpoint(r, epoch + 1, 0);
     }
     hpff_stage_finish(&r->stage);
     double wall = hpff_now() - wall0;
-    if (is_last(r)) {
-        char d[32];
-        hpff_format_duration(wall, d, sizeof d);
-        printf("done: %ld steps in %s", r->pos.step, d);
-        if (isfinite(final_err))
-            printf("; final test err %.2f%% (top-5 %.2f%%), best %.2f%% at epoch %d", final_err, final_err5,
-                   r->pos.best_err, r->pos.best_epoch);
-        else
-            printf("; no evaluation in this run%s", r->pos.best_err >= 0 ? "" : " (train.eval = 0 or stopped by train.max_steps)");
-        printf("; peak RSS %.0f MiB\n", hpff_peak_rss_bytes() / 1048576.0);
-        fflush(stdout);
-    }
-    hpff_json_begin(r->mt, "summary");
-    hpff_json_int(r->mt, "steps", r->pos.step);
-    if (is_last(r)) {
-        hpff_json_num(r->mt, "final_test_err", final_err);
-        hpff_json_num(r->mt, "final_test_err5", final_err5);
-        hpff_json_num(r->mt, "best_test_err", r->pos.best_err);
-        hpff_json_int(r->mt, "best_epoch", r->pos.best_epoch);
-    }
-    hpff_json_num(r->mt, "wall", wall);
-    hpff_json_num(r->mt, "t_busy", r->total.busy);
-    hpff_json_num(r->mt, "t_wait_input", r->total.wait_down);
-    hpff_json_num(r->mt, "t_wait_cascade", r->total.wait_up);
-    hpff_json_num(r->mt, "t_wait_send", r->total.wait_send);
-    hpff_json_num(r->mt, "t_wait_data", r->total.data);
-    hpff_json_num(r->mt, "peak_rss_mb", hpff_peak_rss_bytes() / 1048576.0);
-    hpff_json_num(r->mt, "arena_mb", hpff_model_bytes(&r->md) / 1048576.0);
-    hpff_json_end(r->mt);
+    log_summary(r, wall, final_err, final_err5);
     print_rank_summary(r, wall);
     teardown(r);
     return 0;
