@@ -4,35 +4,11 @@
 // after 3 SGD-Nesterov steps (tests/golden/README.md; tolerances from the fixture).
 #include <hdf5.h>
 #include <string.h>
+#include "golden_util.h"
 #include "model.h"
 #include "stage.h"
 #include "test_util.h"
 #include "transport.h"
-
-static float *read_ds(hid_t f, const char *path, size_t *count) {
-    hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
-    if (d < 0) return NULL;
-    hid_t sp = H5Dget_space(d);
-    size_t n = (size_t)H5Sget_simple_extent_npoints(sp);
-    float *v = malloc((n ? n : 1) * sizeof(float));
-    H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    H5Sclose(sp);
-    H5Dclose(d);
-    if (count) *count = n;
-    return v;
-}
-
-static int32_t *read_labels(hid_t f, size_t *count) {
-    hid_t d = H5Dopen2(f, "/batches/y", H5P_DEFAULT);
-    hid_t sp = H5Dget_space(d);
-    size_t n = (size_t)H5Sget_simple_extent_npoints(sp);
-    int32_t *v = malloc(n * sizeof(int32_t));
-    H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    H5Sclose(sp);
-    H5Dclose(d);
-    *count = n;
-    return v;
-}
 
 // Compares every tensor of a registry against /<group>/<name> of the fixture.
 static void compare_all(hid_t f, hpff_model *md, const hpff_registry *reg, const char *group,
@@ -42,7 +18,7 @@ static void compare_all(hid_t f, hpff_model *md, const hpff_registry *reg, const
         char path[256];
         snprintf(path, sizeof path, "/%s/%s", group, t->name);
         size_t n = 0;
-        float *ref = read_ds(f, path, &n);
+        float *ref = golden_read_f(f, path, &n);
         TEST_CHECK(ref && n == t->count, "%s missing or wrong size", path);
         if (!ref || n != t->count) { free(ref); continue; }
         float *got = malloc(n * sizeof(float));
@@ -82,15 +58,15 @@ int main(void) {
             char path[256];
             size_t n = 0;
             snprintf(path, sizeof path, "/init/%s", regs[r]->t[i].name);
-            float *v = read_ds(f, path, &n);
+            float *v = golden_read_f(f, path, &n);
             TEST_CHECK(v && n == regs[r]->t[i].count, "%s missing or wrong size", path);
             if (v && hpff_model_set_tensor(&md, regs[r]->t[i].name, v, n) == 0) loaded++;
             free(v);
         }
     TEST_CHECK(loaded == 47, "loaded %d tensors, the fixture has 47", loaded);
-    float *xs = read_ds(f, "/batches/x", NULL);
+    float *xs = golden_read_f(f, "/batches/x", NULL);
     size_t ny = 0;
-    int32_t *ys = read_labels(f, &ny);
+    int32_t *ys = golden_read_i32(f, "/batches/y", &ny);
     hpff_stage s;
     float mean[1] = {0}, sd[1] = {1};
     hpff_stage_init(&s, &md, tr, mean, sd, 3);
@@ -99,7 +75,7 @@ int main(void) {
         hpff_step_stats stats;
         hpff_stage_grads(&s, xs + t * per, ys + t * 6, 6, &stats);
         if (t == 0) {
-            float *loss = read_ds(f, "/step0/loss", NULL), *logits = read_ds(f, "/step0/logits", NULL);
+            float *loss = golden_read_f(f, "/step0/loss", NULL), *logits = golden_read_f(f, "/step0/logits", NULL);
             test_close("step0/loss", &stats.final_loss, loss, 1, 0, 1e-5);
             test_close("step0/logits", hpff_classifier_logits(md.final, md.head_work), logits, 60, 1e-5, 1e-5);
             compare_all(f, &md, &md.params, "step0/grad", 1, 1e-6, 1e-4);
@@ -112,7 +88,7 @@ int main(void) {
     compare_all(f, &md, &md.state, "final", 0, 1e-5, 1e-5);
     hpff_step_stats es;
     hpff_stage_eval(&s, xs, ys, 6, &es);
-    float *eval_logits = read_ds(f, "/final/eval_logits", NULL);
+    float *eval_logits = golden_read_f(f, "/final/eval_logits", NULL);
     test_close("final/eval_logits", hpff_classifier_logits(md.final, md.head_work), eval_logits, 60, 1e-5, 1e-4);
     free(eval_logits);
     free(xs);

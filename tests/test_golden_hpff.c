@@ -8,38 +8,13 @@
 #include <hdf5.h>
 #include <math.h>
 #include <string.h>
+#include "golden_util.h"
 #include "model.h"
 #include "stage.h"
 #include "test_util.h"
 #include "transport.h"
 
 #define NAMELEN 64
-
-static float *read_f(hid_t f, const char *path, size_t *count) {
-    hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
-    if (d < 0) return NULL;
-    hid_t sp = H5Dget_space(d);
-    size_t n = (size_t)H5Sget_simple_extent_npoints(sp);
-    float *v = malloc((n ? n : 1) * sizeof(float));
-    H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);   // int8 init converts exactly
-    H5Sclose(sp);
-    H5Dclose(d);
-    if (count) *count = n;
-    return v;
-}
-
-static double *read_d(hid_t f, const char *path, size_t *count) {
-    hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
-    if (d < 0) return NULL;
-    hid_t sp = H5Dget_space(d);
-    size_t n = (size_t)H5Sget_simple_extent_npoints(sp);
-    double *v = malloc((n ? n : 1) * sizeof(double));
-    H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    H5Sclose(sp);
-    H5Dclose(d);
-    if (count) *count = n;
-    return v;
-}
 
 static double attr_d(hid_t obj, const char *name) {
     double v = NAN;
@@ -147,7 +122,7 @@ int main(void) {
         char path[256];
         snprintf(path, sizeof path, "/init/%s", theirs[i]);
         size_t n = 0;
-        float *q = read_f(f, path, &n);
+        float *q = golden_read_f(f, path, &n);
         TEST_CHECK(q && n == md.params.t[j].count, "%s: %zu values, %s has %zu", path, n, ours[i],
                    md.params.t[j].count);
         if (!q || n != md.params.t[j].count) { free(q); continue; }
@@ -163,8 +138,8 @@ int main(void) {
 
     // ---- one step --------------------------------------------------------------------------
     size_t nx = 0, ny = 0, nm = 0;
-    float *x = read_f(f, "/x", &nx), *mean = read_f(f, "/mean", &nm), *sd = read_f(f, "/std", NULL);
-    double *yd = read_d(f, "/y", &ny);
+    float *x = golden_read_f(f, "/x", &nx), *mean = golden_read_f(f, "/mean", &nm), *sd = golden_read_f(f, "/std", NULL);
+    double *yd = golden_read_d(f, "/y", &ny);
     TEST_CHECK(x && yd && nx == (size_t)B * 3 * 32 * 32 && ny == (size_t)B && nm == 3, "bad /x /y /mean");
     int32_t y[16];
     for (int i = 0; i < B; i++) y[i] = (int32_t)yd[i];
@@ -174,7 +149,7 @@ int main(void) {
     hpff_stage_grads(&s, x, y, B, &stats);
 
     // ---- losses and logits ----------------------------------------------------------------
-    double *lf = read_d(f, "/loss/final", NULL), *lil = read_d(f, "/loss/il", NULL), *lcl = read_d(f, "/loss/cl", NULL);
+    double *lf = golden_read_d(f, "/loss/final", NULL), *lil = golden_read_d(f, "/loss/il", NULL), *lcl = golden_read_d(f, "/loss/cl", NULL);
     float ref_final = (float)lf[0], got;
     test_close("loss/final", &stats.final_loss, &ref_final, 1, l_atol, l_rtol);
     for (int m = 0; m < md.M; m++) {
@@ -197,7 +172,7 @@ int main(void) {
         }
     }
     size_t nl = 0;
-    float *logits = read_f(f, "/logits", &nl);
+    float *logits = golden_read_f(f, "/logits", &nl);
     test_close("logits", hpff_classifier_logits(md.final, md.head_work), logits, nl, g_atol, g_rtol);
 
     // ---- gradients ----------------------------------------------------------------------------
@@ -213,7 +188,7 @@ int main(void) {
         char path[256], what[256];
         snprintf(path, sizeof path, "/grad/%s", theirs[i]);
         size_t ns = 0;
-        float *ref = read_f(f, path, &ns);
+        float *ref = golden_read_f(f, path, &ns);
         long cnt = (long)ds_attr(f, path, "count");
         size_t want = (long)n <= nfull ? n : (size_t)nsamp;
         TEST_CHECK(ref && cnt == (long)n && ns == want, "%s: count %ld samples %zu", path, cnt, ns);
@@ -239,7 +214,7 @@ int main(void) {
         }
         sg[2] = sqrt(sg[2]);
         snprintf(path, sizeof path, "/gstat/%s", theirs[i]);
-        double *sr = read_d(f, path, NULL);
+        double *sr = golden_read_d(f, path, NULL);
         double stat_err = 0;
         if (sr) {
             double tol = s_rtol * sr[1] + s_atol * sqrt((double)n);

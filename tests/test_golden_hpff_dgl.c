@@ -7,6 +7,7 @@
 #include <hdf5.h>
 #include <math.h>
 #include <string.h>
+#include "golden_util.h"
 #include "model.h"
 #include "stage.h"
 #include "test_util.h"
@@ -18,19 +19,6 @@
 #define LOSS_RTOL 1e-5
 #define N_TENSORS 101         // 63 parameters + 38 running statistics
 #define N_GRADS 63
-
-static float *read_ds(hid_t f, const char *path, size_t *count) {
-    hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
-    if (d < 0) return NULL;
-    hid_t sp = H5Dget_space(d);
-    size_t n = (size_t)H5Sget_simple_extent_npoints(sp);
-    float *v = malloc((n ? n : 1) * sizeof(float));
-    H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    H5Sclose(sp);
-    H5Dclose(d);
-    if (count) *count = n;
-    return v;
-}
 
 static void config(hpff_config *c, float w_il, float w_cl) {
     hpff_config_defaults(c);
@@ -67,7 +55,7 @@ static void run_case(hid_t f, float w_il, float w_cl, const char *group, int che
             char path[256];
             size_t n = 0;
             snprintf(path, sizeof path, "/init/%s", regs[r]->t[i].name);
-            float *v = read_ds(f, path, &n);
+            float *v = golden_read_f(f, path, &n);
             TEST_CHECK(v && n == regs[r]->t[i].count, "%s missing or wrong size", path);
             if (v && n == regs[r]->t[i].count && hpff_model_set_tensor(&md, regs[r]->t[i].name, v, n) == 0)
                 loaded++;
@@ -75,7 +63,7 @@ static void run_case(hid_t f, float w_il, float w_cl, const char *group, int che
         }
     TEST_CHECK(loaded == N_TENSORS, "loaded %d tensors, the fixture has %d", loaded, N_TENSORS);
 
-    float *x = read_ds(f, "/x", NULL);
+    float *x = golden_read_f(f, "/x", NULL);
     int32_t y[B];
     hid_t d = H5Dopen2(f, "/y", H5P_DEFAULT);
     H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, y);
@@ -94,7 +82,7 @@ static void run_case(hid_t f, float w_il, float w_cl, const char *group, int che
                        !stats.il[2].present && !stats.cl[2].present,
                    "heads exactly at module 1");
         for (int i = 0; i < 3; i++) {
-            float *ref = read_ds(f, names[i], NULL);
+            float *ref = golden_read_f(f, names[i], NULL);
             TEST_CHECK(ref != NULL, "%s missing", names[i]);
             if (ref) test_close(names[i], &got[i], ref, 1, 0, LOSS_RTOL);
             free(ref);
@@ -106,7 +94,7 @@ static void run_case(hid_t f, float w_il, float w_cl, const char *group, int che
         char path[256];
         snprintf(path, sizeof path, "/%s/%s", group, t->name);
         size_t n = 0;
-        float *ref = read_ds(f, path, &n);
+        float *ref = golden_read_f(f, path, &n);
         TEST_CHECK(ref && n == t->count, "%s missing or wrong size", path);
         if (!ref || n != t->count) { free(ref); continue; }
         float *g = malloc(n * sizeof(float));

@@ -1,0 +1,30 @@
+// golden_util.h — reading the golden fixtures (tests/golden/*.h5): whole datasets converted to
+// the requested type by HDF5 (NULL when the dataset is absent).
+#ifndef HPFF_GOLDEN_UTIL_H
+#define HPFF_GOLDEN_UTIL_H
+#include <hdf5.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+static inline void *golden_read(hid_t f, const char *path, hid_t mem_type, size_t elem, size_t *count) {
+    hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
+    if (d < 0) return NULL;
+    hid_t sp = H5Dget_space(d);
+    size_t n = (size_t)H5Sget_simple_extent_npoints(sp);
+    void *v = malloc((n ? n : 1) * elem);
+    if (H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) { free(v); v = NULL; }
+    H5Sclose(sp);
+    H5Dclose(d);
+    if (count) *count = n;
+    return v;
+}
+static inline float *golden_read_f(hid_t f, const char *path, size_t *count) {
+    return golden_read(f, path, H5T_NATIVE_FLOAT, sizeof(float), count);
+}
+static inline double *golden_read_d(hid_t f, const char *path, size_t *count) {
+    return golden_read(f, path, H5T_NATIVE_DOUBLE, sizeof(double), count);
+}
+static inline int32_t *golden_read_i32(hid_t f, const char *path, size_t *count) {
+    return golden_read(f, path, H5T_NATIVE_INT32, sizeof(int32_t), count);
+}
+#endif
