@@ -30,7 +30,7 @@ void hpff_seq_plan(hpff_seq *s, int n_max) {
     s->n_max = n_max;
     s->y_off = hpff_xcalloc((size_t)s->n, sizeof(size_t));
     s->saved_off = hpff_xcalloc((size_t)s->n, sizeof(size_t));
-    size_t off = 0, g = hpff_shape_numel(s->in);
+    size_t off = 0, g = 0;   // gradients at layer outputs 0..n-2 (the input's goes to the caller)
     for (int i = 0; i < s->n; i++) {
         hpff_layer *L = s->layers[i];
         s->y_off[i] = off;
@@ -39,7 +39,7 @@ void hpff_seq_plan(hpff_seq *s, int n_max) {
         off += align16(hpff_layer_saved_floats(L, n_max));
         size_t sc = L->scratch_per_sample * (size_t)n_max;
         if (sc > s->scratch_floats) s->scratch_floats = sc;
-        if (hpff_shape_numel(L->out) > g) g = hpff_shape_numel(L->out);
+        if (i < s->n - 1 && hpff_shape_numel(L->out) > g) g = hpff_shape_numel(L->out);
         if (L->ws_bytes > s->ws_bytes) s->ws_bytes = L->ws_bytes;
         s->flops_per_sample += L->flops_per_sample;
     }
