@@ -60,6 +60,9 @@ run 2 "$WORK/dr2" --set pipeline.cascade=delayed --set train.max_steps=3 && \
   $MPIRUN 2 "$BIN" --resume "$WORK/dr2" --set train.max_steps=6 > "$WORK/dr2.resume.log" 2>&1 && pass \
   || fail "delayed 2-rank resume failed: $(tail -3 "$WORK/dr2.resume.log")"
 if "$CKDIFF" "$WORK/d2" "$WORK/dr2"; then pass; else fail "delayed 2-rank resume differs"; fi
+# an error on one rank (here a diverging loss with nan_policy = abort) ends the whole job
+expect_fail nan-abort "loss is not finite" timeout 60 $MPIRUN 2 "$BIN" --config "$WORK/c.ini" \
+  --set train.run_dir="$WORK/nan" --set train.lr=1e8 --set train.max_steps=0 --set train.epochs=5
 # a different rank count is refused with a clear message
 expect_fail resume-np "Resume with mpirun -np 2" $MPIRUN 1 "$BIN" --resume "$WORK/r2"
 finish
