@@ -1,10 +1,13 @@
 // golden_util.h — reading the golden fixtures (tests/golden/*.h5): whole datasets converted to
-// the requested type by HDF5 (NULL when the dataset is absent).
+// the requested type by HDF5 (NULL when the dataset is absent), and initial values by name.
 #ifndef HPFF_GOLDEN_UTIL_H
 #define HPFF_GOLDEN_UTIL_H
 #include <hdf5.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include "model.h"
+#include "test_util.h"
 
 static inline void *golden_read(hid_t f, const char *path, hid_t mem_type, size_t elem, size_t *count) {
     hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
@@ -26,5 +29,24 @@ static inline double *golden_read_d(hid_t f, const char *path, size_t *count) {
 }
 static inline int32_t *golden_read_i32(hid_t f, const char *path, size_t *count) {
     return golden_read(f, path, H5T_NATIVE_INT32, sizeof(int32_t), count);
+}
+
+// Loads /init/<name> of the fixture into every parameter and state tensor of the model; a
+// missing or mis-sized tensor is a test failure. Returns the number loaded.
+static inline int golden_load_init(hid_t f, hpff_model *md) {
+    const hpff_registry *regs[2] = {&md->params, &md->state};
+    int loaded = 0;
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < regs[r]->n; i++) {
+            char path[256];
+            size_t n = 0;
+            snprintf(path, sizeof path, "/init/%s", regs[r]->t[i].name);
+            float *v = golden_read_f(f, path, &n);
+            TEST_CHECK(v && n == regs[r]->t[i].count, "%s missing or wrong size", path);
+            if (v && n == regs[r]->t[i].count && hpff_model_set_tensor(md, regs[r]->t[i].name, v, n) == 0)
+                loaded++;
+            free(v);
+        }
+    return loaded;
 }
 #endif

@@ -50,19 +50,7 @@ int main(void) {
     hpff_status st = hpff_model_build(&md, &cfg, be, in, 10, 0, 0);
     TEST_CHECK(!st.code, "%s", st.msg);
     hpff_model_init_values(&md);
-    // Load every parameter and running statistic from /init (all must exist, none left over).
-    const hpff_registry *regs[2] = {&md.params, &md.state};
-    int loaded = 0;
-    for (int r = 0; r < 2; r++)
-        for (int i = 0; i < regs[r]->n; i++) {
-            char path[256];
-            size_t n = 0;
-            snprintf(path, sizeof path, "/init/%s", regs[r]->t[i].name);
-            float *v = golden_read_f(f, path, &n);
-            TEST_CHECK(v && n == regs[r]->t[i].count, "%s missing or wrong size", path);
-            if (v && hpff_model_set_tensor(&md, regs[r]->t[i].name, v, n) == 0) loaded++;
-            free(v);
-        }
+    int loaded = golden_load_init(f, &md);   // every parameter and running statistic
     TEST_CHECK(loaded == 47, "loaded %d tensors, the fixture has 47", loaded);
     float *xs = golden_read_f(f, "/batches/x", NULL);
     size_t ny = 0;

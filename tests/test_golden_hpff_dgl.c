@@ -48,19 +48,7 @@ static void run_case(hid_t f, float w_il, float w_cl, const char *group, int che
     TEST_CHECK(md.split.M == 3 && md.params.n == N_GRADS && md.params.n + md.state.n == N_TENSORS,
                "M = %d, %d parameter tensors, %d state tensors", md.split.M, md.params.n, md.state.n);
     hpff_model_init_values(&md);
-    const hpff_registry *regs[2] = {&md.params, &md.state};
-    int loaded = 0;
-    for (int r = 0; r < 2; r++)
-        for (int i = 0; i < regs[r]->n; i++) {
-            char path[256];
-            size_t n = 0;
-            snprintf(path, sizeof path, "/init/%s", regs[r]->t[i].name);
-            float *v = golden_read_f(f, path, &n);
-            TEST_CHECK(v && n == regs[r]->t[i].count, "%s missing or wrong size", path);
-            if (v && n == regs[r]->t[i].count && hpff_model_set_tensor(&md, regs[r]->t[i].name, v, n) == 0)
-                loaded++;
-            free(v);
-        }
+    int loaded = golden_load_init(f, &md);
     TEST_CHECK(loaded == N_TENSORS, "loaded %d tensors, the fixture has %d", loaded, N_TENSORS);
 
     float *x = golden_read_f(f, "/x", NULL);
