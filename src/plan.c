@@ -84,7 +84,7 @@ void hpff_plan_print(const hpff_plan *p, const hpff_module_cost *cost, double ms
         total += p->cost[r];
     }
     fprintf(f, "pipeline plan: %d modules on %d rank%s\n", p->M, p->ranks, p->ranks > 1 ? "s" : "");
-    fprintf(f, "  rank  modules   params     act/slot  pred. memory  rel.time%s\n", ms_per_cost > 0 ? "  pred ms/step" : "");
+    fprintf(f, "  rank  modules   params     act/slot  params+slots  rel.time%s\n", ms_per_cost > 0 ? "  pred ms/step" : "");
     for (int r = 0; r < p->ranks; r++) {
         size_t params = 0;
         double act = 0;
