@@ -197,84 +197,82 @@ static long window_argmax(const float *plane, int w, int hs, int he, int ws, int
     return best;
 }
 
-void hpff_cpu_maxpool_fwd(hpff_backend *be, const hpff_pool_desc *d, const float *x, float *y) {
-    (void)be;
-    pool_check(d);
+typedef enum { POOL_MAX_FWD, POOL_MAX_BWD, POOL_AVG_FWD, POOL_AVG_BWD } pool_op;
+
+// One pass over every (plane, output position) window of d doing `op` there. Average pooling
+// counts padded zeros (count_include_pad): in floor mode no window reaches past the padding, so
+// PyTorch's divisor (the window clipped to the padded extent) is always kh*kw. The backward ops
+// add into out (the caller clears it for beta = 0).
+static void pool_pass(const hpff_pool_desc *d, pool_op op, const float *x, const float *dy, float *out) {
     const size_t hwi = (size_t)d->h_in * d->w_in, hwo = (size_t)d->h_out * d->w_out;
-    for (size_t pl = 0; pl < (size_t)d->n * d->c; pl++)
+    const int div = d->kh * d->kw;
+    for (size_t pl = 0; pl < (size_t)d->n * d->c; pl++) {
+        const float *xp = x ? x + pl * hwi : NULL;
+        float *dxp = (op == POOL_MAX_BWD || op == POOL_AVG_BWD) ? out + pl * hwi : NULL;
         for (int oh = 0; oh < d->h_out; oh++) {
             int hs, he;
             window(oh, d->sh, d->ph, d->kh, d->h_in, &hs, &he);
             for (int ow = 0; ow < d->w_out; ow++) {
                 int ws, we;
                 window(ow, d->sw, d->pw, d->kw, d->w_in, &ws, &we);
-                long a = window_argmax(x + pl * hwi, d->w_in, hs, he, ws, we);
-                y[pl * hwo + (size_t)oh * d->w_out + ow] = a < 0 ? -INFINITY : x[pl * hwi + a];
+                size_t o = pl * hwo + (size_t)oh * d->w_out + ow;
+                switch (op) {
+                case POOL_MAX_FWD: {
+                    long a = window_argmax(xp, d->w_in, hs, he, ws, we);
+                    out[o] = a < 0 ? -INFINITY : xp[a];
+                    break;
+                }
+                case POOL_MAX_BWD: {   // the first maximum takes the gradient, as in PyTorch
+                    long a = window_argmax(xp, d->w_in, hs, he, ws, we);
+                    if (a >= 0) dxp[a] += dy[o];
+                    break;
+                }
+                case POOL_AVG_FWD: {
+                    double s = 0.0;
+                    for (int ih = hs; ih < he; ih++)
+                        for (int iw = ws; iw < we; iw++) s += xp[(size_t)ih * d->w_in + iw];
+                    out[o] = (float)(s / div);
+                    break;
+                }
+                case POOL_AVG_BWD: {
+                    float g = dy[o] / (float)div;
+                    for (int ih = hs; ih < he; ih++)
+                        for (int iw = ws; iw < we; iw++) dxp[(size_t)ih * d->w_in + iw] += g;
+                    break;
+                }
+                }
             }
         }
+    }
+}
+
+void hpff_cpu_maxpool_fwd(hpff_backend *be, const hpff_pool_desc *d, const float *x, float *y) {
+    (void)be;
+    pool_check(d);
+    pool_pass(d, POOL_MAX_FWD, x, NULL, y);
 }
 
 void hpff_cpu_maxpool_bwd(hpff_backend *be, const hpff_pool_desc *d, const float *x,
                           const float *y, const float *dy, float *dx, float beta) {
     (void)be;
-    pool_check(d);
     (void)y;
-    const size_t hwi = (size_t)d->h_in * d->w_in, hwo = (size_t)d->h_out * d->w_out;
-    if (beta == 0.0f) memset(dx, 0, (size_t)d->n * d->c * hwi * sizeof(float));
-    for (size_t pl = 0; pl < (size_t)d->n * d->c; pl++)
-        for (int oh = 0; oh < d->h_out; oh++) {
-            int hs, he;
-            window(oh, d->sh, d->ph, d->kh, d->h_in, &hs, &he);
-            for (int ow = 0; ow < d->w_out; ow++) {
-                int ws, we;
-                window(ow, d->sw, d->pw, d->kw, d->w_in, &ws, &we);
-                long a = window_argmax(x + pl * hwi, d->w_in, hs, he, ws, we);
-                if (a >= 0) dx[pl * hwi + a] += dy[pl * hwo + (size_t)oh * d->w_out + ow];
-            }
-        }
+    pool_check(d);
+    if (beta == 0.0f) memset(dx, 0, (size_t)d->n * d->c * d->h_in * d->w_in * sizeof(float));
+    pool_pass(d, POOL_MAX_BWD, x, dy, dx);
 }
 
-// count_include_pad: padded zeros count. In floor mode no window reaches past the padding, so
-// PyTorch's divisor (the window clipped to the padded extent) is always kh*kw.
 void hpff_cpu_avgpool_fwd(hpff_backend *be, const hpff_pool_desc *d, const float *x, float *y) {
     (void)be;
     pool_check(d);
-    const int div = d->kh * d->kw;
-    const size_t hwi = (size_t)d->h_in * d->w_in, hwo = (size_t)d->h_out * d->w_out;
-    for (size_t pl = 0; pl < (size_t)d->n * d->c; pl++)
-        for (int oh = 0; oh < d->h_out; oh++) {
-            int hs, he;
-            window(oh, d->sh, d->ph, d->kh, d->h_in, &hs, &he);
-            for (int ow = 0; ow < d->w_out; ow++) {
-                int ws, we;
-                window(ow, d->sw, d->pw, d->kw, d->w_in, &ws, &we);
-                double s = 0.0;
-                for (int ih = hs; ih < he; ih++)
-                    for (int iw = ws; iw < we; iw++) s += x[pl * hwi + (size_t)ih * d->w_in + iw];
-                y[pl * hwo + (size_t)oh * d->w_out + ow] = (float)(s / div);
-            }
-        }
+    pool_pass(d, POOL_AVG_FWD, x, NULL, y);
 }
 
 void hpff_cpu_avgpool_bwd(hpff_backend *be, const hpff_pool_desc *d, const float *dy, float *dx,
                           float beta) {
     (void)be;
     pool_check(d);
-    const int div = d->kh * d->kw;
-    const size_t hwi = (size_t)d->h_in * d->w_in, hwo = (size_t)d->h_out * d->w_out;
-    if (beta == 0.0f) memset(dx, 0, (size_t)d->n * d->c * hwi * sizeof(float));
-    for (size_t pl = 0; pl < (size_t)d->n * d->c; pl++)
-        for (int oh = 0; oh < d->h_out; oh++) {
-            int hs, he;
-            window(oh, d->sh, d->ph, d->kh, d->h_in, &hs, &he);
-            for (int ow = 0; ow < d->w_out; ow++) {
-                int ws, we;
-                window(ow, d->sw, d->pw, d->kw, d->w_in, &ws, &we);
-                float g = dy[pl * hwo + (size_t)oh * d->w_out + ow] / (float)div;
-                for (int ih = hs; ih < he; ih++)
-                    for (int iw = ws; iw < we; iw++) dx[pl * hwi + (size_t)ih * d->w_in + iw] += g;
-            }
-        }
+    if (beta == 0.0f) memset(dx, 0, (size_t)d->n * d->c * d->h_in * d->w_in * sizeof(float));
+    pool_pass(d, POOL_AVG_BWD, NULL, dy, dx);
 }
 
 // Adaptive bin [*s, *e) of output index o: [floor(o*in/out), ceil((o+1)*in/out)).
