@@ -348,25 +348,12 @@ static void resumed_ranges(const hpff_config *c, const hpff_world *w, const char
     hpff_world_bcast(w, ranges, n, 0);
 }
 
-// Sets up data (rank 0 reads, everyone learns the shapes), backend, plan, model and stage.
-static int setup(run *r, const char *resume_dir) {
+// The pipeline plan: the ranges of a resumed checkpoint, pipeline.ranges, or a partition by
+// cost (measured on rank 0 or FLOPs); rank 0 prints it. Returns 0, or 2 after an error message.
+static int plan_ranks(run *r, const char *resume_dir, hpff_shape shape) {
     const hpff_config *c = r->cfg;
     const hpff_world *w = r->w;
-    data_info *in = &r->info;
-    if (w->rank == 0) {
-        hpff_status st = open_data(c, &r->data, in);
-        in->ok = !st.code;
-        snprintf(in->err, sizeof in->err, "%s", st.msg);
-    }
-    hpff_world_bcast(w, in, sizeof *in, 0);
-    if (!in->ok) {
-        if (w->rank == 0) fprintf(stderr, "hpff_pipe: %s\n", in->err);
-        return 2;
-    }
-    char why[512] = "";
-    r->be = make_backend(c, w, why, sizeof why);
-    if (!r->be) { if (w->rank == 0) fprintf(stderr, "hpff_pipe: %s\n", why); return 2; }
-    hpff_shape shape = {in->c, in->h, in->w};
+    const data_info *in = &r->info;
     static hpff_module_cost cost[HPFF_MAX_MODULES];
     int M = 0;
     hpff_status st = hpff_model_costs(c, r->be, shape, in->classes, cost, &M);
@@ -397,6 +384,30 @@ static int setup(run *r, const char *resume_dir) {
         hpff_plan_print(&r->plan, cost, measured ? 1.0 : 0.0, stdout);
         if (ranges[0]) printf("  (module ranges of the checkpoint being resumed: %s)\n", ranges);
     }
+    return 0;
+}
+
+// Sets up data (rank 0 reads, everyone learns the shapes), backend, plan, model and stage.
+static int setup(run *r, const char *resume_dir) {
+    const hpff_config *c = r->cfg;
+    const hpff_world *w = r->w;
+    data_info *in = &r->info;
+    if (w->rank == 0) {
+        hpff_status st = open_data(c, &r->data, in);
+        in->ok = !st.code;
+        snprintf(in->err, sizeof in->err, "%s", st.msg);
+    }
+    hpff_world_bcast(w, in, sizeof *in, 0);
+    if (!in->ok) {
+        if (w->rank == 0) fprintf(stderr, "hpff_pipe: %s\n", in->err);
+        return 2;
+    }
+    char why[512] = "";
+    r->be = make_backend(c, w, why, sizeof why);
+    if (!r->be) { if (w->rank == 0) fprintf(stderr, "hpff_pipe: %s\n", why); return 2; }
+    hpff_shape shape = {in->c, in->h, in->w};
+    if (plan_ranks(r, resume_dir, shape)) return 2;
+    hpff_status st;
     int m0 = r->plan.m0[w->rank], m1 = r->plan.m1[w->rank];
     st = hpff_model_build(&r->md, c, r->be, shape, in->classes, m0, m1);
     if (st.code) { fprintf(stderr, "hpff_pipe: %s\n", st.msg); return 2; }
