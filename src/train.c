@@ -245,6 +245,9 @@ static void evaluate(run *r, double *err1, double *err5, double *loss) {
     data_info *in = &r->info;
     long c1 = 0, c5 = 0, seen = 0;
     double lsum = 0;
+    // Delayed mode: take the owed cascade gradient first; its send would otherwise hold the
+    // downstream rank in wait_sends while this rank waits for it to take evaluation payloads.
+    hpff_stage_flush(&r->stage);
     if (r->w->rank == 0) hpff_loader_start_epoch(r->data.test_ld, 0, 0);
     for (int b = 0; b < in->test_batches; b++) {
         int n = 0;

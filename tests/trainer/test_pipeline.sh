@@ -36,6 +36,10 @@ grep -q "pipeline plan: 4 modules on 3 ranks" "$WORK/np3.log" && pass || fail "p
 # delayed: runs and differs from strict (its exact rule is checked by test_hilo_ref)
 run 2 "$WORK/d2" --set pipeline.cascade=delayed && pass
 if "$CKDIFF" "$WORK/np2" "$WORK/d2" > /dev/null 2>&1; then fail "delayed equals strict"; else pass; fi
+# delayed with whole epochs, evaluation and epoch checkpoints over 3 ranks ends normally
+timeout 120 $MPIRUN 3 "$BIN" --config "$WORK/c.ini" --set train.run_dir="$WORK/d3e" --set pipeline.cascade=delayed \
+  --set train.max_steps=0 --set train.epochs=2 > "$WORK/d3e.log" 2>&1 && grep -q "epoch 2/2 done" "$WORK/d3e.log" && pass \
+  || fail "delayed -np 3 over two epochs with evaluation did not finish: $(tail -3 "$WORK/d3e.log")"
 # a rank killed by a signal mid-run ends the whole job, non-zero, within 30 s
 $MPIRUN 2 "$BIN" --config "$WORK/c.ini" --set train.run_dir="$WORK/kill" --set train.max_steps=0 \
   --set train.epochs=1000 > "$WORK/kill.log" 2>&1 &
