@@ -28,6 +28,7 @@ hpff_test(test_layers_fd cpu test_layers_fd.c)
 hpff_test(test_hilo_ref cpu test_hilo_ref.c)
 if(HPFF_HAVE_MPI)
   hpff_script_test(pipeline_mpi_dgl mpi test_pipeline.sh dgl)
+  hpff_script_test(pipeline_mpi_infopro mpi test_pipeline.sh infopro)   # the image travels too
 endif()
 # Every shipped config parses and validates.
 add_test(NAME configs_parse COMMAND bash -c
