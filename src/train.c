@@ -284,6 +284,15 @@ static void print_progress(run *r, int epoch, int b, long step, float lr, const 
     fflush(stdout);
 }
 
+// Ranks before the last: where their time went in this window (the last rank prints the loss).
+static void print_rank_progress(const run *r, long step, const window *win, double dt) {
+    double t = dt > 0 ? dt : 1;
+    printf("[rank %d] step %ld  %.0f img/s  busy %.0f%%  waiting: input %.0f%%, cascade %.0f%%, data %.0f%%\n",
+           r->w->rank, step, (double)win->imgs / t, 100 * win->busy / t, 100 * win->wait_down / t,
+           100 * win->wait_up / t, 100 * win->data / t);
+    fflush(stdout);
+}
+
 // Per-rank time split and memory, gathered and printed by rank 0.
 static void print_rank_summary(run *r, double wall) {
     double mine[7] = {r->total.busy, r->total.wait_down, r->total.wait_up, r->total.wait_send,
@@ -485,6 +494,7 @@ static int train_epoch(run *r, int epoch, int first, int *next) {
             double dt = hpff_now() - win.t0;
             log_step(r->mt, &r->md, &st, epoch, step, lr, &win, dt);
             if (is_last(r)) print_progress(r, epoch, b, step, lr, &win, dt);
+            else print_rank_progress(r, step, &win, dt);
             memset(&win, 0, sizeof win);
             win.t0 = hpff_now();
         }
