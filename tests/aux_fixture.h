@@ -33,9 +33,10 @@ static inline void auxf_config(auxf *f, const char *const *sets) {
     }
 }
 
-// Builds the head of `level` for module 1 (NULL head on failure, message in *st).
-static inline void auxf_build(auxf *f, const char *const *sets, hpff_level level, hpff_shape in,
-                              hpff_shape img, int n, int classes, hpff_status *st) {
+// Everything but the head: config, backend, build context, shapes, and the HiLo entry of
+// module 1 with non-trivial InfoPro weights (a test may change f->hm before auxf_make_head).
+static inline void auxf_prepare(auxf *f, const char *const *sets, hpff_shape in, hpff_shape img,
+                                int n, int classes) {
     memset(f, 0, sizeof *f);
     auxf_config(f, sets);
     f->be = hpff_backend_cpu_create();
@@ -46,12 +47,23 @@ static inline void auxf_build(auxf *f, const char *const *sets, hpff_level level
     f->n = n;
     f->classes = classes;
     f->hm.il = f->hm.cl = 1;
-    f->hm.lambda_rec = 2.f;   // non-trivial InfoPro weights
+    f->hm.lambda_rec = 2.f;
     f->hm.lambda_ce = 0.5f;
+}
+
+// The head of `level` for module 1 (NULL on failure: message in *st, or fatal when st is NULL).
+static inline void auxf_make_head(auxf *f, hpff_level level, hpff_status *st) {
     hpff_status s = hpff_status_ok();
-    f->hd = hpff_aux_create(&f->b, &f->cfg, 1, level, in, img, classes, &f->hm, &s);
+    f->hd = hpff_aux_create(&f->b, &f->cfg, 1, level, f->in, f->img, f->classes, &f->hm, &s);
     if (st) *st = s;
     else if (!f->hd) { fprintf(stderr, "head build failed: %s\n", s.msg); exit(2); }
+}
+
+// Builds the head of `level` for module 1 (NULL head on failure, message in *st).
+static inline void auxf_build(auxf *f, const char *const *sets, hpff_level level, hpff_shape in,
+                              hpff_shape img, int n, int classes, hpff_status *st) {
+    auxf_prepare(f, sets, in, img, n, classes);
+    auxf_make_head(f, level, st);
 }
 
 // Arenas and inputs (labels cycle through the classes so every class has positives when n allows).

@@ -8,21 +8,9 @@
 
 // The fixture with lambda_ce = 0 (the classifier runs with weight 0), so loss = lambda_rec * Rec.
 static void build_rec_only(auxf *f, const char *const *sets, hpff_shape in, hpff_shape img, int n) {
-    memset(f, 0, sizeof *f);
-    auxf_config(f, sets);
-    f->be = hpff_backend_cpu_create();
-    hpff_build b = {f->be, &f->params, &f->state, 1, n, 0.1f};
-    f->b = b;
-    f->in = in;
-    f->img = img;
-    f->n = n;
-    f->classes = 5;
-    f->hm.il = f->hm.cl = 1;
-    f->hm.lambda_rec = 2.f;
+    auxf_prepare(f, sets, in, img, n, 5);
     f->hm.lambda_ce = 0.f;
-    hpff_status s = hpff_status_ok();
-    f->hd = hpff_aux_create(&f->b, &f->cfg, 1, HPFF_LEVEL_CL, in, img, 5, &f->hm, &s);
-    if (!f->hd) { fprintf(stderr, "head build failed: %s\n", s.msg); exit(2); }
+    auxf_make_head(f, HPFF_LEVEL_CL, NULL);
     auxf_arenas(f, 23);
 }
 
