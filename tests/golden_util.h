@@ -3,6 +3,7 @@
 #ifndef HPFF_GOLDEN_UTIL_H
 #define HPFF_GOLDEN_UTIL_H
 #include <hdf5.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,5 +49,33 @@ static inline int golden_load_init(hid_t f, hpff_model *md) {
             free(v);
         }
     return loaded;
+}
+
+// Compares every tensor of `reg` (gradients when grads, else values) with /<group>/<name>:
+// |got - ref| <= atol + atol_frac*max|ref| + rtol*|ref| (atol_frac > 0 also requires a
+// reference that is not all zero). Returns how many tensors were compared.
+static inline int golden_compare(hid_t f, const hpff_model *md, const hpff_registry *reg, const char *group,
+                                 int grads, double atol, double atol_frac, double rtol) {
+    int compared = 0;
+    for (int i = 0; i < reg->n; i++) {
+        const hpff_tensor_info *t = &reg->t[i];
+        char path[256];
+        snprintf(path, sizeof path, "/%s/%s", group, t->name);
+        size_t n = 0;
+        float *ref = golden_read_f(f, path, &n);
+        TEST_CHECK(ref && n == t->count, "%s missing or wrong size", path);
+        if (!ref || n != t->count) { free(ref); continue; }
+        float *got = malloc(n * sizeof(float));
+        int rc = grads ? hpff_model_get_grad(md, t->name, got, n) : hpff_model_get_tensor(md, t->name, got, n);
+        TEST_CHECK(rc == 0, "cannot read %s", t->name);
+        double big = 0;
+        for (size_t k = 0; k < n; k++) big = fabs(ref[k]) > big ? fabs(ref[k]) : big;
+        if (atol_frac > 0) TEST_CHECK(big > 0, "%s: the reference is all zero", path);
+        test_close(path, got, ref, n, atol + atol_frac * big, rtol);
+        compared++;
+        free(got);
+        free(ref);
+    }
+    return compared;
 }
 #endif

@@ -10,26 +10,6 @@
 #include "test_util.h"
 #include "transport.h"
 
-// Compares every tensor of a registry against /<group>/<name> of the fixture.
-static void compare_all(hid_t f, hpff_model *md, const hpff_registry *reg, const char *group,
-                        int grads, double atol, double rtol) {
-    for (int i = 0; i < reg->n; i++) {
-        const hpff_tensor_info *t = &reg->t[i];
-        char path[256];
-        snprintf(path, sizeof path, "/%s/%s", group, t->name);
-        size_t n = 0;
-        float *ref = golden_read_f(f, path, &n);
-        TEST_CHECK(ref && n == t->count, "%s missing or wrong size", path);
-        if (!ref || n != t->count) { free(ref); continue; }
-        float *got = malloc(n * sizeof(float));
-        int rc = grads ? hpff_model_get_grad(md, t->name, got, n) : hpff_model_get_tensor(md, t->name, got, n);
-        TEST_CHECK(rc == 0, "cannot read %s", t->name);
-        test_close(path, got, ref, n, atol, rtol);
-        free(got);
-        free(ref);
-    }
-}
-
 int main(void) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fopen(HPFF_SOURCE_DIR "/tests/golden/bp_resnet8.h5", H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -66,14 +46,14 @@ int main(void) {
             float *loss = golden_read_f(f, "/step0/loss", NULL), *logits = golden_read_f(f, "/step0/logits", NULL);
             test_close("step0/loss", &stats.final_loss, loss, 1, 0, 1e-5);
             test_close("step0/logits", hpff_classifier_logits(md.final, md.head_work), logits, 60, 1e-5, 1e-5);
-            compare_all(f, &md, &md.params, "step0/grad", 1, 1e-6, 1e-4);
+            golden_compare(f, &md, &md.params, "step0/grad", 1, 1e-6, 0, 1e-4);
             free(loss);
             free(logits);
         }
         hpff_model_sgd(&md, 0.1f);
     }
-    compare_all(f, &md, &md.params, "final", 0, 1e-6, 1e-5);
-    compare_all(f, &md, &md.state, "final", 0, 1e-5, 1e-5);
+    golden_compare(f, &md, &md.params, "final", 0, 1e-6, 0, 1e-5);
+    golden_compare(f, &md, &md.state, "final", 0, 1e-5, 0, 1e-5);
     hpff_step_stats es;
     hpff_stage_eval(&s, xs, ys, 6, &es);
     float *eval_logits = golden_read_f(f, "/final/eval_logits", NULL);

@@ -76,25 +76,7 @@ static void run_case(hid_t f, float w_il, float w_cl, const char *group, int che
             free(ref);
         }
     }
-    int compared = 0;
-    for (int i = 0; i < md.params.n; i++) {
-        const hpff_tensor_info *t = &md.params.t[i];
-        char path[256];
-        snprintf(path, sizeof path, "/%s/%s", group, t->name);
-        size_t n = 0;
-        float *ref = golden_read_f(f, path, &n);
-        TEST_CHECK(ref && n == t->count, "%s missing or wrong size", path);
-        if (!ref || n != t->count) { free(ref); continue; }
-        float *g = malloc(n * sizeof(float));
-        TEST_CHECK(hpff_model_get_grad(&md, t->name, g, n) == 0, "cannot read the gradient of %s", t->name);
-        double big = 0;
-        for (size_t k = 0; k < n; k++) big = fmax(big, fabs(ref[k]));
-        TEST_CHECK(big > 0, "%s: the reference gradient is all zero", path);
-        test_close(path, g, ref, n, GRAD_ATOL_FRAC * big, GRAD_RTOL);
-        compared++;
-        free(g);
-        free(ref);
-    }
+    int compared = golden_compare(f, &md, &md.params, group, 1, 0, GRAD_ATOL_FRAC, GRAD_RTOL);
     TEST_CHECK(compared == N_GRADS, "%s: compared %d gradients, expected %d", group, compared, N_GRADS);
     free(x);
     hpff_stage_free(&s);
