@@ -35,6 +35,7 @@ typedef struct hpff_pool_desc {
 typedef struct hpff_backend hpff_backend;
 struct hpff_backend {
     const char *name;   // "cpu" or "cuda"
+    int host_memory;    // 1: its pointers are host memory (CPU), so transports need no staging
     void *ctx;          // backend-private state (handles, streams, workspace)
     void (*destroy)(hpff_backend *be);
 

@@ -104,7 +104,7 @@ static hpff_transport *make_transport(const hpff_config *c, const hpff_world *w,
     char reason[256] = "pipeline.transport = mpi";
     if (strcmp(c->transport, "mpi") != 0) {   // auto or nccl, decided alike on every rank
         int want = strcmp(c->transport, "nccl") == 0;
-        int cuda = strcmp(be->name, "cuda") == 0, gpus = cuda ? hpff_cuda_device_count() : 0;
+        int cuda = !be->host_memory, gpus = cuda ? hpff_cuda_device_count() : 0;
         int n_cuda = (int)hpff_world_sum(w, cuda);
         int all_own = (int)hpff_world_sum(w, cuda && w->local_size <= gpus) == w->size;
         int ranks = (int)hpff_world_max(w, w->local_size), fewest = -(int)hpff_world_max(w, -gpus);

@@ -152,7 +152,7 @@ hpff_transport *hpff_transport_mpi_create(hpff_backend *be, size_t max_floats) {
     mpi_ctx *c = hpff_xcalloc(1, sizeof *c);
     c->be = be;
     c->max_floats = max_floats;
-    c->staged = strcmp(be->name, "cpu") != 0;   // the CPU backend's memory is host memory
+    c->staged = !be->host_memory;
     if (c->staged) {
         c->stage_down = hpff_xmalloc(max_floats * sizeof(float));
         c->stage_img = hpff_xmalloc(max_floats * sizeof(float));

@@ -193,6 +193,7 @@ hpff_backend *hpff_backend_cpu_create(void) {
     hpff_backend *be = hpff_xcalloc(1, sizeof *be);
     *be = (hpff_backend){
         .name = "cpu",
+        .host_memory = 1,
         .ctx = NULL,
         .destroy = cpu_destroy,
         .alloc = cpu_alloc,

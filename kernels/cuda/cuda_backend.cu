@@ -204,6 +204,7 @@ extern "C" hpff_backend *hpff_backend_cuda_create(int device, int allow_tf32) {
     hpff_backend *be = (hpff_backend *)hpff_xcalloc(1, sizeof *be);
     hpff_cuda_ctx *cx = (hpff_cuda_ctx *)hpff_xcalloc(1, sizeof *cx);
     be->name = "cuda";
+    be->host_memory = 0;   // device memory: transports stage through the host
     be->ctx = cx;
     cx->device = device;
     cx->allow_tf32 = allow_tf32 != 0;
