@@ -10,70 +10,40 @@ static size_t align16(size_t v) { return (v + 15) & ~(size_t)15; }
 void hpff_auxnet_init(hpff_auxnet *a, hpff_shape in) {
     memset(a, 0, sizeof *a);
     a->in = a->out = in;
+    hpff_seq_init(&a->seq, in);
 }
 
 void hpff_auxnet_push(hpff_auxnet *a, hpff_layer *L) {
-    if (!a->first) {
-        HPFF_CHECK(L->in.c == a->in.c && L->in.h == a->in.h && L->in.w == a->in.w,
-                   "layer %s expects input %dx%dx%d but the net reads %dx%dx%d", L->name, L->in.c,
-                   L->in.h, L->in.w, a->in.c, a->in.h, a->in.w);
-        a->first = L;
-        hpff_seq_init(&a->rest, L->out);
-    } else {
-        hpff_seq_push(&a->rest, L);
-    }
+    hpff_seq_push(&a->seq, L);
     a->out = L->out;
 }
 
 void hpff_auxnet_plan(hpff_auxnet *a, int n_max) {
-    HPFF_CHECK(a->first != NULL, "empty auxiliary net");
-    hpff_layer *L = a->first;
-    size_t y1 = align16((size_t)n_max * hpff_shape_numel(L->out));
+    HPFF_CHECK(a->seq.n > 0, "empty auxiliary net");
+    hpff_seq_plan(&a->seq, n_max);
     a->n_max = n_max;
-    a->first_out = y1;
-    a->first_saved = y1;
-    a->rest_off = y1 + align16(hpff_layer_saved_floats(L, n_max));
-    a->slot_floats = a->rest_off;
-    a->grad_floats = 0;   // a one-layer net back-propagates dy straight into dx
-    a->ws_bytes = L->ws_bytes;
-    a->scratch_floats = L->scratch_per_sample * (size_t)n_max;
-    a->flops_per_sample = L->flops_per_sample;
-    if (a->rest.n) {
-        hpff_seq_plan(&a->rest, n_max);
-        a->slot_floats += a->rest.slot_floats;
-        a->grad_floats = y1 + 2 * align16(a->rest.grad_floats);
-        if (a->rest.ws_bytes > a->ws_bytes) a->ws_bytes = a->rest.ws_bytes;
-        if (a->rest.scratch_floats > a->scratch_floats) a->scratch_floats = a->rest.scratch_floats;
-        a->flops_per_sample += a->rest.flops_per_sample;
-    }
+    a->slot_floats = a->seq.slot_floats;
+    a->grad_floats = 2 * align16(a->seq.grad_floats);
+    a->ws_bytes = a->seq.ws_bytes;
+    a->scratch_floats = a->seq.scratch_floats;
+    a->flops_per_sample = a->seq.flops_per_sample;
 }
 
 void hpff_auxnet_free(hpff_auxnet *a) {
-    hpff_layer_free(a->first);
-    hpff_seq_free(&a->rest);
+    hpff_seq_free(&a->seq);
     memset(a, 0, sizeof *a);
 }
 
 float *hpff_auxnet_forward(hpff_auxnet *a, hpff_exec *ex, int n, const float *x, float *slot) {
-    HPFF_CHECK(n <= a->n_max, "batch %d exceeds the planned %d", n, a->n_max);
-    a->first->ops->forward(a->first, ex, n, x, slot, slot + a->first_saved);
-    if (!a->rest.n) return slot;
-    return hpff_seq_forward(&a->rest, ex, n, slot, slot + a->rest_off);
+    return hpff_seq_forward(&a->seq, ex, n, x, slot);
 }
 
-float *hpff_auxnet_output(const hpff_auxnet *a, float *slot) {
-    return a->rest.n ? hpff_seq_output(&a->rest, slot + a->rest_off) : slot;
-}
+float *hpff_auxnet_output(const hpff_auxnet *a, float *slot) { return hpff_seq_output(&a->seq, slot); }
 
 void hpff_auxnet_backward(hpff_auxnet *a, hpff_exec *ex, int n, const float *x, float *slot,
                           const float *dy, float *dx, float beta, float *grad) {
-    const float *d1 = dy;   // gradient at the first layer's output
-    if (a->rest.n) {
-        float *g0 = grad + a->first_out, *g1 = g0 + align16(a->rest.grad_floats);
-        hpff_seq_backward(&a->rest, ex, n, slot, slot + a->rest_off, dy, grad, 0.f, 1, g0, g1);
-        d1 = grad;
-    }
-    a->first->ops->backward(a->first, ex, n, x, slot, slot + a->first_saved, d1, dx, beta, 1);
+    float *g0 = grad, *g1 = grad + align16(a->seq.grad_floats);
+    hpff_seq_backward(&a->seq, ex, n, x, slot, dy, dx, beta, 1, g0, g1);
 }
 
 void hpff_patch_grid(int h, int w, int n, hpff_patch *p) {

@@ -1,5 +1,4 @@
-// aux_net.h — building blocks of the auxiliary heads: a layer sequence whose backward needs no
-// gradient buffer of its input size (the input gradient goes straight to the caller), the n x n
+// aux_net.h — building blocks of the auxiliary heads: a planned layer sequence, the n x n
 // patch partition of ALGORITHM §5.4, and shared-weight builds of one net for several patch shapes.
 #ifndef HPFF_AUX_NET_H
 #define HPFF_AUX_NET_H
@@ -10,19 +9,15 @@
 extern "C" {
 #endif
 
-// Layers run in order. The first layer is run by hand and the others by a planned hpff_seq, so
-// the ping-pong gradient buffers are sized by the inner activations only: a head that reads a
-// large map through a pooling first layer (DGL) does not pay twice the map for its gradients.
+// A head's layer sequence: an hpff_seq (whose gradient buffers are sized by the layer outputs,
+// never the input: the input gradient goes straight to the caller) plus the sizes a head adds
+// up when it shares one work area between its nets.
 typedef struct hpff_auxnet {
     hpff_shape in, out;
-    hpff_layer *first;       // owned; NULL until the first push
-    hpff_seq rest;           // layers 2.. (rest.n == 0: the net is one layer)
+    hpff_seq seq;
     int n_max;
-    size_t first_out;        // floats of the first layer's output at n_max (slot offset 0)
-    size_t first_saved;      // slot offset of the first layer's saved state
-    size_t rest_off;         // slot offset of the rest's slot
     size_t slot_floats;      // activations of one forward at n_max
-    size_t grad_floats;      // backward buffers at n_max: d(first output) | rest g0 | rest g1 (0: one layer)
+    size_t grad_floats;      // backward buffers at n_max: the seq's two ping-pong buffers
     size_t ws_bytes, scratch_floats, flops_per_sample;
 } hpff_auxnet;
 
