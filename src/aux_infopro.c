@@ -37,24 +37,22 @@ static size_t zmax(size_t a, size_t b) { return a > b ? a : b; }
 
 // ---------------------------------------------------------------- running
 
-static float ip_classifier(ip_priv *p, hpff_exec *ex, const hpff_head_io *io, int train, hpff_head_result *r) {
+// The classifier branch: CE or SupCon, added to the stat block with lambda_CE.
+static void ip_classifier(ip_priv *p, hpff_exec *ex, const hpff_head_io *io, int train) {
     hpff_backend *be = ex->be;
     float *w = io->work, *dout = train ? w + p->w_dout : NULL;
-    float wt = io->weight * p->lambda_ce, loss;
+    float wt = io->weight * p->lambda_ce;
     const float *out = hpff_auxnet_forward(&p->cls, ex, io->n, io->h, w + p->w_cls);
-    if (p->contrast) {
-        loss = be->supcon(be, io->n, p->out_dim, out, io->labels, IP_TAU, wt, dout);
-        r->has_acc = 0;
-    } else {
-        loss = be->softmax_xent(be, io->n, p->classes, out, io->labels, wt, dout, &r->correct1, &r->correct5);
-        r->has_acc = 1;
-    }
+    if (p->contrast)
+        be->supcon(be, io->n, p->out_dim, out, io->labels, IP_TAU, wt, dout, io->stat, p->lambda_ce);
+    else
+        be->softmax_xent(be, io->n, p->classes, out, io->labels, wt, dout, io->stat, p->lambda_ce);
     if (train) hpff_auxnet_backward(&p->cls, ex, io->n, io->h, w + p->w_cls, dout, io->dh, io->beta, w + p->w_cgrad);
-    return loss;
 }
 
-// One reconstruction term: BCE(D(window of h), window of x~); its gradient adds into dh.
-static float ip_term_run(ip_priv *p, hpff_exec *ex, const hpff_head_io *io, int k, int train) {
+// One reconstruction term: BCE(D(window of h), window of x~), added to the stat block with
+// lambda_rec * rec_scale; its gradient adds into dh.
+static void ip_term_run(ip_priv *p, hpff_exec *ex, const hpff_head_io *io, int k, int train) {
     hpff_backend *be = ex->be;
     const ip_term *t = &p->term[k];
     hpff_auxnet *D = &p->dec[t->net];
@@ -70,7 +68,7 @@ static float ip_term_run(ip_priv *p, hpff_exec *ex, const hpff_head_io *io, int 
     }
     const float *y = hpff_auxnet_forward(D, ex, n, x, w + p->w_dec);
     float *dy = train ? w + p->w_ddec : NULL;
-    float bw = io->weight * p->lambda_rec * p->rec_scale, loss = 0.f;
+    float ls = p->lambda_rec * p->rec_scale, bw = io->weight * ls;
     if (p->nout) {
         // PFF-C (§5.4): BCE mean per output patch against the same patch of x~, summed. The
         // patches partition the output, so the scatters (beta 0) write every element of dy once.
@@ -80,11 +78,11 @@ static float ip_term_run(ip_priv *p, hpff_exec *ex, const hpff_head_io *io, int 
             float *oq = w + p->w_oq, *tq = w + p->w_tq, *doq = train ? w + p->w_doq : NULL;
             be->patch_extract(be, n, o.c, o.h, o.w, pq->r0, pq->c0, pq->h, pq->w, y, oq);
             be->patch_extract(be, n, o.c, o.h, o.w, pq->r0, pq->c0, pq->h, pq->w, tgt, tq);
-            loss += be->bce(be, (size_t)n * o.c * pq->h * pq->w, oq, tq, bw, doq);
+            be->bce(be, (size_t)n * o.c * pq->h * pq->w, oq, tq, bw, doq, io->stat, ls);
             if (train) be->patch_scatter(be, n, o.c, o.h, o.w, pq->r0, pq->c0, pq->h, pq->w, doq, dy, 0.f);
         }
     } else {
-        loss = be->bce(be, (size_t)n * hpff_shape_numel(D->out), y, tgt, bw, dy);
+        be->bce(be, (size_t)n * hpff_shape_numel(D->out), y, tgt, bw, dy, io->stat, ls);
     }
     if (train) {
         float *dx = io->dh ? (p->patched ? w + p->w_pgrad : io->dh) : NULL;
@@ -93,28 +91,21 @@ static float ip_term_run(ip_priv *p, hpff_exec *ex, const hpff_head_io *io, int 
             be->patch_scatter(be, n, p->in.c, p->in.h, p->in.w, t->feat.r0, t->feat.c0, t->feat.h, t->feat.w,
                               dx, io->dh, 1.f);
     }
-    return loss;
 }
 
-static void ip_run(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, hpff_head_result *r, int train) {
+static void ip_run(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, int train) {
     ip_priv *p = hd->priv;
     HPFF_CHECK(p->nterms == 0 || io->target != NULL, "head %s needs the reconstruction target", hd->name);
     int saved_train = ex->train;
     ex->train = train;
-    double rec = 0.0;
-    float lc = ip_classifier(p, ex, io, train, r);
-    for (int k = 0; k < p->nterms; k++) rec += ip_term_run(p, ex, io, k, train);
-    r->loss = p->lambda_ce * lc + p->lambda_rec * p->rec_scale * (float)rec;
+    ip_classifier(p, ex, io, train);
+    for (int k = 0; k < p->nterms; k++) ip_term_run(p, ex, io, k, train);
     ex->train = saved_train;
 }
 
-static void ip_step(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, hpff_head_result *r) {
-    ip_run(hd, ex, io, r, 1);
-}
+static void ip_step(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io) { ip_run(hd, ex, io, 1); }
 
-static void ip_eval(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, hpff_head_result *r) {
-    ip_run(hd, ex, io, r, 0);
-}
+static void ip_eval(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io) { ip_run(hd, ex, io, 0); }
 
 static void ip_free(ip_priv *p) {
     hpff_auxnet_free(&p->cls);
@@ -291,6 +282,7 @@ hpff_head *hpff_infopro_create(hpff_build *b, const hpff_infopro_spec *s, hpff_s
     hd->priv = p;
     hd->in = in;
     hd->work_floats = ip_layout(p, b->n_max);
+    hd->has_acc = !p->contrast;
     ip_costs(p, hd);
     snprintf(hd->name, sizeof hd->name, "%s", s->prefix);
     return hd;

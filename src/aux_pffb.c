@@ -98,19 +98,15 @@ static void pb_forward(pb_priv *p, hpff_exec *ex, const hpff_head_io *io, float 
 }
 
 // The loss on z̄ (and v̄); in train mode dz (dv) = weight * dL/dz̄ (dv̄) / n² per patch.
-static void pb_loss(pb_priv *p, hpff_backend *be, const hpff_head_io *io, float *w, int train,
-                    hpff_head_result *r) {
+static void pb_loss(pb_priv *p, hpff_backend *be, const hpff_head_io *io, float *w, int train) {
     int n = io->n;
     float beta = p->sim ? p->beta : 0.f;
     float *dz = train ? w + p->w_dz : NULL, *dv = train ? w + p->w_dv : NULL;
-    float lp = be->softmax_xent(be, n, p->classes, w + p->w_z, io->labels, io->weight * (1.f - beta),
-                                dz, &r->correct1, &r->correct5);
-    r->has_acc = 1;
-    r->loss = lp;
-    if (p->sim) {
-        float ls = be->simmat_mse(be, n, p->vdim, w + p->w_v, io->labels, p->classes, io->weight * beta, dv);
-        r->loss = beta * ls + (1.f - beta) * lp;
-    }
+    // L = beta L_sim + (1 - beta) L_pred (beta = 0 for DGL) goes straight into the stat block.
+    be->softmax_xent(be, n, p->classes, w + p->w_z, io->labels, io->weight * (1.f - beta), dz, io->stat,
+                     1.f - beta);
+    if (p->sim)
+        be->simmat_mse(be, n, p->vdim, w + p->w_v, io->labels, p->classes, io->weight * beta, dv, io->stat, beta);
     if (train && p->np > 1) {
         be->scale(be, dz, 1.f / (float)p->np, (size_t)n * p->classes);
         if (p->sim == PB_SIM_PATCH) be->scale(be, dv, 1.f / (float)p->np, (size_t)n * p->vdim);
@@ -147,14 +143,14 @@ static void pb_backward(pb_priv *p, hpff_exec *ex, const hpff_head_io *io, float
     }
 }
 
-static void pb_run(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, hpff_head_result *r, int train) {
+static void pb_run(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, int train) {
     pb_priv *p = hd->priv;
     hpff_backend *be = ex->be;
     float *w = io->work;
     int saved_train = ex->train, keep_stats = train && p->np > 1 && p->st_floats;
     ex->train = train;
     pb_forward(p, ex, io, w);
-    pb_loss(p, be, io, w, train, r);
+    pb_loss(p, be, io, w, train);
     if (train) {
         size_t bytes = p->st_floats * sizeof(float);
         if (keep_stats) be->copy(be, w + p->w_st, ex->state + p->st_off, bytes);
@@ -164,13 +160,9 @@ static void pb_run(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, hpff_he
     ex->train = saved_train;
 }
 
-static void pb_step(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, hpff_head_result *r) {
-    pb_run(hd, ex, io, r, 1);
-}
+static void pb_step(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io) { pb_run(hd, ex, io, 1); }
 
-static void pb_eval(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, hpff_head_result *r) {
-    pb_run(hd, ex, io, r, 0);
-}
+static void pb_eval(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io) { pb_run(hd, ex, io, 0); }
 
 static void pb_free(pb_priv *p) {
     for (int i = 0; i < PB_MAX_NETS; i++) {
@@ -342,6 +334,7 @@ hpff_head *hpff_pffb_create(hpff_build *b, const hpff_pffb_spec *s, hpff_shape i
     hd->priv = p;
     hd->in = in;
     hd->work_floats = pb_layout(p, b->n_max);
+    hd->has_acc = 1;
     pb_costs(p, hd);
     snprintf(hd->name, sizeof hd->name, "%s", s->prefix);
     return hd;

@@ -7,7 +7,9 @@
 //  - Parameter-gradient outputs (dw, db, dgamma, dbeta) ACCUMULATE (+=): several backward sweeps
 //    and PFF patches add into one gradient arena that is zeroed once per step.
 //  - Data-gradient outputs (dx) take `beta`: dx = beta*dx + result, beta in {0, 1}.
-//  - Scalar results (losses, counts) come back in host memory (the CUDA backend synchronises).
+//  - Scalar results (losses, hit counts) stay in device memory: a loss op ADDS them into a stat
+//    block (HPFF_STAT_FLOATS floats, zeroed by the caller), so a training step reads every loss
+//    it made with one copy at its end instead of synchronising the device once per loss.
 #ifndef HPFF_BACKEND_H
 #define HPFF_BACKEND_H
 #include <stddef.h>
@@ -31,6 +33,10 @@ typedef struct hpff_pool_desc {
     int h_in, w_in, h_out, w_out;
     int kh, kw, sh, sw, ph, pw;  // max: padding is -inf; avg: padded zeros are counted (PyTorch default)
 } hpff_pool_desc;
+
+// A stat block: loss, top-1 hits, top-5 hits, bad labels (see the losses below).
+#define HPFF_STAT_FLOATS 4
+enum { HPFF_STAT_LOSS = 0, HPFF_STAT_TOP1 = 1, HPFF_STAT_TOP5 = 2, HPFF_STAT_BAD_LABELS = 3 };
 
 typedef struct hpff_backend hpff_backend;
 struct hpff_backend {
@@ -117,14 +123,17 @@ struct hpff_backend {
     void (*patch_scatter)(hpff_backend *be, int n, int c, int h, int w, int r0, int c0, int ph, int pw,
                           const float *dp, float *dx, float beta);
 
-    // ---- losses: return the loss in host memory; write its gradient scaled by `weight` ----
+    // ---- losses: add the loss to a device stat block; write its gradient scaled by `weight` ----
+    // stat (may be NULL): stat[0] += stat_scale * loss; softmax_xent also adds top-1 / top-5 hits
+    // to stat[1] / stat[2] and labels outside [0, k) to stat[3] (the reader refuses them; the CPU
+    // backend fails at once). Counts are exact in fp32 up to 2^24 samples.
     // CE (ALGORITHM §1.7): mean over the batch. dlogits = weight * d(loss)/d(logits) (may be NULL).
-    // *correct1 / *correct5 (may be NULL) receive top-1 / top-5 hit counts.
-    float (*softmax_xent)(hpff_backend *be, int n, int k, const float *logits, const int32_t *labels,
-                          float weight, float *dlogits, int *correct1, int *correct5);
+    void (*softmax_xent)(hpff_backend *be, int n, int k, const float *logits, const int32_t *labels,
+                         float weight, float *dlogits, float *stat, float stat_scale);
     // BCE (ALGORITHM §1.8) with the log clamp at -100, mean over all `count` elements;
     // dp = weight * d(loss)/dp, PyTorch's form (p - t) / max(p (1 - p), 1e-12).
-    float (*bce)(hpff_backend *be, size_t count, const float *p, const float *t, float weight, float *dp);
+    void (*bce)(hpff_backend *be, size_t count, const float *p, const float *t, float weight, float *dp,
+                float *stat, float stat_scale);
 
     // ---- optimizer (ALGORITHM §1.10), over `count` contiguous parameters ----
     // g += wd*p; buf = first ? g : mom*buf + g; p -= lr*(g + mom*buf). g is modified in place.
@@ -142,14 +151,14 @@ struct hpff_backend {
     // S centres each row of v (n, d), divides it by 1e-8 + its L2 norm and clamps V V^T to
     // [-1, 1] (the clamp passes no gradient outside). dv = weight * dL/dv (may be NULL); a row
     // whose centred norm is 0 gets a zero gradient (PyTorch would produce NaN).
-    float (*simmat_mse)(hpff_backend *be, int n, int d, const float *v, const int32_t *labels,
-                        int classes, float weight, float *dv);
+    void (*simmat_mse)(hpff_backend *be, int n, int d, const float *v, const int32_t *labels,
+                       int classes, float weight, float *dv, float *stat, float stat_scale);
     // SupCon loss (InfoPro contrast mode): z = f / max(|f|, 1e-12) per row of f (n, d); for each
     // anchor i, -(1/|P(i)|) sum_{p in P(i)} log(exp(z_i.z_p/tau) / sum_{a != i} exp(z_i.z_a/tau)),
     // P(i) = other samples with label y_i (term 0 if empty); mean over the n anchors.
-    // df = weight * dL/df (may be NULL).
-    float (*supcon)(hpff_backend *be, int n, int d, const float *f, const int32_t *labels, float tau,
-                    float weight, float *df);
+    // df = weight * dL/df (may be NULL). Both add stat_scale * loss to stat[0] like the losses above.
+    void (*supcon)(hpff_backend *be, int n, int d, const float *f, const int32_t *labels, float tau,
+                   float weight, float *df, float *stat, float stat_scale);
 };
 
 // The CPU backend (kernels/cpu). Always available.

@@ -11,14 +11,34 @@ void hpff_head_free(hpff_head *hd) {
     free(hd);
 }
 
+void hpff_head_result_of(const hpff_head *hd, const float *host_stat, hpff_head_result *r) {
+    HPFF_CHECK(host_stat[HPFF_STAT_BAD_LABELS] == 0.f, "head %s: %.0f labels outside [0, classes)",
+               hd->name, host_stat[HPFF_STAT_BAD_LABELS]);
+    r->loss = host_stat[HPFF_STAT_LOSS];
+    r->correct1 = (int)host_stat[HPFF_STAT_TOP1];
+    r->correct5 = (int)host_stat[HPFF_STAT_TOP5];
+    r->has_acc = hd->has_acc;
+}
+
+void hpff_head_run_now(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, int train, hpff_head_result *r) {
+    hpff_backend *be = ex->be;
+    float host[HPFF_STAT_FLOATS];
+    hpff_head_io run = *io;
+    run.stat = be->alloc(be, sizeof host);   // zero-filled
+    if (train) hd->ops->step(hd, ex, &run);
+    else hd->ops->eval(hd, ex, &run);
+    be->to_host(be, host, run.stat, sizeof host);
+    be->free(be, run.stat);
+    hpff_head_result_of(hd, host, r);
+}
+
 typedef struct classifier_priv { hpff_seq seq; int classes; } classifier_priv;
 
 size_t hpff_classifier_work(const hpff_seq *seq, int classes) {
     return seq->slot_floats + 2 * seq->grad_floats + (size_t)seq->n_max * classes + 16;
 }
 
-void hpff_classifier_run(hpff_seq *seq, hpff_exec *ex, int classes, const hpff_head_io *io,
-                         int train, hpff_head_result *r) {
+void hpff_classifier_run(hpff_seq *seq, hpff_exec *ex, int classes, const hpff_head_io *io, int train) {
     float *slot = io->work;                          // (slot_floats)
     float *g0 = slot + seq->slot_floats;             // (grad_floats)
     float *g1 = g0 + seq->grad_floats;               // (grad_floats)
@@ -27,21 +47,20 @@ void hpff_classifier_run(hpff_seq *seq, hpff_exec *ex, int classes, const hpff_h
     ex->train = train;
     const float *logits = hpff_seq_forward(seq, ex, io->n, io->h, slot);
     ex->train = saved_train;
-    r->has_acc = 1;
-    r->loss = ex->be->softmax_xent(ex->be, io->n, classes, logits, io->labels, io->weight,
-                                   train ? dlogits : NULL, &r->correct1, &r->correct5);
+    ex->be->softmax_xent(ex->be, io->n, classes, logits, io->labels, io->weight, train ? dlogits : NULL,
+                         io->stat, 1.f);
     if (train)
         hpff_seq_backward(seq, ex, io->n, io->h, slot, dlogits, io->dh, io->beta, 1, g0, g1);
 }
 
-static void classifier_step(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, hpff_head_result *r) {
+static void classifier_step(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io) {
     classifier_priv *p = hd->priv;
-    hpff_classifier_run(&p->seq, ex, p->classes, io, 1, r);
+    hpff_classifier_run(&p->seq, ex, p->classes, io, 1);
 }
 
-static void classifier_eval(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, hpff_head_result *r) {
+static void classifier_eval(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io) {
     classifier_priv *p = hd->priv;
-    hpff_classifier_run(&p->seq, ex, p->classes, io, 0, r);
+    hpff_classifier_run(&p->seq, ex, p->classes, io, 0);
 }
 
 static void classifier_destroy(hpff_head *hd) {
@@ -66,6 +85,7 @@ hpff_head *hpff_head_classifier(const char *name, hpff_seq *seq, int classes) {
     hd->ws_bytes = seq->ws_bytes;
     hd->scratch_floats = seq->scratch_floats;
     hd->flops_per_sample = seq->flops_per_sample;
+    hd->has_acc = 1;
     snprintf(hd->name, sizeof hd->name, "%s", name);
     return hd;
 }

@@ -82,6 +82,7 @@ static void allocate(hpff_model *md, hpff_shape img) {
     md->labels = be->alloc(be, (size_t)n * sizeof(int32_t) + 64);
     if (md->needs_target) md->target = dev_alloc(md, (size_t)n * hpff_shape_numel(img));
     md->head_work = dev_alloc(md, work);
+    md->stat = dev_alloc(md, hpff_model_stat_floats(md));
     md->g0 = dev_alloc(md, grad);
     md->g1 = dev_alloc(md, grad);
     for (int i = 0; i < 2; i++) md->seed[i] = dev_alloc(md, md->out_floats_max);
@@ -228,6 +229,10 @@ size_t hpff_model_module_flops(const hpff_model *md, int m) {
     return f;
 }
 
+size_t hpff_model_stat_floats(const hpff_model *md) {
+    return (size_t)(2 * (md->m1 - md->m0 + 1) + 1) * HPFF_STAT_FLOATS;
+}
+
 size_t hpff_model_bytes(const hpff_model *md) {
     int count = md->m1 - md->m0 + 1, slots = count < 3 ? count : 3;
     size_t f = 3 * md->params.total + md->state.total + slots * md->slot_floats;
@@ -261,8 +266,8 @@ void hpff_model_free(hpff_model *md) {
     free(md->mod);
     hpff_head_free(md->final);
     void *bufs[] = {md->p, md->g, md->mom, md->st, md->shadow, md->pending, md->slot[0], md->slot[1], md->slot[2],
-                    md->bnd[0], md->bnd[1], md->x_in, md->target, md->labels, md->head_work, md->g0,
-                    md->g1, md->seed[0], md->seed[1], md->cbuf, md->ubuf, md->up_send, md->u_recv,
+                    md->bnd[0], md->bnd[1], md->x_in, md->target, md->labels, md->head_work, md->stat,
+                    md->g0, md->g1, md->seed[0], md->seed[1], md->cbuf, md->ubuf, md->up_send, md->u_recv,
                     md->ex.ws, md->ex.scratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) be->free(be, bufs[i]);

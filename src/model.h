@@ -42,6 +42,8 @@ typedef struct hpff_model {
     float *target;              // (n_max, image) reconstruction target x~ (when needed)
     int32_t *labels;            // (n_max)
     float *head_work;           // shared by all heads, one at a time
+    float *stat;                // (2 * count + 1, HPFF_STAT_FLOATS) heads' losses and hits: il and cl
+                                //   of each owned module, then Φ; zeroed and read once per step
     float *g0, *g1;             // ping-pong gradients of backward sweeps
     float *seed[2];             // (a + c) [+ u] of the two modules in flight
     float *cbuf, *ubuf;         // cascade seed c_m, and u_{m-1} when it stays on the rank
@@ -73,6 +75,8 @@ int hpff_model_get_grad(const hpff_model *md, const char *name, float *host, siz
 // Sets the initial parameter and state values (rank-independent, from cfg->seed).
 void hpff_model_init_values(hpff_model *md);
 void hpff_model_free(hpff_model *md);
+// Floats of md->stat.
+size_t hpff_model_stat_floats(const hpff_model *md);
 // Bytes of device memory the model allocated.
 size_t hpff_model_bytes(const hpff_model *md);
 // One SGD-Nesterov step over the whole parameter arena.

@@ -25,9 +25,47 @@ void hpff_stage_init(hpff_stage *s, hpff_model *md, hpff_transport *tr, const fl
     for (int c = 0; c < img_c && c < 4; c++) { s->mean[c] = mean[c]; s->std[c] = std[c]; }
     if (md->needs_target && md->m0 == 0)
         s->host_target = hpff_xmalloc((size_t)md->n_max * hpff_shape_numel(md->net.in) * sizeof(float));
+    s->host_stat = hpff_xmalloc(hpff_model_stat_floats(md) * sizeof(float));
 }
 
-void hpff_stage_free(hpff_stage *s) { free(s->host_target); }
+void hpff_stage_free(hpff_stage *s) {
+    free(s->host_target);
+    free(s->host_stat);
+}
+
+// The stat block of local module k's head of `level` (0 il, 1 cl), or of Φ (k = count).
+static float *stat_block(hpff_model *md, int k, int level) {
+    int count = md->m1 - md->m0 + 1;
+    return md->stat + (size_t)(k < count ? 2 * k + level : 2 * count) * HPFF_STAT_FLOATS;
+}
+
+// Reads every head's stat block of this step with one copy (the step's one synchronisation
+// besides the transports) into st; the module heads' only when `heads` (train steps).
+static void read_stats(hpff_stage *s, hpff_step_stats *st, int heads) {
+    hpff_model *md = s->md;
+    int count = md->m1 - md->m0 + 1;
+    const float *h = s->host_stat;
+    md->be->to_host(md->be, s->host_stat, md->stat, hpff_model_stat_floats(md) * sizeof(float));
+    hpff_head_result r;
+    for (int k = 0; heads && k < count; k++) {
+        hpff_module *mo = &md->mod[k];
+        hpff_head *hd[2] = {mo->il, mo->cl};
+        hpff_head_stats *out[2] = {&st->il[mo->m], &st->cl[mo->m]};
+        for (int level = 0; level < 2; level++) {
+            if (!hd[level]) continue;
+            hpff_head_result_of(hd[level], h + (2 * k + level) * HPFF_STAT_FLOATS, &r);
+            out[level]->loss = r.loss;
+            out[level]->correct1 = r.correct1;
+            out[level]->present = 1;
+        }
+    }
+    if (st->has_final) {
+        hpff_head_result_of(md->final, h + 2 * count * HPFF_STAT_FLOATS, &r);
+        st->final_loss = r.loss;
+        st->final_correct1 = r.correct1;
+        st->final_correct5 = r.correct5;
+    }
+}
 
 static size_t numel(hpff_shape sh, int n) { return (size_t)n * hpff_shape_numel(sh); }
 
@@ -64,18 +102,13 @@ static int stage_input(hpff_stage *s, const float *x_host, const int32_t *y_host
     return n;
 }
 
-static void run_head(hpff_head *hd, hpff_model *md, int n, const float *h, float w, float *dh,
-                     hpff_head_stats *hs) {
-    hpff_head_io io = {n, h, md->labels, md->target, w, dh, 0.f, md->head_work};
-    hpff_head_result r = {0};
-    hd->ops->step(hd, &md->ex, &io, &r);
-    hs->loss = r.loss;
-    hs->correct1 = r.correct1;
-    hs->present = 1;
+static void run_head(hpff_head *hd, hpff_model *md, int n, const float *h, float w, float *dh, float *stat) {
+    hpff_head_io io = {n, h, md->labels, md->target, w, dh, 0.f, md->head_work, stat};
+    hd->ops->step(hd, &md->ex, &io);
 }
 
 // S = a_m + c_m (seed of the parameter sweep), cbuf = c_m (seed pushed upstream).
-static void module_seeds(hpff_stage *s, hpff_module *mo, int n, const float *h, float *S,
+static void module_seeds(hpff_stage *s, int k, hpff_module *mo, int n, const float *h, float *S,
                          hpff_step_stats *st) {
     hpff_model *md = s->md;
     hpff_backend *be = md->be;
@@ -84,13 +117,9 @@ static void module_seeds(hpff_stage *s, hpff_module *mo, int n, const float *h, 
     int m = mo->m;
     if (m == md->M - 1) {   // Φ serves both levels: seed (w_I + w_C) dℓF, cascade part w_C dℓF
         float W = hl->w_final_a + hl->w_final_c;
-        hpff_head_io io = {n, h, md->labels, md->target, W, S, 0.f, md->head_work};
-        hpff_head_result r = {0};
-        md->final->ops->step(md->final, &md->ex, &io, &r);
+        hpff_head_io io = {n, h, md->labels, md->target, W, S, 0.f, md->head_work, stat_block(md, k + 1, 0)};
+        md->final->ops->step(md->final, &md->ex, &io);
         st->has_final = 1;
-        st->final_loss = r.loss;
-        st->final_correct1 = r.correct1;
-        st->final_correct5 = r.correct5;
         if (hl->mod[m].push_up) {
             be->copy(be, md->cbuf, S, hn * sizeof(float));
             be->scale(be, md->cbuf, hl->w_final_c / W, hn);
@@ -98,9 +127,9 @@ static void module_seeds(hpff_stage *s, hpff_module *mo, int n, const float *h, 
         return;
     }
     const hpff_hilo_module *hm = &hl->mod[m];
-    if (mo->il) run_head(mo->il, md, n, h, hm->w_il, S, &st->il[m]);
+    if (mo->il) run_head(mo->il, md, n, h, hm->w_il, S, stat_block(md, k, 0));
     if (mo->cl) {
-        run_head(mo->cl, md, n, h, hm->w_cl, md->cbuf, &st->cl[m]);
+        run_head(mo->cl, md, n, h, hm->w_cl, md->cbuf, stat_block(md, k, 1));
         if (mo->il) be->axpy(be, S, 1.f, md->cbuf, hn);
         else be->copy(be, S, md->cbuf, hn * sizeof(float));
     }
@@ -147,21 +176,35 @@ void hpff_stage_flush(hpff_stage *s) {
     if (s->delayed && s->boundary_up && s->step > 0 && !s->md->pending_ready) delayed_pending(s);
 }
 
+static void stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
+                        hpff_step_stats *st);
+
 void hpff_stage_step(hpff_stage *s, const float *x_host, const int32_t *y_host, int n, float lr,
                      hpff_step_stats *st) {
-    hpff_stage_grads(s, x_host, y_host, n, st);
+    double t0 = now_s();
+    stage_grads(s, x_host, y_host, n, st);
     hpff_model_sgd(s->md, lr);
+    read_stats(s, st, 1);   // after the update is queued, so the device never waits on the host
+    st->t_total = now_s() - t0;
 }
 
 void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
                       hpff_step_stats *st) {
+    double t0 = now_s();
+    stage_grads(s, x_host, y_host, n, st);
+    read_stats(s, st, 1);
+    st->t_total = now_s() - t0;
+}
+
+static void stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
+                        hpff_step_stats *st) {
     hpff_model *md = s->md;
     hpff_backend *be = md->be;
     hpff_transport *tr = s->tr;
     memset(st, 0, sizeof *st);
-    double t0 = now_s();
     tr->ops->wait_sends(tr);   // last step's payload buffers are about to be reused
     be->fill(be, md->g, 0.f, md->params.total);
+    be->fill(be, md->stat, 0.f, hpff_model_stat_floats(md));
     md->ex.train = 1;
     n = stage_input(s, x_host, y_host, n);
     st->n = n;
@@ -189,7 +232,7 @@ void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host,
             tr->ops->send_down(tr, h, numel(mo->seq.out, n), md->labels, n, md->target,
                                md->target ? numel(md->net.in, n) : 0);
         float *S = md->seed[k % 2];
-        module_seeds(s, mo, n, h, S, st);
+        module_seeds(s, k, mo, n, h, S, st);
         tp = prof_mark(s, m, 1, tp);
         if (md->hilo.mod[m].push_up) {   // u_{m-1} = VJP_in(F_m; c_m), the one-hop hand-over
             float *u = k > 0 ? md->ubuf : md->up_send;
@@ -217,7 +260,6 @@ void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host,
     prof_mark(s, prev->m, 3, tp);
     s->prev_n = n;
     s->step++;
-    st->t_total = now_s() - t0;
     tr->ops->take_wait_times(tr, &st->t_wait_down, &st->t_wait_up, &st->t_wait_send);
 }
 
@@ -227,6 +269,7 @@ void hpff_stage_eval(hpff_stage *s, const float *x_host, const int32_t *y_host, 
     memset(st, 0, sizeof *st);
     s->tr->ops->wait_sends(s->tr);
     md->ex.train = 0;
+    md->be->fill(md->be, md->stat, 0.f, hpff_model_stat_floats(md));
     n = stage_input(s, x_host, y_host, n);
     st->n = n;
     const float *in = md->x_in;
@@ -237,13 +280,10 @@ void hpff_stage_eval(hpff_stage *s, const float *x_host, const int32_t *y_host, 
     }
     hpff_module *last = &md->mod[count - 1];
     if (md->final) {
-        hpff_head_io io = {n, in, md->labels, NULL, 1.f, NULL, 0.f, md->head_work};
-        hpff_head_result r = {0};
-        md->final->ops->eval(md->final, &md->ex, &io, &r);
+        hpff_head_io io = {n, in, md->labels, NULL, 1.f, NULL, 0.f, md->head_work, stat_block(md, count, 0)};
+        md->final->ops->eval(md->final, &md->ex, &io);
         st->has_final = 1;
-        st->final_loss = r.loss;
-        st->final_correct1 = r.correct1;
-        st->final_correct5 = r.correct5;
+        read_stats(s, st, 0);
     } else {
         s->tr->ops->send_down(s->tr, in, numel(last->seq.out, n), md->labels, n, NULL, 0);
     }

@@ -31,6 +31,7 @@ typedef struct hpff_stage {
     float mean[4], std[4];  // dataset normalisation (reconstruction target x~ = x*std + mean)
     int img_c;
     float *host_target;     // (n_max, image) host staging for x~
+    float *host_stat;       // host copy of md->stat, read once per step
     double *prof;           // optional (4*M): seconds per module in forward, heads, cascade data
                             // sweep, parameter sweep (synchronises the device; for benchmarks)
 } hpff_stage;

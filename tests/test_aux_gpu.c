@@ -59,13 +59,22 @@ static void test_ops(hpff_backend *cpu) {
     test_fill_uniform(v, N * DS, -1.f, 1.f, 4);
     for (int k = 0; k < D; k++) v[3 * D + k] = 0.25f;   // a constant row
     float *gv = dput(v, N * DS), *gdv = dput(NULL, N * D);
-    float L = cpu->simmat_mse(cpu, N, D, v, lab, 10, 1.5f, dv);
-    float Lg = g_gpu->simmat_mse(g_gpu, N, D, gv, glab, 10, 1.5f, gdv);
+    // Loss stat blocks: host memory on the CPU, device memory (read back) on the GPU.
+    float cs[HPFF_STAT_FLOATS] = {0}, gs[HPFF_STAT_FLOATS];
+    float *gstat = (float *)g_gpu->alloc(g_gpu, sizeof gs);
+    cpu->simmat_mse(cpu, N, D, v, lab, 10, 1.5f, dv, cs, 1.f);
+    g_gpu->simmat_mse(g_gpu, N, D, gv, glab, 10, 1.5f, gdv, gstat, 1.f);
+    g_gpu->to_host(g_gpu, gs, gstat, sizeof gs);
+    float L = cs[HPFF_STAT_LOSS], Lg = gs[HPFF_STAT_LOSS];
     TEST_CHECK(fabs(L - Lg) <= 1e-5 * (1 + fabs(L)), "simmat_mse loss %.9g vs cpu %.9g", Lg, L);
     dcheck("simmat_mse dv", gdv, dv, N * D, 1e-5);
     float *gdf = dput(NULL, N * DS);
-    L = cpu->supcon(cpu, N, DS, v, lab, 0.07f, 0.5f, dv);
-    Lg = g_gpu->supcon(g_gpu, N, DS, gv, glab, 0.07f, 0.5f, gdf);
+    cpu->supcon(cpu, N, DS, v, lab, 0.07f, 0.5f, dv, cs, 1.f);   // adds to the simmat loss
+    g_gpu->supcon(g_gpu, N, DS, gv, glab, 0.07f, 0.5f, gdf, gstat, 1.f);
+    g_gpu->to_host(g_gpu, gs, gstat, sizeof gs);
+    g_gpu->free(g_gpu, gstat);
+    L = cs[HPFF_STAT_LOSS] - L;
+    Lg = gs[HPFF_STAT_LOSS] - Lg;
     TEST_CHECK(fabs(L - Lg) <= 1e-5 * (1 + fabs(L)), "supcon loss %.9g vs cpu %.9g", Lg, L);
     dcheck("supcon df", gdf, dv, N * DS, 1e-5);
     g_gpu->free(g_gpu, gv - TEST_GUARD);
@@ -99,10 +108,9 @@ static void test_head(const char *name, const char *const *sets, hpff_level leve
     ex.scratch = dput(NULL, hd->scratch_floats + 1);
     float *gh = dput(f.h, hn), *gt = dput(f.target, tn), *gdh = dput(NULL, hn), *gw = dput(NULL, hd->work_floats);
     int32_t *gl = dlabels(f.labels, n);
-    hpff_head_io io = {n, gh, gl, gt, 0.7f, gdh, 0.f, gw};
+    hpff_head_io io = {n, gh, gl, gt, 0.7f, gdh, 0.f, gw, NULL};
     hpff_head_result r;
-    memset(&r, 0, sizeof r);
-    hd->ops->step(hd, &ex, &io, &r);
+    hpff_head_run_now(hd, &ex, &io, 1, &r);
     char what[160];
     TEST_CHECK(fabs(r.loss - L) <= 1e-5 * (1 + fabs(L)), "%s: GPU loss %.9g vs CPU %.9g", name, r.loss, L);
     snprintf(what, sizeof what, "%s: dh", name);

@@ -172,8 +172,10 @@ static void test_simmat(hpff_backend *be, int n, int d, int classes, const int32
     sim_ctx c = {n, d, classes, y};
     double want = ref_simmat_loss(vd, n, d, y, classes);
     const float w = 2.5f;
-    float L = be->simmat_mse(be, n, d, v, y, classes, w, dv);
-    float L0 = be->simmat_mse(be, n, d, v, y, classes, w, NULL);
+    float s1[HPFF_STAT_FLOATS] = {0}, s0[HPFF_STAT_FLOATS] = {0};   // CPU: host stat blocks
+    be->simmat_mse(be, n, d, v, y, classes, w, dv, s1, 1.f);
+    be->simmat_mse(be, n, d, v, y, classes, w, NULL, s0, 1.f);
+    float L = s1[HPFF_STAT_LOSS], L0 = s0[HPFF_STAT_LOSS];
     char what[96];
     snprintf(what, sizeof what, "simmat_mse loss n=%d d=%d", n, d);
     TEST_CHECK(fabs(L - want) <= 1e-6 + 1e-5 * fabs(want) && L == L0, "%s: %.9g vs %.9g (no grad %.9g)", what, L, want, L0);
@@ -205,8 +207,10 @@ static void test_supcon(hpff_backend *be, int n, int d, const int32_t *y) {
     sc_ctx c = {n, d, y, 0.07};
     double want = ref_supcon(fd, n, d, y, 0.07);
     const float w = 0.75f;
-    float L = be->supcon(be, n, d, f, y, 0.07f, w, df);
-    float L0 = be->supcon(be, n, d, f, y, 0.07f, w, NULL);
+    float s1[HPFF_STAT_FLOATS] = {0}, s0[HPFF_STAT_FLOATS] = {0};   // CPU: host stat blocks
+    be->supcon(be, n, d, f, y, 0.07f, w, df, s1, 1.f);
+    be->supcon(be, n, d, f, y, 0.07f, w, NULL, s0, 2.f);   // the scale multiplies the added loss
+    float L = s1[HPFF_STAT_LOSS], L0 = s0[HPFF_STAT_LOSS] / 2.f;
     char what[96];
     snprintf(what, sizeof what, "supcon loss n=%d d=%d", n, d);
     TEST_CHECK(fabs(L - want) <= 1e-5 * (1 + fabs(want)) && L == L0, "%s: %.9g vs %.9g", what, L, want);

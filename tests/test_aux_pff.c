@@ -79,9 +79,13 @@ static void reference(auxf *f, int n_side, int predsim, float beta_sim, float *d
         }
     }
     float wp = predsim ? 1.f - beta_sim : 1.f;
-    float lp = be->softmax_xent(be, n, classes, zbar, f->labels, wp, dz, NULL, NULL);
-    *loss = lp;
-    if (predsim) *loss = beta_sim * be->simmat_mse(be, n, c, vbar, f->labels, classes, beta_sim, dv) + wp * lp;
+    float sp[HPFF_STAT_FLOATS] = {0}, ss[HPFF_STAT_FLOATS] = {0};   // CPU: host stat blocks
+    be->softmax_xent(be, n, classes, zbar, f->labels, wp, dz, sp, 1.f);
+    *loss = sp[HPFF_STAT_LOSS];
+    if (predsim) {
+        be->simmat_mse(be, n, c, vbar, f->labels, classes, beta_sim, dv, ss, 1.f);
+        *loss = beta_sim * ss[HPFF_STAT_LOSS] + wp * sp[HPFF_STAT_LOSS];
+    }
     for (int i = 0; i < n * classes; i++) dz[i] /= np;
     for (int i = 0; i < n * c; i++) dv[i] /= np;
     memset(dh, 0, hn * sizeof(float));
@@ -221,10 +225,9 @@ static void test_weight(const char *name, const char *const *sets, hpff_level le
     snprintf(what, sizeof what, "%s: parameter gradients with dh = NULL", name);
     test_close(what, f.ex.grads, g1, pn, 1e-5 * max_abs(g1, pn), 1e-5);
     // Evaluation: finite; equal to the train loss for heads without batch norm.
-    hpff_head_io io = {n, f.h, f.labels, f.target, 1.f, NULL, 0.f, f.work};
+    hpff_head_io io = {n, f.h, f.labels, f.target, 1.f, NULL, 0.f, f.work, NULL};
     hpff_head_result r;
-    memset(&r, 0, sizeof r);
-    f.hd->ops->eval(f.hd, &f.ex, &io, &r);
+    hpff_head_run_now(f.hd, &f.ex, &io, 0, &r);
     TEST_CHECK(isfinite(r.loss), "%s: eval loss %g", name, r.loss);
     if (auxf_find(&f.state, "running") < 0)
         TEST_CHECK(fabs(r.loss - L1) <= 1e-6 * (1 + L1), "%s: eval %.9g vs train %.9g", name, r.loss, L1);

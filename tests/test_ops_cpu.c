@@ -469,15 +469,24 @@ static void test_xent(int n, int k, float scale, uint64_t seed) {
         c5e += rank < 5;
     }
     float *dz = out_nan(nz);
-    int c1 = -1, c5 = -1;
-    float got = g_be->softmax_xent(g_be, n, k, z, lab, weight, dz, &c1, &c5);
-    float lossf = (float)loss;
+    float stat[HPFF_STAT_FLOATS] = {0};
+    g_be->softmax_xent(g_be, n, k, z, lab, weight, dz, stat, 1.f);
+    float got = stat[HPFF_STAT_LOSS], lossf = (float)loss;
+    int c1 = (int)stat[HPFF_STAT_TOP1], c5 = (int)stat[HPFF_STAT_TOP5];
     test_close(tag, &got, &lossf, 1, 1e-6, 1e-6);
     check_out(tag, "dlogits", dz, NULL, dr, nz, 1e-7, 1e-5);
     TEST_CHECK(c1 == c1e && c5 == c5e, "%s: top-1 %d (want %d), top-5 %d (want %d)", tag, c1, c1e,
                c5, c5e);
-    float got2 = g_be->softmax_xent(g_be, n, k, z, lab, weight, NULL, NULL, NULL);
-    TEST_CHECK(got2 == got, "%s: loss without gradient differs", tag);
+    TEST_CHECK(stat[HPFF_STAT_BAD_LABELS] == 0.f, "%s: bad labels counted", tag);
+    // The stat block accumulates: a second call without gradient adds 0.5 * loss and the hits again.
+    g_be->softmax_xent(g_be, n, k, z, lab, weight, NULL, stat, 0.5f);
+    float want2 = got + 0.5f * got;
+    TEST_CHECK(stat[HPFF_STAT_LOSS] == want2 && (int)stat[HPFF_STAT_TOP1] == 2 * c1e &&
+                   (int)stat[HPFF_STAT_TOP5] == 2 * c5e,
+               "%s: accumulation gave loss %g hits %g/%g (want %g, %d/%d)", tag, stat[HPFF_STAT_LOSS],
+               stat[HPFF_STAT_TOP1], stat[HPFF_STAT_TOP5], want2, 2 * c1e, 2 * c5e);
+    g_be->softmax_xent(g_be, n, k, z, lab, weight, dz, NULL, 1.f);   // no stat block: gradient only
+    check_out(tag, "dlogits without stat", dz, NULL, dr, nz, 1e-7, 1e-5);
     free(z); free(zd); free(lab); free(dr);
     test_guarded_free(dz);
 }
@@ -497,8 +506,10 @@ static void test_bce(void) {
     double *dr = ref_alloc(n);
     float lossr = (float)ref_bce(n, pd, td, weight, dr);
     float *dp = out_nan(n);
-    float got = g_be->bce(g_be, n, p, t, weight, dp);
-    test_close("bce loss", &got, &lossr, 1, 1e-6, 1e-6);
+    float stat[HPFF_STAT_FLOATS] = {2.f, 0.f, 0.f, 0.f};
+    g_be->bce(g_be, n, p, t, weight, dp, stat, 0.25f);
+    float got = (stat[HPFF_STAT_LOSS] - 2.f) / 0.25f;
+    test_close("bce loss (added with scale 0.25)", &got, &lossr, 1, 1e-5, 1e-5);
     check_out("bce", "dp", dp, NULL, dr, n, 1e-7, 1e-5);
     free(p); free(t); free(pd); free(td); free(dr);
     test_guarded_free(dp);

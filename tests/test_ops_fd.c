@@ -233,7 +233,7 @@ static void fd_losses(void) {
     float *z = ref_rand((size_t)n * k, -3, 3, 1401, &zd);
     float *dz = malloc((size_t)n * k * sizeof(float));
     int32_t lab[5] = {0, 6, 3, 3, 1};
-    g_be->softmax_xent(g_be, n, k, z, lab, weight, dz, NULL, NULL);
+    g_be->softmax_xent(g_be, n, k, z, lab, weight, dz, NULL, 0.f);
     fd_prob p = {fwd_xent, 1, {zd}, NULL, {n, k}, lab, NULL, 0};
     fd_check("fd softmax_xent dlogits", &p, 0, (size_t)n * k, &wr, dz);
 
@@ -245,7 +245,7 @@ static void fd_losses(void) {
     t[1] = 1.0f;
     td[0] = 0.0;
     td[1] = 1.0;
-    g_be->bce(g_be, (size_t)m, pp, t, weight, dp);
+    g_be->bce(g_be, (size_t)m, pp, t, weight, dp, NULL, 0.f);
     fd_prob q = {fwd_bce, 1, {pd}, NULL, {m}, NULL, td, 0};
     fd_check("fd bce dp", &q, 0, (size_t)m, &wr, dp);
     free(z); free(zd); free(dz); free(pp); free(t); free(pd); free(td); free(dp);

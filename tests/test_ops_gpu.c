@@ -434,6 +434,15 @@ static void test_sgd(void) {
 
 // ---- losses ----
 
+// Runs `call` into a zeroed device stat block of `be` and returns the block's host copy in h.
+#define STAT_RUN(be, h, call)                                                      \
+    do {                                                                           \
+        float *stat_d = (float *)(be)->alloc((be), HPFF_STAT_FLOATS * sizeof(float)); \
+        call;                                                                      \
+        (be)->to_host((be), (h), stat_d, HPFF_STAT_FLOATS * sizeof(float));        \
+        (be)->free((be), stat_d);                                                  \
+    } while (0)
+
 static void test_xent(int n, int k, float scale, uint64_t seed) {
     char tag[64];
     snprintf(tag, sizeof tag, "softmax_xent n%d k%d x%g", n, k, scale);
@@ -452,19 +461,30 @@ static void test_xent(int n, int k, float scale, uint64_t seed) {
     }
     const float weight = 0.7f;
     float *dz = h_nan(nz);
-    int c1 = -1, c5 = -1, gc1 = -2, gc5 = -2;
-    float loss = g_cpu->softmax_xent(g_cpu, n, k, z, lab, weight, dz, &c1, &c5);
+    float cs[HPFF_STAT_FLOATS] = {0}, gs[HPFF_STAT_FLOATS], gs2[HPFF_STAT_FLOATS];
+    g_cpu->softmax_xent(g_cpu, n, k, z, lab, weight, dz, cs, 1.f);
     dbuf gz = dev_put(z, nz), gdz = dev_put(NULL, nz);
     int32_t *glab = (int32_t *)g_gpu->alloc(g_gpu, (size_t)n * sizeof(int32_t));
     g_gpu->to_device(g_gpu, glab, lab, (size_t)n * sizeof(int32_t));
-    float gl = g_gpu->softmax_xent(g_gpu, n, k, gz.d, glab, weight, gdz.d, &gc1, &gc5);
+    STAT_RUN(g_gpu, gs, g_gpu->softmax_xent(g_gpu, n, k, gz.d, glab, weight, gdz.d, stat_d, 1.f));
+    float loss = cs[HPFF_STAT_LOSS], gl = gs[HPFF_STAT_LOSS];
+    int c1 = (int)cs[HPFF_STAT_TOP1], c5 = (int)cs[HPFF_STAT_TOP5];
+    int gc1 = (int)gs[HPFF_STAT_TOP1], gc5 = (int)gs[HPFF_STAT_TOP5];
     char name[128];
     snprintf(name, sizeof name, "[%s] %s loss", g_mode, tag);
     test_close(name, &gl, &loss, 1, g_tol * fabs(loss), g_tol);
     dev_check(tag, "dlogits", gdz, dz, g_tol);
     TEST_CHECK(gc1 == c1 && gc5 == c5, "%s: top-1 %d (cpu %d), top-5 %d (cpu %d)", tag, gc1, c1, gc5, c5);
-    float gl2 = g_gpu->softmax_xent(g_gpu, n, k, gz.d, glab, weight, NULL, NULL, NULL);
-    TEST_CHECK(gl2 == gl, "%s: loss without gradient differs (%.9g vs %.9g)", tag, gl2, gl);
+    TEST_CHECK(gs[HPFF_STAT_BAD_LABELS] == 0.f, "%s: %g bad labels counted", tag, gs[HPFF_STAT_BAD_LABELS]);
+    STAT_RUN(g_gpu, gs2, g_gpu->softmax_xent(g_gpu, n, k, gz.d, glab, weight, NULL, stat_d, 1.f));
+    TEST_CHECK(gs2[HPFF_STAT_LOSS] == gl, "%s: loss without gradient differs (%.9g vs %.9g)", tag,
+               gs2[HPFF_STAT_LOSS], gl);
+    // A label out of range is counted in the stat block (the reader refuses the step).
+    lab[n - 1] = k;
+    g_gpu->to_device(g_gpu, glab, lab, (size_t)n * sizeof(int32_t));
+    STAT_RUN(g_gpu, gs2, g_gpu->softmax_xent(g_gpu, n, k, gz.d, glab, weight, NULL, stat_d, 1.f));
+    TEST_CHECK(gs2[HPFF_STAT_BAD_LABELS] == 1.f, "%s: bad label counted %g times (want 1)", tag,
+               gs2[HPFF_STAT_BAD_LABELS]);
     g_gpu->free(g_gpu, glab);
     dev_free(gz); dev_free(gdz);
     free(z); free(lab); free(dz);
@@ -481,15 +501,19 @@ static void test_bce(size_t n, uint64_t seed) {
     memcpy(t, st, sizeof st);
     const float weight = 1.5f;
     float *dp = h_nan(n);
-    float loss = g_cpu->bce(g_cpu, n, p, t, weight, dp);
+    float cs[HPFF_STAT_FLOATS] = {0}, gs[HPFF_STAT_FLOATS], gs2[HPFF_STAT_FLOATS];
+    g_cpu->bce(g_cpu, n, p, t, weight, dp, cs, 1.f);
     dbuf gp = dev_put(p, n), gt = dev_put(t, n), gdp = dev_put(NULL, n);
-    float gl = g_gpu->bce(g_gpu, n, gp.d, gt.d, weight, gdp.d);
+    STAT_RUN(g_gpu, gs, g_gpu->bce(g_gpu, n, gp.d, gt.d, weight, gdp.d, stat_d, 1.f));
+    float loss = cs[HPFF_STAT_LOSS], gl = gs[HPFF_STAT_LOSS];
     char name[128];
     snprintf(name, sizeof name, "[%s] %s loss", g_mode, tag);
     test_close(name, &gl, &loss, 1, g_tol * fabs(loss), g_tol);
     dev_check(tag, "dp", gdp, dp, g_tol);
-    float gl2 = g_gpu->bce(g_gpu, n, gp.d, gt.d, weight, NULL);
-    TEST_CHECK(gl2 == gl, "%s: loss without gradient differs (%.9g vs %.9g)", tag, gl2, gl);
+    // Accumulation with a scale: twice, at 0.5 each, gives the loss again.
+    STAT_RUN(g_gpu, gs2, g_gpu->bce(g_gpu, n, gp.d, gt.d, weight, NULL, stat_d, 0.5f);
+             g_gpu->bce(g_gpu, n, gp.d, gt.d, weight, NULL, stat_d, 0.5f));
+    test_close(name, &gs2[HPFF_STAT_LOSS], &gl, 1, 1e-6 * fabs(gl), 1e-7);
     dev_free(gp); dev_free(gt); dev_free(gdp);
     free(p); free(t); free(dp);
 }

@@ -58,9 +58,8 @@ static double label_similarity(int same, int classes) {
     return t > 1.0 ? 1.0 : (t < -1.0 ? -1.0 : t);
 }
 
-float hpff_cpu_simmat_mse(hpff_backend *be, int n, int d, const float *v, const int32_t *labels,
-                          int classes, float weight, float *dv) {
-    (void)be;
+static float simmat_mse_loss(int n, int d, const float *v, const int32_t *labels, int classes,
+                             float weight, float *dv) {
     HPFF_CHECK(n > 0 && d > 0 && d <= AUX_MAX_D, "similarity loss shape n=%d d=%d", n, d);
     double mean[n], norm[n], den[n], acc[d];
     simmat_rows(n, d, v, mean, norm, den);
@@ -116,9 +115,8 @@ static double supcon_logit(int d, const float *fi, const float *fj, double si, d
     return dot / (si * sj * tau);
 }
 
-float hpff_cpu_supcon(hpff_backend *be, int n, int d, const float *f, const int32_t *labels, float tau,
-                      float weight, float *df) {
-    (void)be;
+static float supcon_loss(int n, int d, const float *f, const int32_t *labels, float tau, float weight,
+                         float *df) {
     HPFF_CHECK(n > 0 && d > 0 && d <= AUX_MAX_D && tau > 0.0f, "SupCon shape n=%d d=%d tau=%g", n, d, tau);
     double norm[n], scale[n], lse[n], acc[d];
     int pos[n];
@@ -169,4 +167,18 @@ float hpff_cpu_supcon(hpff_backend *be, int n, int d, const float *f, const int3
         }
     }
     return (float)(total / n);
+}
+
+void hpff_cpu_simmat_mse(hpff_backend *be, int n, int d, const float *v, const int32_t *labels,
+                         int classes, float weight, float *dv, float *stat, float stat_scale) {
+    (void)be;
+    float loss = simmat_mse_loss(n, d, v, labels, classes, weight, dv);
+    if (stat) stat[HPFF_STAT_LOSS] += stat_scale * loss;
+}
+
+void hpff_cpu_supcon(hpff_backend *be, int n, int d, const float *f, const int32_t *labels, float tau,
+                     float weight, float *df, float *stat, float stat_scale) {
+    (void)be;
+    float loss = supcon_loss(n, d, f, labels, tau, weight, df);
+    if (stat) stat[HPFF_STAT_LOSS] += stat_scale * loss;
 }

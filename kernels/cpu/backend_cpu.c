@@ -118,9 +118,9 @@ static double xent_row(const float *z, int k, int y, double gscale, float *dz) {
     return (double)m + log(se) - (double)z[y];
 }
 
-static float cpu_softmax_xent(hpff_backend *be, int n, int k, const float *logits,
-                              const int32_t *labels, float weight, float *dlogits, int *correct1,
-                              int *correct5) {
+static void cpu_softmax_xent(hpff_backend *be, int n, int k, const float *logits,
+                             const int32_t *labels, float weight, float *dlogits, float *stat,
+                             float stat_scale) {
     (void)be;
     double total = 0.0;
     int hit1 = 0, hit5 = 0;
@@ -134,13 +134,14 @@ static float cpu_softmax_xent(hpff_backend *be, int n, int k, const float *logit
         hit1 += rank < 1;
         hit5 += rank < 5;
     }
-    if (correct1) *correct1 = hit1;
-    if (correct5) *correct5 = hit5;
-    return n > 0 ? (float)(total / n) : 0.0f;
+    if (!stat) return;
+    stat[HPFF_STAT_LOSS] += stat_scale * (n > 0 ? (float)(total / n) : 0.0f);
+    stat[HPFF_STAT_TOP1] += (float)hit1;
+    stat[HPFF_STAT_TOP5] += (float)hit5;
 }
 
-static float cpu_bce(hpff_backend *be, size_t count, const float *p, const float *t, float weight,
-                     float *dp) {
+static void cpu_bce(hpff_backend *be, size_t count, const float *p, const float *t, float weight,
+                    float *dp, float *stat, float stat_scale) {
     (void)be;
     // The logs in float as PyTorch takes them; the sum in double.
     double total = 0.0;
@@ -156,7 +157,7 @@ static float cpu_bce(hpff_backend *be, size_t count, const float *p, const float
             dp[i] = gscale * (pi - ti) / (den > 1e-12f ? den : 1e-12f);
         }
     }
-    return count ? (float)(total / (double)count) : 0.0f;
+    if (stat) stat[HPFF_STAT_LOSS] += stat_scale * (count ? (float)(total / (double)count) : 0.0f);
 }
 
 // ---- optimizer ----

@@ -2,14 +2,12 @@
 // similarity-matrix loss (ALGORITHM §3.3), InfoPro's SupCon loss (§3.2). Same definitions as
 // kernels/cpu/aux_cpu.c. Row statistics and the n x n matrices are kept in double in the backend
 // scratch; every sum is a fixed-order block reduction, so results are deterministic. Losses are
-// copied to host memory (the stream is synchronised).
+// added into the caller's device stat block; nothing here synchronises the stream.
 #include <math.h>
 #include "cuda_aux.h"
 #include "cuda_internal.h"
 
 #define AUX_THREADS 256
-
-typedef struct aux_result { double loss; } aux_result;
 
 // ---------------------------------------------------------------- spatial std (one block per row)
 
@@ -55,25 +53,30 @@ static void cu_std_bwd(hpff_backend *be, size_t rows, int hw, const float *x, co
 
 // ---------------------------------------------------------------- shared pieces
 
-// Sum of n row values into out->loss / divisor (one block).
-__global__ void k_aux_final(int n, const double *row, double divisor, aux_result *out) {
+// stat[0] += scale * (sum of n row values) / divisor (one block).
+__global__ void k_aux_final(int n, const double *row, double divisor, float *stat, float scale) {
     __shared__ double sh[32];
     double s = 0.0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) s += row[i];
     s = hpff_block_sum(s, sh);
-    if (threadIdx.x == 0) out->loss = s / divisor;
+    if (threadIdx.x == 0) stat[HPFF_STAT_LOSS] += scale * (float)(s / divisor);
+}
+
+static void aux_final(hpff_cuda_ctx *cx, int n, const double *row, double divisor, float *stat, float scale) {
+    if (!stat) return;
+    k_aux_final<<<1, 1024, 0, cx->stream>>>(n, row, divisor, stat, scale);
+    HPFF_CUDA_LAUNCHED(cx, "k_aux_final");
 }
 
 // Carves the op's double scratch: fills ptrs[i] with counts[i] doubles each (256-byte aligned).
-static double *aux_scratch(hpff_cuda_ctx *cx, int k, const size_t *counts, double **ptrs, aux_result **res) {
+static double *aux_scratch(hpff_cuda_ctx *cx, int k, const size_t *counts, double **ptrs) {
     size_t off = 0, offs[8];
     for (int i = 0; i < k; i++) {
         offs[i] = off;
         off += (counts[i] * sizeof(double) + 255) & ~(size_t)255;
     }
-    char *base = (char *)hpff_cuda_scratch(cx, off + sizeof(aux_result));
+    char *base = (char *)hpff_cuda_scratch(cx, off);
     for (int i = 0; i < k; i++) ptrs[i] = (double *)(base + offs[i]);
-    *res = (aux_result *)(base + off);
     return (double *)base;
 }
 
@@ -147,14 +150,13 @@ __global__ void k_sim_grad(int n, int d, const double *x, const double *norm, co
         dv[(size_t)i * d + k] = r > 0.0 ? (float)(weight * (ai[k] - csum / d)) : 0.0f;
 }
 
-static float cu_simmat_mse(hpff_backend *be, int n, int d, const float *v, const int32_t *labels, int classes,
-                           float weight, float *dv) {
+static void cu_simmat_mse(hpff_backend *be, int n, int d, const float *v, const int32_t *labels, int classes,
+                          float weight, float *dv, float *stat, float stat_scale) {
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
     HPFF_CHECK(n > 0 && d > 0, "similarity loss shape n=%d d=%d", n, d);
     const size_t nn = (size_t)n, counts[5] = {nn * d, nn, nn * nn, nn * d, nn};
     double *p[5];
-    aux_result *res;
-    aux_scratch(cx, 5, counts, p, &res);
+    aux_scratch(cx, 5, counts, p);
     double *x = p[0], *norm = p[1], *G = dv ? p[2] : NULL, *acc = p[3], *loss_row = p[4];
     k_sim_rows<<<n, AUX_THREADS, 0, cx->stream>>>(d, v, x, norm);
     HPFF_CUDA_LAUNCHED(cx, "k_sim_rows");
@@ -164,9 +166,7 @@ static float cu_simmat_mse(hpff_backend *be, int n, int d, const float *v, const
         k_sim_grad<<<n, AUX_THREADS, 0, cx->stream>>>(n, d, x, norm, G, acc, weight, dv);
         HPFF_CUDA_LAUNCHED(cx, "k_sim_grad");
     }
-    k_aux_final<<<1, 1024, 0, cx->stream>>>(n, loss_row, (double)n * n, res);
-    HPFF_CUDA_LAUNCHED(cx, "k_aux_final");
-    return (float)((const aux_result *)hpff_cuda_fetch_result(cx, res, sizeof *res))->loss;
+    aux_final(cx, n, loss_row, (double)n * n, stat, stat_scale);
 }
 
 // ---------------------------------------------------------------- SupCon
@@ -256,14 +256,13 @@ __global__ void k_sc_grad(int n, int d, const double *z, const double *norm, con
     }
 }
 
-static float cu_supcon(hpff_backend *be, int n, int d, const float *f, const int32_t *labels, float tau,
-                       float weight, float *df) {
+static void cu_supcon(hpff_backend *be, int n, int d, const float *f, const int32_t *labels, float tau,
+                      float weight, float *df, float *stat, float stat_scale) {
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
     HPFF_CHECK(n > 0 && d > 0 && tau > 0.0f, "SupCon shape n=%d d=%d tau=%g", n, d, tau);
     const size_t nn = (size_t)n, counts[8] = {nn * d, nn, nn * nn, nn, nn, nn, nn * nn, nn * d};
     double *p[8];
-    aux_result *res;
-    aux_scratch(cx, 8, counts, p, &res);
+    aux_scratch(cx, 8, counts, p);
     double *z = p[0], *norm = p[1], *L = p[2], *lse = p[3], *pos = p[4], *loss_row = p[5], *S = p[6], *acc = p[7];
     k_sc_rows<<<n, AUX_THREADS, 0, cx->stream>>>(d, f, z, norm);
     HPFF_CUDA_LAUNCHED(cx, "k_sc_rows");
@@ -276,9 +275,7 @@ static float cu_supcon(hpff_backend *be, int n, int d, const float *f, const int
         k_sc_grad<<<n, AUX_THREADS, 0, cx->stream>>>(n, d, z, norm, S, acc, weight, df);
         HPFF_CUDA_LAUNCHED(cx, "k_sc_grad");
     }
-    k_aux_final<<<1, 1024, 0, cx->stream>>>(n, loss_row, (double)n, res);
-    HPFF_CUDA_LAUNCHED(cx, "k_aux_final");
-    return (float)((const aux_result *)hpff_cuda_fetch_result(cx, res, sizeof *res))->loss;
+    aux_final(cx, n, loss_row, (double)n, stat, stat_scale);
 }
 
 extern "C" void hpff_cuda_install_aux(hpff_backend *be) {

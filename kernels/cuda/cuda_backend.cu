@@ -67,13 +67,6 @@ extern "C" void *hpff_cuda_scratch(hpff_cuda_ctx *cx, size_t bytes) {
     return cx->scratch;
 }
 
-extern "C" const void *hpff_cuda_fetch_result(hpff_cuda_ctx *cx, const void *src, size_t bytes) {
-    HPFF_CHECK(bytes <= 256, "result of %zu bytes exceeds the 256-byte result buffer", bytes);
-    HPFF_CUDA_CHECK(cudaMemcpyAsync(cx->host_result, src, bytes, cudaMemcpyDeviceToHost, cx->stream));
-    HPFF_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
-    return cx->host_result;
-}
-
 // ---- memory ----
 
 static void *cuda_alloc(hpff_backend *be, size_t bytes) {
@@ -160,7 +153,6 @@ static void cuda_destroy(hpff_backend *be) {
         if (cx->cublas) cublasDestroy(cx->cublas);
         if (cx->cublas_ws) cudaFree(cx->cublas_ws);
         if (cx->scratch) cudaFree(cx->scratch);
-        if (cx->host_result) cudaFreeHost(cx->host_result);
         if (cx->stream) cudaStreamDestroy(cx->stream);
         // Allocations the caller did not free are left to process exit: freeing them here would
         // turn a later be->free into a double free.
@@ -187,7 +179,6 @@ static const char *cuda_setup(hpff_cuda_ctx *cx) {
     if (cublasSetMathMode(cx->cublas, mm) != CUBLAS_STATUS_SUCCESS) return "cublasSetMathMode failed";
     if (cudaMalloc(&cx->scratch, HPFF_SCRATCH_MIN) != cudaSuccess) return "cudaMalloc of the scratch buffer failed";
     cx->scratch_bytes = HPFF_SCRATCH_MIN;
-    if (cudaMallocHost(&cx->host_result, 256) != cudaSuccess) return "cudaMallocHost failed";
     return NULL;
 }
 

@@ -32,7 +32,6 @@ typedef struct hpff_cuda_ctx {
     size_t cur_bytes, peak_bytes;
     void *scratch;                 // device temporaries of one op (reductions, loss partials)
     size_t scratch_bytes;
-    void *host_result;             // pinned host buffer for scalar results
     hpff_conv_cache *conv;         // per-shape cuDNN descriptors and algorithms
 } hpff_cuda_ctx;
 
@@ -49,8 +48,6 @@ void hpff_cuda_library_done(hpff_cuda_ctx *cx, const char *what, const char *fil
 // Device scratch of at least `bytes` (256-byte aligned); valid until the next call. Grows (with
 // a stream synchronisation) only when a larger shape is first seen, i.e. during warm-up.
 void *hpff_cuda_scratch(hpff_cuda_ctx *cx, size_t bytes);
-// Copies `bytes` (<= 256) from device `src` into the pinned host buffer, synchronises, returns it.
-const void *hpff_cuda_fetch_result(hpff_cuda_ctx *cx, const void *src, size_t bytes);
 
 // Each .cu file sets its own entries of the ops table.
 void hpff_cuda_install_elementwise(hpff_backend *be);

@@ -1,15 +1,10 @@
 // cuda_loss.cu — softmax cross-entropy (ALGORITHM §1.7, with top-1/top-5 counts) and binary
 // cross-entropy (§1.8). Losses are summed in double in a fixed order (per-row or per-block
-// partials, then one block), copied to host memory; the stream is synchronised.
+// partials, then one block) and added into the caller's device stat block (no synchronisation).
 #include <math.h>
 #include "cuda_internal.h"
 
 #define LOSS_BLOCKS 1024   // BCE partial sums: a fixed grid keeps the summation order fixed
-
-typedef struct {
-    double loss;
-    int correct1, correct5, bad_label;
-} loss_result;
 
 // One block per row: loss_row[r] = logsumexp(z) - z[y]; rank_row[r] = #classes ranked above y
 // (higher logit, or equal logit and lower index); dlogits = scale*(softmax - onehot).
@@ -44,8 +39,8 @@ __global__ void k_xent_rows(int k, const float *logits, const int32_t *labels, f
     }
 }
 
-// One block: mean loss and hit counts over n rows.
-__global__ void k_xent_final(int n, const double *loss_row, const int *rank_row, loss_result *out) {
+// One block: stat += (scale * mean loss, top-1 hits, top-5 hits, bad labels) over n rows.
+__global__ void k_xent_final(int n, const double *loss_row, const int *rank_row, float *stat, float scale) {
     __shared__ double shd[32];
     __shared__ int shi[32];
     double s = 0.0;
@@ -62,33 +57,28 @@ __global__ void k_xent_final(int n, const double *loss_row, const int *rank_row,
     c5 = hpff_block_sum(c5, shi);
     bad = hpff_block_sum(bad, shi);
     if (threadIdx.x == 0) {
-        out->loss = s / n;
-        out->correct1 = c1;
-        out->correct5 = c5;
-        out->bad_label = bad;
+        stat[HPFF_STAT_LOSS] += scale * (float)(s / n);
+        stat[HPFF_STAT_TOP1] += (float)c1;
+        stat[HPFF_STAT_TOP5] += (float)c5;
+        stat[HPFF_STAT_BAD_LABELS] += (float)bad;
     }
 }
 
-static float cu_softmax_xent(hpff_backend *be, int n, int k, const float *logits, const int32_t *labels,
-                             float weight, float *dlogits, int *correct1, int *correct5) {
+static void cu_softmax_xent(hpff_backend *be, int n, int k, const float *logits, const int32_t *labels,
+                            float weight, float *dlogits, float *stat, float stat_scale) {
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
     HPFF_CHECK(n > 0 && k > 0, "bad cross-entropy shape n=%d k=%d", n, k);
     size_t loss_bytes = ((size_t)n * sizeof(double) + 255) & ~(size_t)255;
     size_t rank_bytes = ((size_t)n * sizeof(int) + 255) & ~(size_t)255;
-    char *scr = (char *)hpff_cuda_scratch(cx, loss_bytes + rank_bytes + sizeof(loss_result));
+    char *scr = (char *)hpff_cuda_scratch(cx, loss_bytes + rank_bytes);
     double *loss_row = (double *)scr;
     int *rank_row = (int *)(scr + loss_bytes);
-    loss_result *res = (loss_result *)(scr + loss_bytes + rank_bytes);
     k_xent_rows<<<n, HPFF_CUDA_THREADS, 0, cx->stream>>>(k, logits, labels, weight / (float)n, dlogits,
                                                          loss_row, rank_row);
     HPFF_CUDA_LAUNCHED(cx, "k_xent_rows");
-    k_xent_final<<<1, 1024, 0, cx->stream>>>(n, loss_row, rank_row, res);
+    if (!stat) return;   // a bad label leaves its gradient row untouched; the stat reports it
+    k_xent_final<<<1, 1024, 0, cx->stream>>>(n, loss_row, rank_row, stat, stat_scale);
     HPFF_CUDA_LAUNCHED(cx, "k_xent_final");
-    loss_result r = *(const loss_result *)hpff_cuda_fetch_result(cx, res, sizeof r);
-    HPFF_CHECK(r.bad_label == 0, "%d of %d labels outside [0, %d)", r.bad_label, n, k);
-    if (correct1) *correct1 = r.correct1;
-    if (correct5) *correct5 = r.correct5;
-    return (float)r.loss;
 }
 
 // Per-block partial sums of the BCE terms; dp = scale*(p - t)/max(p(1-p), 1e-12) (PyTorch's form).
@@ -105,30 +95,26 @@ __global__ void k_bce(size_t count, const float *p, const float *t, float scale,
     if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
-__global__ void k_bce_final(int blocks, const double *part, size_t count, loss_result *out) {
+__global__ void k_bce_final(int blocks, const double *part, size_t count, float *stat, float scale) {
     __shared__ double sh[32];
     double s = 0.0;
     for (int b = threadIdx.x; b < blocks; b += blockDim.x) s += part[b];
     s = hpff_block_sum(s, sh);
-    if (threadIdx.x == 0) {
-        out->loss = s / (double)count;
-        out->correct1 = out->correct5 = out->bad_label = 0;
-    }
+    if (threadIdx.x == 0) stat[HPFF_STAT_LOSS] += scale * (float)(s / (double)count);
 }
 
-static float cu_bce(hpff_backend *be, size_t count, const float *p, const float *t, float weight, float *dp) {
+static void cu_bce(hpff_backend *be, size_t count, const float *p, const float *t, float weight, float *dp,
+                   float *stat, float stat_scale) {
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
     HPFF_CHECK(count > 0, "BCE over zero elements");
     unsigned blocks = hpff_cuda_blocks(count);
     if (blocks > LOSS_BLOCKS) blocks = LOSS_BLOCKS;
-    double *part = (double *)hpff_cuda_scratch(cx, LOSS_BLOCKS * sizeof(double) + sizeof(loss_result));
-    loss_result *res = (loss_result *)(part + LOSS_BLOCKS);
+    double *part = (double *)hpff_cuda_scratch(cx, LOSS_BLOCKS * sizeof(double));
     k_bce<<<blocks, HPFF_CUDA_THREADS, 0, cx->stream>>>(count, p, t, weight / (float)count, dp, part);
     HPFF_CUDA_LAUNCHED(cx, "k_bce");
-    k_bce_final<<<1, 1024, 0, cx->stream>>>((int)blocks, part, count, res);
+    if (!stat) return;
+    k_bce_final<<<1, 1024, 0, cx->stream>>>((int)blocks, part, count, stat, stat_scale);
     HPFF_CUDA_LAUNCHED(cx, "k_bce_final");
-    loss_result r = *(const loss_result *)hpff_cuda_fetch_result(cx, res, sizeof r);
-    return (float)r.loss;
 }
 
 extern "C" void hpff_cuda_install_loss(hpff_backend *be) {
