@@ -52,6 +52,16 @@ struct hpff_backend {
     void (*to_host)(hpff_backend *be, void *host_dst, const void *src, size_t bytes);
     void (*copy)(hpff_backend *be, void *dst, const void *src, size_t bytes);  // device to device
     void (*sync)(hpff_backend *be);
+    // ---- optional: record a sequence of ops once, replay it many times (CUDA graphs); NULL
+    // where unsupported. graph_begin: the ops issued next are recorded instead of run (returns 0
+    // when recording cannot start). graph_end: stops recording and returns the replayable graph,
+    // or NULL with the reason in `why` (the recorded ops did not run). graph_run replays every
+    // recorded op with the same pointers and arguments; graph_free releases the graph. Between
+    // begin and end nothing may synchronise, allocate or copy from pageable host memory.
+    int (*graph_begin)(hpff_backend *be);
+    void *(*graph_end)(hpff_backend *be, char *why, size_t why_len);
+    void (*graph_run)(hpff_backend *be, void *graph);
+    void (*graph_free)(hpff_backend *be, void *graph);
     // Bytes of workspace conv_* may use at most for this shape (the caller sizes one buffer).
     size_t (*conv_workspace)(hpff_backend *be, const hpff_conv_desc *d);
     void (*set_threads)(hpff_backend *be, int threads);  // CPU: BLAS threads; CUDA: ignored
@@ -159,6 +169,16 @@ struct hpff_backend {
     // df = weight * dL/df (may be NULL). Both add stat_scale * loss to stat[0] like the losses above.
     void (*supcon)(hpff_backend *be, int n, int d, const float *f, const int32_t *labels, float tau,
                    float weight, float *df, float *stat, float stat_scale);
+
+    // ---- optional profiling hooks (src/backend_prof.c); NULL where unsupported ----
+    // Marks are timestamps taken in stream order, so that device time can be split by op
+    // without synchronising after each one. prof_reserve makes marks [0, marks) usable (keeps
+    // the existing ones; never shrinks). prof_mark records mark i when the device reaches this
+    // point of the stream (CPU: at once), without waiting. prof_elapsed_ms gives the time from
+    // mark a to mark b; both must have been recorded and reached (call be->sync first).
+    void (*prof_reserve)(hpff_backend *be, int marks);
+    void (*prof_mark)(hpff_backend *be, int i);
+    double (*prof_elapsed_ms)(hpff_backend *be, int a, int b);
 };
 
 // The CPU backend (kernels/cpu). Always available.

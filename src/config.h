@@ -70,6 +70,7 @@ typedef struct hpff_config {
     // [backend]
     char device[HPFF_STR];      // auto | cpu | cuda
     int tf32;                   // allow TF32 on the GPU
+    int graph;                  // replay full-batch steps from a recorded CUDA graph
 } hpff_config;
 
 // Fills every field with its default.

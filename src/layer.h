@@ -48,6 +48,10 @@ struct hpff_layer {
     size_t ws_bytes;           // workspace bytes needed at the planned batch
     size_t scratch_per_sample; // floats of ex->scratch backward uses per sample
     size_t flops_per_sample;   // forward multiply-adds (cost model for the pipeline plan)
+    int in_place;              // correct with y aliasing x (its backward reads only y): a sequence
+                               // then stores no separate output for it
+    int reads_y;               // its backward reads its own output y (so a following in-place
+                               // layer must not overwrite y)
     char name[64];
 };
 

@@ -149,7 +149,14 @@ static void relu_backward(hpff_layer *L, hpff_exec *ex, int n, const float *x, c
     if (dx) ex->be->relu_bwd(ex->be, dx, y, dy, (size_t)n * hpff_shape_numel(L->in), beta);
 }
 static const hpff_layer_ops relu_ops = {"relu", relu_forward, relu_backward, NULL};
-hpff_layer *hpff_relu_create(hpff_shape in) { return layer_new(&relu_ops, "relu", in, in, 0); }
+static hpff_layer *pointwise_new(const hpff_layer_ops *ops, hpff_shape in) {
+    hpff_layer *L = layer_new(ops, ops->kind, in, in, 0);
+    L->in_place = 1;   // dx needs only y: the input may be overwritten
+    L->reads_y = 1;
+    return L;
+}
+
+hpff_layer *hpff_relu_create(hpff_shape in) { return pointwise_new(&relu_ops, in); }
 
 static void sigmoid_forward(hpff_layer *L, hpff_exec *ex, int n, const float *x, float *y, float *saved) {
     (void)saved;
@@ -161,7 +168,7 @@ static void sigmoid_backward(hpff_layer *L, hpff_exec *ex, int n, const float *x
     if (dx) ex->be->sigmoid_bwd(ex->be, dx, y, dy, (size_t)n * hpff_shape_numel(L->in), beta);
 }
 static const hpff_layer_ops sigmoid_ops = {"sigmoid", sigmoid_forward, sigmoid_backward, NULL};
-hpff_layer *hpff_sigmoid_create(hpff_shape in) { return layer_new(&sigmoid_ops, "sigmoid", in, in, 0); }
+hpff_layer *hpff_sigmoid_create(hpff_shape in) { return pointwise_new(&sigmoid_ops, in); }
 
 // ---------------------------------------------------------------- linear
 typedef struct linear_priv { size_t w_off, b_off; int has_bias, in_f, out_f; } linear_priv;
@@ -267,7 +274,11 @@ static hpff_layer *pool_create(const hpff_layer_ops *ops, hpff_shape in, const h
     return L;
 }
 hpff_layer *hpff_avgpool_create(hpff_shape in, const hpff_pool_params *p) { return pool_create(&avgpool_ops, in, p); }
-hpff_layer *hpff_maxpool_create(hpff_shape in, const hpff_pool_params *p) { return pool_create(&maxpool_ops, in, p); }
+hpff_layer *hpff_maxpool_create(hpff_shape in, const hpff_pool_params *p) {
+    hpff_layer *L = pool_create(&maxpool_ops, in, p);
+    L->reads_y = 1;   // the argmax is found again from x and y
+    return L;
+}
 
 static void resize_forward(hpff_layer *L, hpff_exec *ex, int n, const float *x, float *y, float *saved) {
     (void)saved;
@@ -288,8 +299,10 @@ hpff_layer *hpff_resize_create(hpff_shape in, int h_out, int w_out) {
 
 // ---------------------------------------------------------------- basic block
 // Saved layout per sample (all at output resolution, E = c_out*h_out*w_out):
-//   t1 conv1 out | r1 relu(bn1(t1)) | t3 conv2 out | t4 bn2(t3) | [s1 sc conv out | s2 sc bn out]
-// followed by the fixed part: the BN layers' saved statistics (2c each).
+//   t1 conv1 out | r1 relu(bn1(t1)) | t3 conv2 out | [s1 shortcut conv out]
+// followed by the fixed part: the BN layers' saved statistics (2c each). Batch-norm backward
+// reads its input, not its output, so bn2's output is formed in y (then the shortcut is added
+// and ReLU applied in place) and the shortcut BN's output lives in the scratch only.
 typedef struct block_priv {
     hpff_layer *conv1, *bn1, *conv2, *bn2, *sc_conv, *sc_bn;   // sc_* NULL for identity
 } block_priv;
@@ -299,47 +312,49 @@ static size_t block_bn_saved(const hpff_layer *bn) { return bn->saved_fixed; }
 static void block_forward(hpff_layer *L, hpff_exec *ex, int n, const float *x, float *y, float *saved) {
     block_priv *p = L->priv;
     size_t E = (size_t)n * hpff_shape_numel(L->out);
-    float *t1 = saved, *r1 = t1 + E, *t3 = r1 + E, *t4 = t3 + E;
-    float *s1 = t4 + E, *s2 = s1 + E;
+    float *t1 = saved, *r1 = t1 + E, *t3 = r1 + E, *s1 = t3 + E;
     float *fixed = saved + (size_t)n * L->saved_per_sample;   // bn1 | bn2 | sc_bn statistics
     float *st1 = fixed, *st2 = st1 + block_bn_saved(p->bn1), *st3 = st2 + block_bn_saved(p->bn2);
     p->conv1->ops->forward(p->conv1, ex, n, x, t1, NULL);
     p->bn1->ops->forward(p->bn1, ex, n, t1, r1, st1);
     ex->be->relu_fwd(ex->be, r1, r1, E);
     p->conv2->ops->forward(p->conv2, ex, n, r1, t3, NULL);
-    p->bn2->ops->forward(p->bn2, ex, n, t3, t4, st2);
+    p->bn2->ops->forward(p->bn2, ex, n, t3, y, st2);
     const float *sc = x;
     if (p->sc_conv) {
+        HPFF_CHECK(ex->scratch_floats >= E, "block %s: scratch too small", L->name);
         p->sc_conv->ops->forward(p->sc_conv, ex, n, x, s1, NULL);
-        p->sc_bn->ops->forward(p->sc_bn, ex, n, s1, s2, st3);
-        sc = s2;
+        p->sc_bn->ops->forward(p->sc_bn, ex, n, s1, ex->scratch, st3);   // forward: scratch is free
+        sc = ex->scratch;
     }
-    ex->be->add(ex->be, y, t4, sc, E);
+    ex->be->axpy(ex->be, y, 1.f, sc, E);   // bn2 + shortcut, the same single rounding as a + b
     ex->be->relu_fwd(ex->be, y, y, E);
 }
 
+// Two scratch buffers suffice: the shortcut branch is finished first (its share of dx is
+// written, beta applied), so A (the gradient at the sum) is free when the main branch needs room.
 static void block_backward(hpff_layer *L, hpff_exec *ex, int n, const float *x, const float *y,
                            const float *saved, const float *dy, float *dx, float beta, int param_grads) {
     block_priv *p = L->priv;
     size_t E = (size_t)n * hpff_shape_numel(L->out);
-    const float *t1 = saved, *r1 = t1 + E, *t3 = r1 + E, *t4 = t3 + E;
-    const float *s1 = t4 + E, *s2 = s1 + E;
+    const float *t1 = saved, *r1 = t1 + E, *t3 = r1 + E, *s1 = t3 + E;
     const float *fixed = saved + (size_t)n * L->saved_per_sample;
     const float *st1 = fixed, *st2 = st1 + block_bn_saved(p->bn1), *st3 = st2 + block_bn_saved(p->bn2);
-    HPFF_CHECK(ex->scratch_floats >= 3 * E, "block %s: scratch too small", L->name);
-    float *A = ex->scratch, *B = A + E, *C = B + E;
-    ex->be->relu_bwd(ex->be, A, y, dy, E, 0.f);                       // grad at the sum
-    p->bn2->ops->backward(p->bn2, ex, n, t3, t4, st2, A, B, 0.f, param_grads);
-    p->conv2->ops->backward(p->conv2, ex, n, r1, t3, NULL, B, C, 0.f, param_grads);
-    ex->be->relu_bwd(ex->be, C, r1, C, E, 0.f);
-    p->bn1->ops->backward(p->bn1, ex, n, t1, r1, st1, C, B, 0.f, param_grads);
-    p->conv1->ops->backward(p->conv1, ex, n, x, t1, NULL, B, dx, beta, param_grads);
+    HPFF_CHECK(ex->scratch_floats >= 2 * E, "block %s: scratch too small", L->name);
+    float *A = ex->scratch, *B = A + E;
+    ex->be->relu_bwd(ex->be, A, y, dy, E, 0.f);   // grad at the sum
     if (p->sc_conv) {
-        p->sc_bn->ops->backward(p->sc_bn, ex, n, s1, s2, st3, A, C, 0.f, param_grads);
-        p->sc_conv->ops->backward(p->sc_conv, ex, n, x, s1, NULL, C, dx, 1.f, param_grads);
+        p->sc_bn->ops->backward(p->sc_bn, ex, n, s1, NULL, st3, A, B, 0.f, param_grads);
+        p->sc_conv->ops->backward(p->sc_conv, ex, n, x, s1, NULL, B, dx, beta, param_grads);
     } else if (dx) {
-        ex->be->axpy(ex->be, dx, 1.f, A, E);
+        if (beta == 0.f) ex->be->copy(ex->be, dx, A, E * sizeof(float));
+        else ex->be->axpy(ex->be, dx, 1.f, A, E);
     }
+    p->bn2->ops->backward(p->bn2, ex, n, t3, NULL, st2, A, B, 0.f, param_grads);
+    p->conv2->ops->backward(p->conv2, ex, n, r1, t3, NULL, B, A, 0.f, param_grads);
+    ex->be->relu_bwd(ex->be, A, r1, A, E, 0.f);
+    p->bn1->ops->backward(p->bn1, ex, n, t1, r1, st1, A, B, 0.f, param_grads);
+    p->conv1->ops->backward(p->conv1, ex, n, x, t1, NULL, B, dx, 1.f, param_grads);   // dx holds the shortcut's
 }
 
 static void block_destroy(hpff_layer *L) {
@@ -371,9 +386,10 @@ hpff_layer *hpff_basic_block_create(hpff_build *b, const char *name, hpff_shape 
     hpff_layer *L = layer_new(&block_ops, name, in, out, sizeof(block_priv));
     *(block_priv *)L->priv = tmp;
     size_t E = hpff_shape_numel(out);
-    L->saved_per_sample = (projection ? 6 : 4) * E;
+    L->saved_per_sample = (projection ? 4 : 3) * E;
+    L->reads_y = 1;   // the ReLU at the sum
     L->saved_fixed = tmp.bn1->saved_fixed + tmp.bn2->saved_fixed + (projection ? tmp.sc_bn->saved_fixed : 0);
-    L->scratch_per_sample = 3 * E;
+    L->scratch_per_sample = 2 * E;
     L->ws_bytes = max_sz(tmp.conv1->ws_bytes, tmp.conv2->ws_bytes);
     if (projection) L->ws_bytes = max_sz(L->ws_bytes, tmp.sc_conv->ws_bytes);
     L->flops_per_sample = tmp.conv1->flops_per_sample + tmp.conv2->flops_per_sample +

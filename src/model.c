@@ -34,8 +34,17 @@ static hpff_status build_heads(hpff_model *md, hpff_build *b, hpff_shape img, in
     return hpff_status_ok();
 }
 
-static void *dev_alloc(hpff_model *md, size_t floats) {
-    return md->be->alloc(md->be, zmax(floats, 16) * sizeof(float));
+// Allocates and records a named buffer (the memory report and hpff_model_bytes add these).
+static void *named_alloc(hpff_model *md, const char *name, size_t bytes) {
+    HPFF_CHECK(md->n_mem < HPFF_MODEL_MAX_BUFFERS, "more than %d model buffers", HPFF_MODEL_MAX_BUFFERS);
+    md->mem[md->n_mem].name = name;
+    md->mem[md->n_mem].bytes = bytes;
+    md->n_mem++;
+    return md->be->alloc(md->be, bytes);
+}
+
+static void *dev_alloc(hpff_model *md, const char *name, size_t floats) {
+    return named_alloc(md, name, zmax(floats, 16) * sizeof(float));
 }
 
 // Sizes and allocates every buffer; nothing is allocated after this.
@@ -64,40 +73,56 @@ static void allocate(hpff_model *md, hpff_shape img) {
         scratch = zmax(scratch, md->final->scratch_floats);
         work = zmax(work, md->final->work_floats);
     }
-    md->p = dev_alloc(md, md->params.total);
-    md->g = dev_alloc(md, md->params.total);
-    md->mom = dev_alloc(md, md->params.total);
-    md->st = dev_alloc(md, md->state.total);
-    int slots = count < 3 ? count : 3;
-    for (int i = 0; i < slots; i++) md->slot[i] = dev_alloc(md, md->slot_floats);
+    md->p = dev_alloc(md, "parameters", md->params.total);
+    md->g = dev_alloc(md, "gradients", md->params.total);
+    md->mom = dev_alloc(md, "momentum", md->params.total);
+    md->st = dev_alloc(md, "BN statistics", md->state.total);
+    // Module k's activations live in slot k % 2 and its output in out k % 3: the parameter sweep
+    // of module k-1 runs after module k's forward and reads h_{k-2}, so three outputs but only
+    // two modules' other activations are alive at once.
+    int slots = count < 2 ? count : 2, outs = count < 3 ? count : 3;
+    for (int i = 0; i < slots; i++) md->slot[i] = dev_alloc(md, "module activations", md->slot_floats);
+    for (int i = 0; i < outs; i++) md->out[i] = dev_alloc(md, "module output", md->out_floats_max);
     int delayed = strcmp(md->cfg->cascade, "delayed") == 0 && md->m1 < md->M - 1;
-    if (delayed) {
+    if (delayed) {   // per step parity: the boundary module's activations | its input | its output
         hpff_module *last = &md->mod[count - 1];
         md->bnd_in_floats = (size_t)n * hpff_shape_numel(last->seq.in);
-        for (int i = 0; i < 2; i++) md->bnd[i] = dev_alloc(md, last->seq.slot_floats + md->bnd_in_floats);
-        md->shadow = dev_alloc(md, 2 * (last->p_end - last->p_begin));   // previous | current
-        md->pending = dev_alloc(md, last->p_end - last->p_begin);
+        size_t f = last->seq.slot_floats + md->bnd_in_floats + last->seq.out_floats;
+        for (int i = 0; i < 2; i++) md->bnd[i] = dev_alloc(md, "delayed boundary module", f);
+        md->shadow = dev_alloc(md, "delayed weight shadow", 2 * (last->p_end - last->p_begin));   // previous | current
+        md->pending = dev_alloc(md, "delayed pending gradient", last->p_end - last->p_begin);
     }
-    md->x_in = dev_alloc(md, md->in_floats_max);
-    md->labels = be->alloc(be, (size_t)n * sizeof(int32_t) + 64);
-    if (md->needs_target) md->target = dev_alloc(md, (size_t)n * hpff_shape_numel(img));
-    md->head_work = dev_alloc(md, work);
-    md->stat = dev_alloc(md, hpff_model_stat_floats(md));
-    md->g0 = dev_alloc(md, grad);
-    md->g1 = dev_alloc(md, grad);
-    for (int i = 0; i < 2; i++) md->seed[i] = dev_alloc(md, md->out_floats_max);
-    md->cbuf = dev_alloc(md, md->out_floats_max);
-    md->ubuf = dev_alloc(md, md->out_floats_max);
-    md->up_send = dev_alloc(md, md->in_floats_max);
-    md->u_recv = dev_alloc(md, md->out_floats_max);
+    md->x_in_floats = (size_t)n * hpff_shape_numel(md->mod[0].seq.in);   // images on rank 0
+    md->x_in = dev_alloc(md, "rank input", md->x_in_floats);
+    md->labels = named_alloc(md, "labels", (size_t)n * sizeof(int32_t) + 64);
+    if (md->needs_target) md->target = dev_alloc(md, "reconstruction target", (size_t)n * hpff_shape_numel(img));
+    md->head_work = dev_alloc(md, "head work area", work);
+    md->stat = dev_alloc(md, "loss stats", hpff_model_stat_floats(md));
+    md->g0 = dev_alloc(md, "sweep gradient", grad);
+    md->g1 = dev_alloc(md, "sweep gradient", grad);
+    for (int i = 0; i < 2; i++) md->seed[i] = dev_alloc(md, "module seed", md->out_floats_max);
+    if (md->m1 == md->M - 1 && md->hilo.mod[md->M - 1].push_up)   // Φ's cascade part (stage.c)
+        md->cbuf = dev_alloc(md, "final cascade seed", (size_t)n * hpff_shape_numel(md->mod[count - 1].seq.out));
+    // u_{m-1} of a module after the rank's first goes to the backward sweep's spare gradient
+    // buffer (hpff_seq_spare_grad) when that is large enough, else to a buffer of its own.
+    md->grad_floats = grad;
+    size_t u_need = 0;
+    for (int k = 1; k < count; k++)
+        if (md->hilo.mod[md->mod[k].m].push_up) u_need = zmax(u_need, (size_t)n * hpff_shape_numel(md->mod[k].seq.in));
+    if (u_need > grad) md->ubuf = dev_alloc(md, "cascade gradient", u_need);
+    // Cascade gradients cross rank boundaries only where a module pushes one upstream.
+    if (md->m0 > 0 && md->hilo.mod[md->m0].push_up)
+        md->up_send = dev_alloc(md, "upstream send", md->x_in_floats);
+    if (md->m1 < md->M - 1 && md->hilo.mod[md->m1 + 1].push_up)
+        md->u_recv = dev_alloc(md, "downstream receive", (size_t)n * hpff_shape_numel(md->mod[count - 1].seq.out));
     md->ex.be = be;
     md->ex.params = md->p;
     md->ex.grads = md->g;
     md->ex.state = md->st;
     md->ex.ws_bytes = ws;
-    md->ex.ws = ws ? be->alloc(be, ws) : NULL;
+    md->ex.ws = ws ? named_alloc(md, "conv workspace", ws) : NULL;
     md->ex.scratch_floats = scratch;
-    md->ex.scratch = dev_alloc(md, scratch);
+    md->ex.scratch = dev_alloc(md, "layer scratch", scratch);
     md->ex.train = 1;
 }
 
@@ -146,7 +171,7 @@ static hpff_status build(hpff_model *md, const hpff_config *cfg, hpff_backend *b
             b.bn_momentum = 1.f - keep;
         }
         if (u0 <= md->split.last[m]) hpff_resnet_push_units(&b, &net, u0, md->split.last[m], &mo->seq);
-        hpff_seq_plan(&mo->seq, md->n_max);
+        hpff_seq_plan_split(&mo->seq, md->n_max);   // outputs outlive the rest (allocate)
         mo->p_end = md->params.total;
     }
     b.bn_momentum = 0.1f;
@@ -197,6 +222,7 @@ hpff_status hpff_model_costs(const hpff_config *cfg, hpff_backend *be, hpff_shap
             if (md.params.t[i].group == m || (m == *M - 1 && md.params.t[i].group == *M))
                 c->params += md.params.t[i].count;
         c->act_bytes = (double)mo->seq.slot_floats * sizeof(float);
+        c->out_bytes = (double)mo->seq.out_floats * sizeof(float);
     }
     hpff_model_free(&md);
     return hpff_status_ok();
@@ -234,11 +260,28 @@ size_t hpff_model_stat_floats(const hpff_model *md) {
 }
 
 size_t hpff_model_bytes(const hpff_model *md) {
-    int count = md->m1 - md->m0 + 1, slots = count < 3 ? count : 3;
-    size_t f = 3 * md->params.total + md->state.total + slots * md->slot_floats;
-    if (md->bnd[0]) f += 2 * (md->mod[count - 1].seq.slot_floats + md->bnd_in_floats);
-    f += md->in_floats_max * 2 + md->out_floats_max * 6 + md->ex.scratch_floats;
-    return f * sizeof(float) + md->ex.ws_bytes;
+    size_t b = 0;
+    for (int i = 0; i < md->n_mem; i++) b += md->mem[i].bytes;
+    return b;
+}
+
+void hpff_model_memory_report(const hpff_model *md, FILE *f) {
+    // Buffers of one name are summed, in the order first allocated.
+    size_t total = hpff_model_bytes(md);
+    for (int i = 0; i < md->n_mem; i++) {
+        int first = 1, count = 0;
+        size_t bytes = 0;
+        for (int j = 0; j < md->n_mem; j++) {
+            if (strcmp(md->mem[j].name, md->mem[i].name) != 0) continue;
+            if (j < i) first = 0;
+            bytes += md->mem[j].bytes;
+            count++;
+        }
+        if (!first) continue;
+        fprintf(f, "  %-26s %3d x %10.1f MiB = %8.1f MiB (%4.1f%%)\n", md->mem[i].name, count,
+                bytes / (double)count / 1048576.0, bytes / 1048576.0, total ? 100.0 * bytes / total : 0.0);
+    }
+    fprintf(f, "  %-26s                      %8.1f MiB\n", "total", total / 1048576.0);
 }
 
 void hpff_model_free(hpff_model *md) {
@@ -265,7 +308,7 @@ void hpff_model_free(hpff_model *md) {
     }
     free(md->mod);
     hpff_head_free(md->final);
-    void *bufs[] = {md->p, md->g, md->mom, md->st, md->shadow, md->pending, md->slot[0], md->slot[1], md->slot[2],
+    void *bufs[] = {md->p, md->g, md->mom, md->st, md->shadow, md->pending, md->slot[0], md->slot[1], md->out[0], md->out[1], md->out[2],
                     md->bnd[0], md->bnd[1], md->x_in, md->target, md->labels, md->head_work, md->stat,
                     md->g0, md->g1, md->seed[0], md->seed[1], md->cbuf, md->ubuf, md->up_send, md->u_recv,
                     md->ex.ws, md->ex.scratch};

@@ -3,6 +3,7 @@
 // momentum, BN state) and every activation buffer, all sized before the first step.
 #ifndef HPFF_MODEL_H
 #define HPFF_MODEL_H
+#include <stdio.h>
 #include "config.h"
 #include "head.h"
 #include "hilo.h"
@@ -18,6 +19,9 @@ typedef struct hpff_module {
     hpff_head *il, *cl;         // heads reading h_m (NULL where the schedule has none)
     size_t p_begin, p_end;      // F_m's parameters: [p_begin, p_end) of the arena
 } hpff_module;
+
+#define HPFF_MODEL_MAX_BUFFERS 40
+typedef struct hpff_model_buffer { const char *name; size_t bytes; } hpff_model_buffer;
 
 typedef struct hpff_model {
     const hpff_config *cfg;
@@ -35,9 +39,12 @@ typedef struct hpff_model {
     int pending_ready;          //   early (checkpoints save it, so delayed resume is exact)
     hpff_exec ex;
     // activations (device)
-    float *slot[3];             // rotating module slots (module k of the rank uses slot k % 3)
-    float *bnd[2];              // delayed mode: boundary module slot + its input, per step parity
+    float *slot[2];             // module activations but the output (module k of the rank: k % 2)
+    float *out[3];              // module outputs (module k: k % 3)
+    float *bnd[2];              // delayed mode: boundary module's activations | input | output,
+                                //   per step parity
     size_t slot_floats, in_floats_max, out_floats_max, bnd_in_floats;
+    size_t x_in_floats;         // the rank's input at n_max (x_in)
     float *x_in;                // (n_max, in) the rank's input: images (rank 0) or received h
     float *target;              // (n_max, image) reconstruction target x~ (when needed)
     int32_t *labels;            // (n_max)
@@ -45,10 +52,14 @@ typedef struct hpff_model {
     float *stat;                // (2 * count + 1, HPFF_STAT_FLOATS) heads' losses and hits: il and cl
                                 //   of each owned module, then Φ; zeroed and read once per step
     float *g0, *g1;             // ping-pong gradients of backward sweeps
-    float *seed[2];             // (a + c) [+ u] of the two modules in flight
-    float *cbuf, *ubuf;         // cascade seed c_m, and u_{m-1} when it stays on the rank
-    float *up_send;             // u_{m0-1} while it is being sent upstream
-    float *u_recv;              // u_{m1} received from downstream
+    float *seed[2];             // c, then (a + c) [+ u], of the two modules in flight (stage.c)
+    float *cbuf;                // Φ's cascade seed w_C dℓF (on the rank owning M-1, else NULL)
+    float *ubuf;                // u_{m-1} when it stays on the rank and g0/g1 are too small (else NULL)
+    size_t grad_floats;         // g0 and g1 each
+    float *up_send;             // u_{m0-1} while it is being sent upstream (NULL: nothing to send)
+    float *u_recv;              // u_{m1} received from downstream (NULL: nothing arrives)
+    hpff_model_buffer mem[HPFF_MODEL_MAX_BUFFERS];   // every device buffer allocated, by role
+    int n_mem;
     int needs_target;
     int opt_first;              // 1 until the first optimizer step (momentum init)
 } hpff_model;
@@ -63,7 +74,8 @@ typedef struct hpff_module_cost {
     double fwd_flops, head_flops;   // per sample
     double cost;                    // relative step cost (forward + sweeps + heads)
     size_t params;                  // parameters incl. heads
-    double act_bytes;               // one activation slot
+    double act_bytes;               // the module's activations but its output
+    double out_bytes;               // its output
 } hpff_module_cost;
 // Builds the whole network without memory to learn M and each module's cost (pipeline plan).
 hpff_status hpff_model_costs(const hpff_config *cfg, hpff_backend *be, hpff_shape in, int classes,
@@ -77,8 +89,11 @@ void hpff_model_init_values(hpff_model *md);
 void hpff_model_free(hpff_model *md);
 // Floats of md->stat.
 size_t hpff_model_stat_floats(const hpff_model *md);
-// Bytes of device memory the model allocated.
+// Bytes of device memory the model allocated (every buffer; the backend's own workspaces, e.g.
+// cuBLAS's, are not included).
 size_t hpff_model_bytes(const hpff_model *md);
+// One line per buffer role: count, size, share of the total.
+void hpff_model_memory_report(const hpff_model *md, FILE *f);
 // One SGD-Nesterov step over the whole parameter arena.
 void hpff_model_sgd(hpff_model *md, float lr);
 // Total forward multiply-adds per sample of module m including its heads (cost model).

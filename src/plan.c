@@ -87,17 +87,18 @@ void hpff_plan_print(const hpff_plan *p, const hpff_module_cost *cost, double ms
     fprintf(f, "  rank  modules   params     act/slot  params+slots  rel.time%s\n", ms_per_cost > 0 ? "  pred ms/step" : "");
     for (int r = 0; r < p->ranks; r++) {
         size_t params = 0;
-        double act = 0;
+        double act = 0, out = 0;
         for (int m = p->m0[r]; m <= p->m1[r]; m++) {
             params += cost[m].params;
             if (cost[m].act_bytes > act) act = cost[m].act_bytes;
+            if (cost[m].out_bytes > out) out = cost[m].out_bytes;
         }
         char mods[32];
         snprintf(mods, sizeof mods, p->m0[r] == p->m1[r] ? "%d" : "%d-%d", p->m0[r], p->m1[r]);
-        // parameters, gradients, momentum + the rotating activation slots (src/model.c)
+        // parameters, gradients, momentum + the rotating activation slots and outputs (src/model.c)
         int count = p->m1[r] - p->m0[r] + 1;
-        double mem = 12.0 * (double)params + (count < 3 ? count : 3) * act;
-        fprintf(f, "  %4d  %-8s %8zu  %8.1f MiB  %8.1f MiB  %7.1f%%", r, mods, params, act / (1 << 20),
+        double mem = 12.0 * (double)params + (count < 2 ? count : 2) * act + (count < 3 ? count : 3) * out;
+        fprintf(f, "  %4d  %-8s %8zu  %8.1f MiB  %8.1f MiB  %7.1f%%", r, mods, params, (act + out) / (1 << 20),
                 mem / (1 << 20), 100.0 * p->cost[r] / total);
         if (ms_per_cost > 0) fprintf(f, "  %10.1f", p->cost[r] * ms_per_cost);
         fprintf(f, "\n");

@@ -25,16 +25,27 @@ void hpff_seq_push(hpff_seq *s, hpff_layer *L) {
 
 static size_t align16(size_t v) { return (v + 15) & ~(size_t)15; }
 
-void hpff_seq_plan(hpff_seq *s, int n_max) {
+static void plan(hpff_seq *s, int n_max, int split_out) {
     HPFF_CHECK(s->n > 0, "empty layer sequence");
     s->n_max = n_max;
+    s->split_out = split_out;
+    s->out_floats = align16((size_t)n_max * hpff_shape_numel(s->out));
     s->y_off = hpff_xcalloc((size_t)s->n, sizeof(size_t));
     s->saved_off = hpff_xcalloc((size_t)s->n, sizeof(size_t));
     size_t off = 0, g = 0;   // gradients at layer outputs 0..n-2 (the input's goes to the caller)
     for (int i = 0; i < s->n; i++) {
         hpff_layer *L = s->layers[i];
-        s->y_off[i] = off;
-        off += align16((size_t)n_max * hpff_shape_numel(L->out));
+        int last_outside = split_out && i == s->n - 1;
+        // An in-place layer (ReLU, sigmoid) overwrites its input inside the slot when the layer
+        // before it never reads its own output again (conv, BN, linear); never the sequence input.
+        if (last_outside) {
+            s->y_off[i] = 0;   // unused: the caller's buffer
+        } else if (i > 0 && L->in_place && !s->layers[i - 1]->reads_y) {
+            s->y_off[i] = s->y_off[i - 1];
+        } else {
+            s->y_off[i] = off;
+            off += align16((size_t)n_max * hpff_shape_numel(L->out));
+        }
         s->saved_off[i] = off;
         off += align16(hpff_layer_saved_floats(L, n_max));
         size_t sc = L->scratch_per_sample * (size_t)n_max;
@@ -47,6 +58,10 @@ void hpff_seq_plan(hpff_seq *s, int n_max) {
     s->grad_floats = g * (size_t)n_max;
 }
 
+void hpff_seq_plan(hpff_seq *s, int n_max) { plan(s, n_max, 0); }
+
+void hpff_seq_plan_split(hpff_seq *s, int n_max) { plan(s, n_max, 1); }
+
 void hpff_seq_free(hpff_seq *s) {
     for (int i = 0; i < s->n; i++) hpff_layer_free(s->layers[i]);
     free(s->layers);
@@ -55,28 +70,66 @@ void hpff_seq_free(hpff_seq *s) {
     memset(s, 0, sizeof *s);
 }
 
-float *hpff_seq_forward(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot) {
+// Where layer i's output lives: in the slot, or the caller's `out` for a split plan's last layer.
+static float *layer_y(const hpff_seq *s, float *slot, const float *out, int i) {
+    return s->split_out && i == s->n - 1 ? (float *)out : slot + s->y_off[i];
+}
+
+static float *forward(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot, float *out) {
     HPFF_CHECK(n <= s->n_max, "batch %d exceeds the planned %d", n, s->n_max);
     const float *in = x;
+    float *y = NULL;
     for (int i = 0; i < s->n; i++) {
-        float *y = slot + s->y_off[i];
+        y = layer_y(s, slot, out, i);
         s->layers[i]->ops->forward(s->layers[i], ex, n, in, y, slot + s->saved_off[i]);
         in = y;
     }
+    return y;
+}
+
+float *hpff_seq_forward(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot) {
+    HPFF_CHECK(!s->split_out, "split sequence run without its output buffer");
+    return forward(s, ex, n, x, slot, NULL);
+}
+
+float *hpff_seq_forward_out(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot, float *out) {
+    HPFF_CHECK(s->split_out && out, "hpff_seq_forward_out needs a split plan and an output buffer");
+    return forward(s, ex, n, x, slot, out);
+}
+
+float *hpff_seq_output(const hpff_seq *s, float *slot) {
+    HPFF_CHECK(!s->split_out, "split sequence: its output is the caller's buffer");
     return slot + s->y_off[s->n - 1];
 }
 
-float *hpff_seq_output(const hpff_seq *s, float *slot) { return slot + s->y_off[s->n - 1]; }
-
-void hpff_seq_backward(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot, const float *dy,
-                       float *dx, float beta, int param_grads, float *g0, float *g1) {
+static void backward(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot, const float *out,
+                     const float *dy, float *dx, float beta, int param_grads, float *g0, float *g1) {
     const float *grad = dy;
     for (int i = s->n - 1; i >= 0; i--) {
         hpff_layer *L = s->layers[i];
-        const float *in = i ? slot + s->y_off[i - 1] : x;
+        const float *in = i ? layer_y(s, slot, out, i - 1) : x;
         float *out_grad = i ? ((grad == g0) ? g1 : g0) : dx;
         float b = i ? 0.f : beta;
-        L->ops->backward(L, ex, n, in, slot + s->y_off[i], slot + s->saved_off[i], grad, out_grad, b, param_grads);
+        L->ops->backward(L, ex, n, in, layer_y(s, slot, out, i), slot + s->saved_off[i], grad, out_grad, b,
+                         param_grads);
         grad = out_grad;
     }
+}
+
+void hpff_seq_backward(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot, const float *dy,
+                       float *dx, float beta, int param_grads, float *g0, float *g1) {
+    HPFF_CHECK(!s->split_out, "split sequence run without its output buffer");
+    backward(s, ex, n, x, slot, NULL, dy, dx, beta, param_grads, g0, g1);
+}
+
+void hpff_seq_backward_out(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot, const float *out,
+                           const float *dy, float *dx, float beta, int param_grads, float *g0, float *g1) {
+    HPFF_CHECK(s->split_out && out, "hpff_seq_backward_out needs a split plan and an output buffer");
+    backward(s, ex, n, x, slot, out, dy, dx, beta, param_grads, g0, g1);
+}
+
+float *hpff_seq_spare_grad(const hpff_seq *s, float *g0, float *g1) {
+    // backward: layer i >= 1 writes its input gradient to g0 when n-1-i is even, else to g1.
+    // Layer 0 reads what layer 1 wrote: g0 for even n, g1 for odd n >= 3 (n = 1: dy itself).
+    return s->n % 2 == 0 ? g1 : g0;
 }

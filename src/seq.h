@@ -16,6 +16,8 @@ typedef struct hpff_seq {
     size_t *y_off;          // per layer: output offset in the slot (floats)
     size_t *saved_off;      // per layer: saved-state offset in the slot
     size_t slot_floats;     // one slot (outputs + saved state of every layer) at n_max
+    int split_out;          // planned with hpff_seq_plan_split: the last output is not in the slot
+    size_t out_floats;      // the last layer's output at n_max
     size_t scratch_floats;  // ex->scratch the sequence needs at n_max
     size_t grad_floats;     // each of the two ping-pong gradient buffers at n_max
     size_t ws_bytes;        // max conv workspace
@@ -27,15 +29,27 @@ void hpff_seq_init(hpff_seq *s, hpff_shape in);
 void hpff_seq_push(hpff_seq *s, hpff_layer *L);
 // Fixes the slot layout for batches up to n_max. Call once after the last push.
 void hpff_seq_plan(hpff_seq *s, int n_max);
+// The same, but the last layer's output lives outside the slot, in a buffer the caller passes to
+// hpff_seq_forward_out / hpff_seq_backward_out: a caller that must keep a module's output longer
+// than its other activations (the next module's backward reads it) keeps only that.
+void hpff_seq_plan_split(hpff_seq *s, int n_max);
 void hpff_seq_free(hpff_seq *s);
 // Runs every layer; returns the last output (inside `slot`).
 float *hpff_seq_forward(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot);
 // Output of the last layer of a slot filled by forward.
 float *hpff_seq_output(const hpff_seq *s, float *slot);
+// Split plans: forward with the last output written to `out` (out_floats); returns out.
+float *hpff_seq_forward_out(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot, float *out);
 // Backward from dy (n, out): dx (n, in) = beta*dx + J^T dy if dx != NULL; parameter grads are
 // accumulated if param_grads. g0/g1 are two buffers of grad_floats each (dy may not alias them).
 void hpff_seq_backward(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot, const float *dy,
                        float *dx, float beta, int param_grads, float *g0, float *g1);
+// The one of g0/g1 that backward no longer uses when it writes dx (the other holds layer 0's
+// output gradient): a caller may pass it as dx when it holds n_max * |in| floats.
+float *hpff_seq_spare_grad(const hpff_seq *s, float *g0, float *g1);
+// Split plans: backward with the last output in `out` (as forward_out left it).
+void hpff_seq_backward_out(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot, const float *out,
+                           const float *dy, float *dx, float beta, int param_grads, float *g0, float *g1);
 
 #ifdef __cplusplus
 }

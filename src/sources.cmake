@@ -24,4 +24,5 @@ set(HPFF_CORE_SOURCES
   src/plan.c
   src/train.c
   src/backend_registry.c
+  src/backend_prof.c
 )

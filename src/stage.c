@@ -3,6 +3,7 @@
 // sweeps: the cascade seed c_m alone for the data gradient u_{m-1} (parameters untouched), then
 // (a_m + c_m) + u_m for the parameter gradients (no data gradient).
 #include "stage.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,7 @@ void hpff_stage_init(hpff_stage *s, hpff_model *md, hpff_transport *tr, const fl
 }
 
 void hpff_stage_free(hpff_stage *s) {
+    if (s->graph) s->md->be->graph_free(s->md->be, s->graph);
     free(s->host_target);
     free(s->host_stat);
 }
@@ -85,7 +87,7 @@ static int stage_input(hpff_stage *s, const float *x_host, const int32_t *y_host
     hpff_backend *be = md->be;
     hpff_shape img = md->net.in;
     if (md->m0 > 0)
-        return s->tr->ops->recv_down(s->tr, md->x_in, md->in_floats_max, md->labels, md->target,
+        return s->tr->ops->recv_down(s->tr, md->x_in, md->x_in_floats, md->labels, md->target,
                                      md->target ? numel(img, md->n_max) : 0);
     be->to_device(be, md->x_in, x_host, numel(img, n) * sizeof(float));
     be->to_device(be, md->labels, y_host, (size_t)n * sizeof(int32_t));
@@ -102,42 +104,53 @@ static int stage_input(hpff_stage *s, const float *x_host, const int32_t *y_host
     return n;
 }
 
-static void run_head(hpff_head *hd, hpff_model *md, int n, const float *h, float w, float *dh, float *stat) {
-    hpff_head_io io = {n, h, md->labels, md->target, w, dh, 0.f, md->head_work, stat};
+static void run_head(hpff_head *hd, hpff_model *md, int n, const float *h, float w, float *dh, float beta,
+                     float *stat) {
+    hpff_head_io io = {n, h, md->labels, md->target, w, dh, beta, md->head_work, stat};
     hd->ops->step(hd, &md->ex, &io);
 }
 
-// S = a_m + c_m (seed of the parameter sweep), cbuf = c_m (seed pushed upstream).
-static void module_seeds(hpff_stage *s, int k, hpff_module *mo, int n, const float *h, float *S,
-                         hpff_step_stats *st) {
+// The seeds of module k are formed in S in two parts so that no separate buffer holds the
+// cascade seed c_m: first S = c_m (this function), from which the data sweep computes u_{m-1},
+// then S += a_m (independent_seed), the seed of the parameter sweep. Returns the data sweep's
+// seed: S, or at Φ, whose seed carries both levels, c_M-1 = S * w_C / (w_I + w_C) in md->cbuf.
+static const float *cascade_seed(hpff_stage *s, int k, hpff_module *mo, int n, const float *h, float *S,
+                                 hpff_step_stats *st) {
     hpff_model *md = s->md;
-    hpff_backend *be = md->be;
     const hpff_hilo *hl = &md->hilo;
-    size_t hn = numel(mo->seq.out, n);
-    int m = mo->m;
-    if (m == md->M - 1) {   // Φ serves both levels: seed (w_I + w_C) dℓF, cascade part w_C dℓF
+    if (mo->m == md->M - 1) {   // Φ serves both levels: seed (w_I + w_C) dℓF, cascade part w_C dℓF
         float W = hl->w_final_a + hl->w_final_c;
-        hpff_head_io io = {n, h, md->labels, md->target, W, S, 0.f, md->head_work, stat_block(md, k + 1, 0)};
-        md->final->ops->step(md->final, &md->ex, &io);
+        run_head(md->final, md, n, h, W, S, 0.f, stat_block(md, k + 1, 0));
         st->has_final = 1;
-        if (hl->mod[m].push_up) {
-            be->copy(be, md->cbuf, S, hn * sizeof(float));
-            be->scale(be, md->cbuf, hl->w_final_c / W, hn);
-        }
-        return;
+        if (!md->cbuf) return S;   // no cascade from Φ
+        size_t hn = numel(mo->seq.out, n);
+        md->be->copy(md->be, md->cbuf, S, hn * sizeof(float));
+        md->be->scale(md->be, md->cbuf, hl->w_final_c / W, hn);
+        return md->cbuf;
     }
-    const hpff_hilo_module *hm = &hl->mod[m];
-    if (mo->il) run_head(mo->il, md, n, h, hm->w_il, S, stat_block(md, k, 0));
-    if (mo->cl) {
-        run_head(mo->cl, md, n, h, hm->w_cl, md->cbuf, stat_block(md, k, 1));
-        if (mo->il) be->axpy(be, S, 1.f, md->cbuf, hn);
-        else be->copy(be, S, md->cbuf, hn * sizeof(float));
-    }
-    if (!mo->il && !mo->cl) be->fill(be, S, 0.f, hn);
+    if (mo->cl) run_head(mo->cl, md, n, h, hl->mod[mo->m].w_cl, S, 0.f, stat_block(md, k, 1));
+    return S;
 }
 
-static void param_sweep(hpff_model *md, hpff_module *mo, int n, const float *x, float *slot, const float *seed) {
-    hpff_seq_backward(&mo->seq, &md->ex, n, x, slot, seed, NULL, 0.f, 1, md->g0, md->g1);
+static void independent_seed(hpff_stage *s, int k, hpff_module *mo, int n, const float *h, float *S) {
+    hpff_model *md = s->md;
+    if (mo->m == md->M - 1) return;   // Φ's seed is complete
+    if (mo->il) run_head(mo->il, md, n, h, md->hilo.mod[mo->m].w_il, S, mo->cl ? 1.f : 0.f, stat_block(md, k, 0));
+    else if (!mo->cl) md->be->fill(md->be, S, 0.f, numel(mo->seq.out, n));
+}
+
+// A module's activations as the step placed them: input, slot (all but the output), output.
+typedef struct mod_act { const float *x; float *slot; float *out; } mod_act;
+
+static void param_sweep(hpff_model *md, hpff_module *mo, int n, mod_act a, const float *seed) {
+    hpff_seq_backward_out(&mo->seq, &md->ex, n, a.x, a.slot, a.out, seed, NULL, 0.f, 1, md->g0, md->g1);
+}
+
+// The boundary module's buffer of one step parity (delayed mode): activations | input | output.
+static mod_act boundary_act(const hpff_model *md, const hpff_module *last, int parity) {
+    float *b = md->bnd[parity];
+    mod_act a = {b + last->seq.slot_floats, b, b + last->seq.slot_floats + md->bnd_in_floats};
+    return a;
 }
 
 // Delayed mode (§9 D): G = VJP_θ(F_m1; u^{t-1}) at the step-(t-1) activations *and* weights,
@@ -149,14 +162,13 @@ static void delayed_pending(hpff_stage *s) {
     size_t pn = last->p_end - last->p_begin;
     float *p = md->p + last->p_begin;
     s->tr->ops->recv_up(s->tr, md->u_recv, numel(last->seq.out, s->prev_n));
-    float *buf = md->bnd[(s->step - 1) % 2];
     float *cur = md->shadow + pn;   // second half of the shadow buffer holds the current weights
     be->copy(be, cur, p, pn * sizeof(float));
     be->copy(be, p, md->shadow, pn * sizeof(float));
     be->fill(be, md->pending, 0.f, pn);
     float *grads = md->ex.grads;
     md->ex.grads = md->pending - last->p_begin;   // F_m1's gradient offsets now land in pending
-    param_sweep(md, last, s->prev_n, buf + last->seq.slot_floats, buf, md->u_recv);
+    param_sweep(md, last, s->prev_n, boundary_act(md, last, (int)((s->step - 1) % 2)), md->u_recv);
     md->ex.grads = grads;
     be->copy(be, p, cur, pn * sizeof(float));
     md->pending_ready = 1;
@@ -196,56 +208,51 @@ void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host,
     st->t_total = now_s() - t0;
 }
 
-static void stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
-                        hpff_step_stats *st) {
+// The device work of one training step on this rank's modules, after its input arrived.
+static void stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
     hpff_model *md = s->md;
     hpff_backend *be = md->be;
     hpff_transport *tr = s->tr;
-    memset(st, 0, sizeof *st);
-    tr->ops->wait_sends(tr);   // last step's payload buffers are about to be reused
     be->fill(be, md->g, 0.f, md->params.total);
     be->fill(be, md->stat, 0.f, hpff_model_stat_floats(md));
     md->ex.train = 1;
-    n = stage_input(s, x_host, y_host, n);
-    st->n = n;
     int count = md->m1 - md->m0 + 1;
     const float *in = md->x_in;
     hpff_module *prev = NULL;
-    const float *prev_in = NULL;
-    float *prev_slot = NULL, *prev_seed = NULL;
+    mod_act pa = {NULL, NULL, NULL};   // the previous module's activations
+    float *prev_seed = NULL;
     for (int k = 0; k < count; k++) {
         hpff_module *mo = &md->mod[k];
         int m = mo->m;
-        float *slot = md->slot[k % 3];
-        const float *xin = in;
+        mod_act a = {in, md->slot[k % 2], md->out[k % 3]};
         int last = k == count - 1;
         if (last && s->delayed && m < md->M - 1) {   // keep this step's boundary activations
-            slot = md->bnd[s->step % 2];
-            float *copy_in = slot + mo->seq.slot_floats;
-            be->copy(be, copy_in, in, numel(mo->seq.in, n) * sizeof(float));
-            xin = copy_in;
+            a = boundary_act(md, mo, (int)(s->step % 2));
+            be->copy(be, (float *)a.x, in, numel(mo->seq.in, n) * sizeof(float));
         }
         double tp = prof_mark(s, -1, 0, 0);
-        float *h = hpff_seq_forward(&mo->seq, &md->ex, n, xin, slot);
+        float *h = hpff_seq_forward_out(&mo->seq, &md->ex, n, a.x, a.slot, a.out);
         tp = prof_mark(s, m, 0, tp);
         if (last && m < md->M - 1)   // post downstream first: the next rank starts now
             tr->ops->send_down(tr, h, numel(mo->seq.out, n), md->labels, n, md->target,
                                md->target ? numel(md->net.in, n) : 0);
         float *S = md->seed[k % 2];
-        module_seeds(s, k, mo, n, h, S, st);
+        const float *cseed = cascade_seed(s, k, mo, n, h, S, st);
         tp = prof_mark(s, m, 1, tp);
-        if (md->hilo.mod[m].push_up) {   // u_{m-1} = VJP_in(F_m; c_m), the one-hop hand-over
-            float *u = k > 0 ? md->ubuf : md->up_send;
-            hpff_seq_backward(&mo->seq, &md->ex, n, xin, slot, md->cbuf, u, 0.f, 0, md->g0, md->g1);
-            if (k > 0) be->axpy(be, prev_seed, 1.f, u, numel(prev->seq.out, n));
-            else tr->ops->send_up(tr, u, numel(mo->seq.in, n));
+        if (md->hilo.mod[m].push_up && (k > 0 || md->up_send)) {   // u_{m-1} = VJP_in(F_m; c_m), one hop
+            float *u = k == 0 ? md->up_send : md->ubuf ? md->ubuf : hpff_seq_spare_grad(&mo->seq, md->g0, md->g1);
+            size_t un = numel(mo->seq.in, n);
+            hpff_seq_backward_out(&mo->seq, &md->ex, n, a.x, a.slot, a.out, cseed, u, 0.f, 0, md->g0, md->g1);
+            if (k > 0) be->axpy(be, prev_seed, 1.f, u, un);
+            else tr->ops->send_up(tr, u, un);
         }
         tp = prof_mark(s, m, 2, tp);
-        if (prev) param_sweep(md, prev, n, prev_in, prev_slot, prev_seed);
+        independent_seed(s, k, mo, n, h, S);
+        tp = prof_mark(s, m, 1, tp);
+        if (prev) param_sweep(md, prev, n, pa, prev_seed);
         if (prev) prof_mark(s, prev->m, 3, tp);
         prev = mo;
-        prev_in = xin;
-        prev_slot = slot;
+        pa = a;
         prev_seed = S;
         in = h;
     }
@@ -254,12 +261,70 @@ static void stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_hos
         be->axpy(be, prev_seed, 1.f, md->u_recv, numel(prev->seq.out, n));
     }
     double tp = prof_mark(s, -1, 0, 0);
-    param_sweep(md, prev, n, prev_in, prev_slot, prev_seed);
+    param_sweep(md, prev, n, pa, prev_seed);
     tp = prof_mark(s, prev->m, 3, tp);
     if (s->boundary_up && s->delayed) delayed_boundary(s);
     prof_mark(s, prev->m, 3, tp);
     s->prev_n = n;
     s->step++;
+}
+
+// A step can be recorded once and replayed when its ops are the same every time: the rank owns
+// the whole network (no transport calls inside the step), the batch is full, nothing
+// synchronises between ops (profiling), and the backend can record.
+static int graph_eligible(const hpff_stage *s, int n) {
+    const hpff_model *md = s->md;
+    return s->graph_wanted && !s->graph_failed && !s->prof && md->be->graph_begin && md->m0 == 0 &&
+           md->m1 == md->M - 1 && n == md->n_max;
+}
+
+#define GRAPH_WARM_STEPS 2   // eager steps first: they size the scratch and plan every conv shape
+
+// stage_compute through a recorded graph: warm up eagerly, record once, replay after. The
+// replay repeats the device work; the host-side effects of stage_compute are redone here.
+static void stage_compute_graph(hpff_stage *s, int n, hpff_step_stats *st) {
+    hpff_model *md = s->md;
+    hpff_backend *be = md->be;
+    if (!s->graph && s->graph_warm < GRAPH_WARM_STEPS) {
+        s->graph_warm++;
+        stage_compute(s, n, st);
+        return;
+    }
+    if (!s->graph) {
+        char why[256] = "";
+        long step0 = s->step;
+        if (!be->graph_begin(be)) snprintf(why, sizeof why, "the backend could not start recording");
+        else {
+            stage_compute(s, n, st);   // recorded, not run; its host-side effects stand for this step
+            s->graph = be->graph_end(be, why, sizeof why);
+        }
+        if (!s->graph) {
+            fprintf(stderr, "hpff_pipe: recording the training step as a graph failed (%s); training "
+                            "continues without graphs (backend.graph = off silences this)\n", why);
+            s->graph_failed = 1;
+            s->step = step0;   // the recorded pass did not run: run the step for real
+            stage_compute(s, n, st);
+            return;
+        }
+        if (s->graph_verbose) printf("hpff_pipe: training step recorded as one graph (%s)\n", why);
+        be->graph_run(be, s->graph);
+        return;
+    }
+    be->graph_run(be, s->graph);
+    st->has_final = md->final != NULL;
+    s->prev_n = n;
+    s->step++;
+}
+
+static void stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
+                        hpff_step_stats *st) {
+    hpff_transport *tr = s->tr;
+    memset(st, 0, sizeof *st);
+    tr->ops->wait_sends(tr);   // last step's payload buffers are about to be reused
+    n = stage_input(s, x_host, y_host, n);
+    st->n = n;
+    if (graph_eligible(s, n)) stage_compute_graph(s, n, st);
+    else stage_compute(s, n, st);
     tr->ops->take_wait_times(tr, &st->t_wait_down, &st->t_wait_up, &st->t_wait_send);
 }
 
@@ -276,7 +341,7 @@ void hpff_stage_eval(hpff_stage *s, const float *x_host, const int32_t *y_host, 
     int count = md->m1 - md->m0 + 1;
     for (int k = 0; k < count; k++) {
         hpff_module *mo = &md->mod[k];
-        in = hpff_seq_forward(&mo->seq, &md->ex, n, in, md->slot[k % 3]);
+        in = hpff_seq_forward_out(&mo->seq, &md->ex, n, in, md->slot[k % 2], md->out[k % 3]);
     }
     hpff_module *last = &md->mod[count - 1];
     if (md->final) {

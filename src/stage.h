@@ -32,6 +32,11 @@ typedef struct hpff_stage {
     int img_c;
     float *host_target;     // (n_max, image) host staging for x~
     float *host_stat;       // host copy of md->stat, read once per step
+    int graph_wanted;       // backend.graph: replay full-batch steps from one recorded graph
+    int graph_verbose;      // say once when the step was recorded
+    int graph_warm;         // eager steps done before recording
+    int graph_failed;       // recording failed once: eager from then on
+    void *graph;            // the recorded step (backend graph), NULL until recorded
     double *prof;           // optional (4*M): seconds per module in forward, heads, cascade data
                             // sweep, parameter sweep (synchronises the device; for benchmarks)
 } hpff_stage;

@@ -4,6 +4,8 @@ if(HPFF_HAVE_CUDA)
   hpff_test(test_ops_gpu gpu test_ops_gpu.c)
   # One whole HPFF step (DGL, InfoPro; ResNet-32 K=16) on the GPU against the CPU backend.
   hpff_test(test_step_gpu gpu test_step_gpu.c)
+  # backend.graph: the recorded-and-replayed step trains bitwise like the op-by-op step.
+  hpff_test(test_graph_gpu gpu test_graph_gpu.c)
 endif()
 # The trainer over ranks on the GPU, each equal to -np 1 (tests/trainer/test_gpu_pipeline.sh):
 # two ranks sharing one GPU over mpi, and, with two GPUs or more, a rank per GPU over nccl.

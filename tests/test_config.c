@@ -21,7 +21,7 @@ static const char *const k_all_keys[] = {
     "local.ixx_1", "local.ixy_1", "local.ixx_2", "local.ixy_2", "local.predsim_beta",
     "local.predsim_T", "local.predsim_variant", "local.predsim_sim_patch", "local.pff_rec",
     "pipeline.cascade", "pipeline.transport", "pipeline.ranges", "pipeline.balance",
-    "backend.device", "backend.tf32",
+    "backend.device", "backend.tf32", "backend.graph",
 };
 #define N_ALL (sizeof k_all_keys / sizeof k_all_keys[0])
 
@@ -86,7 +86,7 @@ static void test_defaults(void) {
     TEST_CHECK(strcmp(c.predsim_variant, "port") == 0 && c.predsim_sim_patch == 1, "predsim");
     TEST_CHECK(strcmp(c.pff_rec, "code") == 0 && strcmp(c.cascade, "strict") == 0, "pff_rec/cascade");
     TEST_CHECK(strcmp(c.transport, "auto") == 0 && c.ranges[0] == 0, "transport/ranges");
-    TEST_CHECK(strcmp(c.device, "auto") == 0 && c.tf32 == 1, "backend");
+    TEST_CHECK(strcmp(c.device, "auto") == 0 && c.tf32 == 1 && c.graph == 0, "backend");
     hpff_status st = hpff_config_validate(&c);
     TEST_CHECK(st.code == 0, "defaults must validate: %s", st.msg);
 }
@@ -204,7 +204,7 @@ static void test_file_errors(void) {
     expect_load_error("[train]\nK = 8\n", "cfgtest_bad.ini:2: unknown key 'train.K'; did you mean 'local.K'?");
     expect_load_error("[local]\nk = 8\n", "unknown key 'local.k'; did you mean 'local.K'?");
     expect_load_error("[backend]\nzzzzzzzz = 1\n",
-                      "cfgtest_bad.ini:2: unknown key 'backend.zzzzzzzz'; backend keys are: device, tf32");
+                      "cfgtest_bad.ini:2: unknown key 'backend.zzzzzzzz'; backend keys are: device, tf32, graph");
     expect_load_error("batch = 4\n", "cfgtest_bad.ini:1: key 'batch' has no section; did you mean 'train.batch'?");
     expect_load_error("[train]\n\n\n\n\n\n\n\n\n\n\n\n\n\nbatch = abc\n",
                       "cfgtest_bad.ini:15: train.batch = 'abc' is not an integer");
@@ -326,7 +326,7 @@ static void test_round_trip(void) {
         "local.ixy_2=3.4e38", "local.predsim_beta=0.3333333", "local.predsim_T=4096",
         "local.predsim_variant=official", "local.predsim_sim_patch=off", "local.pff_rec=shared",
         "pipeline.cascade=delayed", "pipeline.transport=mpi", "pipeline.ranges=0-3,4-9", "pipeline.balance=flops",
-        "backend.device=cpu", "backend.tf32=0",
+        "backend.device=cpu", "backend.tf32=0", "backend.graph=on",
     };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         hpff_status st = hpff_config_set(&c, sets[i], "--set");

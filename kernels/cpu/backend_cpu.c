@@ -5,6 +5,7 @@
 #include "backend.h"
 #include "check.h"
 #include "conv_cpu.h"
+#include "cpu_ctx.h"
 #include "cpu_pool.h"
 #include "cpu_util.h"
 #include "nn_cpu.h"
@@ -12,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 // Declared by OpenBLAS's cblas.h; repeated so that another cblas.h still compiles.
 void openblas_set_num_threads(int num_threads);
@@ -43,9 +45,38 @@ static void cpu_sync(hpff_backend *be) { (void)be; }
 // Threads split the convolutions' images (cpu_pool.c); BLAS stays single-threaded inside them.
 // Call before workspaces are sized: conv_workspace grows with the thread count.
 static void cpu_set_threads(hpff_backend *be, int threads) {
+    hpff_cpu_ctx *cx = be->ctx;
     openblas_set_num_threads(1);
-    hpff_cpu_pool_destroy(be->ctx);
-    be->ctx = hpff_cpu_pool_create(threads < 1 ? 1 : threads);
+    hpff_cpu_pool_destroy(cx->pool);
+    cx->pool = hpff_cpu_pool_create(threads < 1 ? 1 : threads);
+}
+
+// ---- profiling marks: the CPU runs each op to completion in the call, so a mark is "now" ----
+
+static void cpu_prof_reserve(hpff_backend *be, int marks) {
+    hpff_cpu_ctx *cx = be->ctx;
+    if (marks <= cx->n_marks) return;
+    double *m = realloc(cx->marks, (size_t)marks * sizeof *m);
+    HPFF_CHECK(m != NULL, "out of host memory reserving %d profiling marks", marks);
+    for (int i = cx->n_marks; i < marks; i++) m[i] = -1.0;   // "never recorded"
+    cx->marks = m;
+    cx->n_marks = marks;
+}
+
+static void cpu_prof_mark(hpff_backend *be, int i) {
+    hpff_cpu_ctx *cx = be->ctx;
+    HPFF_CHECK(i >= 0 && i < cx->n_marks, "profiling mark %d outside the %d reserved", i, cx->n_marks);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    cx->marks[i] = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double cpu_prof_elapsed_ms(hpff_backend *be, int a, int b) {
+    hpff_cpu_ctx *cx = be->ctx;
+    HPFF_CHECK(a >= 0 && b >= 0 && a < cx->n_marks && b < cx->n_marks && cx->marks[a] >= 0 &&
+               cx->marks[b] >= 0, "profiling marks %d and %d: not both recorded (%d reserved)", a, b,
+               cx->n_marks);
+    return 1000.0 * (cx->marks[b] - cx->marks[a]);
 }
 
 // ---- elementwise (outputs may alias inputs, so no restrict here) ----
@@ -186,7 +217,10 @@ static void cpu_sgd_nesterov(hpff_backend *be, float *restrict p, float *restric
 // ---- the table ----
 
 static void cpu_destroy(hpff_backend *be) {
-    hpff_cpu_pool_destroy(be->ctx);
+    hpff_cpu_ctx *cx = be->ctx;
+    hpff_cpu_pool_destroy(cx->pool);
+    free(cx->marks);
+    free(cx);
     free(be);
 }
 
@@ -195,7 +229,7 @@ hpff_backend *hpff_backend_cpu_create(void) {
     *be = (hpff_backend){
         .name = "cpu",
         .host_memory = 1,
-        .ctx = NULL,
+        .ctx = hpff_xcalloc(1, sizeof(hpff_cpu_ctx)),
         .destroy = cpu_destroy,
         .alloc = cpu_alloc,
         .free = cpu_free,
@@ -239,6 +273,9 @@ hpff_backend *hpff_backend_cpu_create(void) {
         .spatial_std_bwd = hpff_cpu_spatial_std_bwd,
         .simmat_mse = hpff_cpu_simmat_mse,
         .supcon = hpff_cpu_supcon,
+        .prof_reserve = cpu_prof_reserve,
+        .prof_mark = cpu_prof_mark,
+        .prof_elapsed_ms = cpu_prof_elapsed_ms,
     };
     openblas_set_num_threads(1);   // one thread until set_threads says otherwise
     return be;

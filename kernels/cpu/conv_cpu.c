@@ -10,7 +10,7 @@
 // up to twice as fast for few output channels. Workspace (floats): col kg*cols (absent for a
 // pointwise one-image plan), tmp cog*cols (only when nb > 1), dwt kg*cog.
 #include "conv_cpu.h"
-#include "cpu_pool.h"
+#include "cpu_ctx.h"
 #include "check.h"
 #include "cpu_util.h"
 #include <cblas.h>
@@ -86,15 +86,12 @@ static conv_plan conv_plan_make(const hpff_conv_desc *d, void *ws, size_t *ws_fl
     return p;
 }
 
-// The backend's worker pool (be->ctx); NULL runs everything on the calling thread.
-static hpff_cpu_pool *pool_of(hpff_backend *be) { return be ? (hpff_cpu_pool *)be->ctx : NULL; }
-
 // One region per worker thread: each runs its own images through its own col/tmp/dwt.
 size_t hpff_cpu_conv_workspace(hpff_backend *be, const hpff_conv_desc *d) {
     conv_check(d);
     size_t floats;
     conv_plan_make(d, NULL, &floats);
-    return floats * sizeof(float) * (size_t)hpff_cpu_pool_threads(pool_of(be));
+    return floats * sizeof(float) * (size_t)hpff_cpu_pool_threads(hpff_cpu_pool_of(be));
 }
 
 // C (m, cols; ldc cols) = op(A) (m, k) * B (k, cols; ldb cols) + beta*C, in column blocks (see
@@ -328,7 +325,7 @@ void hpff_cpu_conv_fwd(hpff_backend *be, const hpff_conv_desc *d, const float *x
     j.w = w;
     j.bias = bias;
     j.y = y;
-    hpff_cpu_pool_run(pool_of(be), job_chunks(d), fwd_worker, &j);
+    hpff_cpu_pool_run(hpff_cpu_pool_of(be), job_chunks(d), fwd_worker, &j);
 }
 
 static void bwd_data_worker(void *arg, int worker, int c0, int c1) {
@@ -367,7 +364,7 @@ void hpff_cpu_conv_bwd_data(hpff_backend *be, const hpff_conv_desc *d, const flo
     j.dy = dy;
     j.dx = dx;
     j.beta = beta;
-    hpff_cpu_pool_run(pool_of(be), job_chunks(d), bwd_data_worker, &j);
+    hpff_cpu_pool_run(hpff_cpu_pool_of(be), job_chunks(d), bwd_data_worker, &j);
 }
 
 // Each worker sums dW^T of its images into its own dwt (all groups); the caller adds the
@@ -403,9 +400,9 @@ void hpff_cpu_conv_bwd_filter(hpff_backend *be, const hpff_conv_desc *d, const f
     conv_job j = job_make(be, d, ws);
     j.x = x;
     j.dy = dy;
-    int chunks = job_chunks(d), threads = hpff_cpu_pool_threads(pool_of(be));
+    int chunks = job_chunks(d), threads = hpff_cpu_pool_threads(hpff_cpu_pool_of(be));
     int used = chunks < threads ? chunks : threads;
-    hpff_cpu_pool_run(pool_of(be), chunks, bwd_filter_worker, &j);
+    hpff_cpu_pool_run(hpff_cpu_pool_of(be), chunks, bwd_filter_worker, &j);
     conv_plan p = conv_plan_make(d, NULL, NULL);
     const size_t ys = (size_t)d->c_out * p.hw_out;
     for (int t = 0; t < used; t++) {

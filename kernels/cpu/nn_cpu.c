@@ -1,7 +1,7 @@
 // nn_cpu.c — CPU batch norm, pooling, adaptive pooling, bilinear resize and patch copies.
 // Statistics are accumulated in double; every inner loop runs over a contiguous row.
 #include "nn_cpu.h"
-#include "cpu_pool.h"
+#include "cpu_ctx.h"
 #include "check.h"
 #include "cpu_util.h"
 #include <math.h>
@@ -112,7 +112,7 @@ void hpff_cpu_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float *
     bn_job j = {.n = n, .c = c, .hw = hw, .x = x, .gamma = gamma, .beta = beta, .y = y,
                 .running_mean = running_mean, .running_var = running_var, .save_mean = save_mean,
                 .save_invstd = save_invstd, .momentum = momentum, .eps = eps};
-    hpff_cpu_pool_run(be ? (hpff_cpu_pool *)be->ctx : NULL, c, bn_fwd_train_channels, &j);
+    hpff_cpu_pool_run(hpff_cpu_pool_of(be), c, bn_fwd_train_channels, &j);
 }
 
 void hpff_cpu_bn_fwd_eval(hpff_backend *be, int n, int c, int hw, const float *x,
@@ -161,7 +161,7 @@ void hpff_cpu_bn_bwd(hpff_backend *be, int n, int c, int hw, const float *x, con
                      float *dx, float beta_dx, float *dgamma, float *dbeta) {
     bn_job j = {.n = n, .c = c, .hw = hw, .x = x, .dy = dy, .gamma = gamma, .save_mean_in = save_mean,
                 .save_invstd_in = save_invstd, .dx = dx, .beta_dx = beta_dx, .dgamma = dgamma, .dbeta = dbeta};
-    hpff_cpu_pool_run(be ? (hpff_cpu_pool *)be->ctx : NULL, c, bn_bwd_channels, &j);
+    hpff_cpu_pool_run(hpff_cpu_pool_of(be), c, bn_bwd_channels, &j);
 }
 
 // Window [*s, *e) of output index o along one axis, clipped to [0, in).

@@ -135,9 +135,85 @@ static void cuda_sync(hpff_backend *be) {
     HPFF_CUDA_CHECK(cudaStreamSynchronize(hpff_cuda_ctx_of(be)->stream));
 }
 
+// ---- graphs: the step's launches recorded once and replayed with one launch ----
+
+static int cuda_graph_begin(hpff_backend *be) {
+    hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
+    if (cx->sync_check) return 0;   // its per-launch synchronisation cannot be recorded
+    // Relaxed: a library that calls an allocation API while recording does not break the
+    // capture (synchronising would, and nothing in a step does once warm-up sized every buffer).
+    if (cudaStreamBeginCapture(cx->stream, cudaStreamCaptureModeRelaxed) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return 1;
+}
+
+static void *cuda_graph_end(hpff_backend *be, char *why, size_t why_len) {
+    hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture(cx->stream, &g);
+    if (e != cudaSuccess || !g) {
+        snprintf(why, why_len, "cudaStreamEndCapture: %s", cudaGetErrorString(e));
+        (void)cudaGetLastError();
+        if (g) cudaGraphDestroy(g);
+        return NULL;
+    }
+    cudaGraphExec_t x = NULL;
+    e = cudaGraphInstantiate(&x, g, 0);
+    size_t nodes = 0;
+    cudaGraphGetNodes(g, NULL, &nodes);
+    cudaGraphDestroy(g);
+    if (e != cudaSuccess) {
+        snprintf(why, why_len, "cudaGraphInstantiate of %zu nodes: %s", nodes, cudaGetErrorString(e));
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    snprintf(why, why_len, "%zu nodes", nodes);
+    return (void *)x;
+}
+
+static void cuda_graph_run(hpff_backend *be, void *graph) {
+    hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
+    HPFF_CUDA_CHECK(cudaGraphLaunch((cudaGraphExec_t)graph, cx->stream));
+}
+
+static void cuda_graph_free(hpff_backend *be, void *graph) {
+    (void)be;
+    if (graph) cudaGraphExecDestroy((cudaGraphExec_t)graph);
+}
+
 static void cuda_set_threads(hpff_backend *be, int threads) {
     (void)be;
     (void)threads;
+}
+
+// ---- profiling marks: timing events recorded on the compute stream (src/backend_prof.c) ----
+
+static void cuda_prof_reserve(hpff_backend *be, int marks) {
+    hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
+    if (marks <= cx->n_prof_ev) return;
+    cudaEvent_t *ev = (cudaEvent_t *)realloc(cx->prof_ev, (size_t)marks * sizeof *ev);
+    HPFF_CHECK(ev != NULL, "out of host memory reserving %d profiling marks", marks);
+    cx->prof_ev = ev;
+    HPFF_CUDA_CHECK(cudaSetDevice(cx->device));   // an event belongs to the device current at creation
+    // Default flags: cudaEventDisableTiming would make them useless here.
+    for (; cx->n_prof_ev < marks; cx->n_prof_ev++) HPFF_CUDA_CHECK(cudaEventCreate(&ev[cx->n_prof_ev]));
+}
+
+static void cuda_prof_mark(hpff_backend *be, int i) {
+    hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
+    HPFF_CHECK(i >= 0 && i < cx->n_prof_ev, "profiling mark %d outside the %d reserved", i, cx->n_prof_ev);
+    HPFF_CUDA_CHECK(cudaEventRecord(cx->prof_ev[i], cx->stream));
+}
+
+static double cuda_prof_elapsed_ms(hpff_backend *be, int a, int b) {
+    hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
+    HPFF_CHECK(a >= 0 && b >= 0 && a < cx->n_prof_ev && b < cx->n_prof_ev,
+               "profiling marks %d, %d outside the %d reserved", a, b, cx->n_prof_ev);
+    float ms = 0.f;
+    HPFF_CUDA_CHECK(cudaEventElapsedTime(&ms, cx->prof_ev[a], cx->prof_ev[b]));
+    return (double)ms;
 }
 
 // ---- life cycle ----
@@ -149,6 +225,8 @@ static void cuda_destroy(hpff_backend *be) {
         cudaSetDevice(cx->device);
         if (cx->stream) cudaStreamSynchronize(cx->stream);
         hpff_cuda_conv_cache_free(cx);
+        for (int i = 0; i < cx->n_prof_ev; i++) cudaEventDestroy(cx->prof_ev[i]);
+        free(cx->prof_ev);
         if (cx->cudnn) cudnnDestroy(cx->cudnn);
         if (cx->cublas) cublasDestroy(cx->cublas);
         if (cx->cublas_ws) cudaFree(cx->cublas_ws);
@@ -216,7 +294,14 @@ extern "C" hpff_backend *hpff_backend_cuda_create(int device, int allow_tf32) {
     be->to_host = cuda_to_host;
     be->copy = cuda_copy;
     be->sync = cuda_sync;
+    be->graph_begin = cuda_graph_begin;
+    be->graph_end = cuda_graph_end;
+    be->graph_run = cuda_graph_run;
+    be->graph_free = cuda_graph_free;
     be->set_threads = cuda_set_threads;
+    be->prof_reserve = cuda_prof_reserve;
+    be->prof_mark = cuda_prof_mark;
+    be->prof_elapsed_ms = cuda_prof_elapsed_ms;
     hpff_cuda_install_elementwise(be);
     hpff_cuda_install_conv(be);
     hpff_cuda_install_bn(be);

@@ -33,6 +33,8 @@ typedef struct hpff_cuda_ctx {
     void *scratch;                 // device temporaries of one op (reductions, loss partials)
     size_t scratch_bytes;
     hpff_conv_cache *conv;         // per-shape cuDNN descriptors and algorithms
+    cudaEvent_t *prof_ev;          // profiling marks (prof_reserve), timing events on `stream`
+    int n_prof_ev;
 } hpff_cuda_ctx;
 
 static inline hpff_cuda_ctx *hpff_cuda_ctx_of(hpff_backend *be) { return (hpff_cuda_ctx *)be->ctx; }

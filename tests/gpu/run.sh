@@ -38,10 +38,14 @@ remaining() { echo $((BUDGET_S - SECONDS)); }   # seconds left of the budget
 run_benchmarks() {
     # The configurations of ../shared/bench/ANCHORS.md, batch 1024, 32x32x3 (issue: CUDA backend).
     local b="$BUILD/bench_step" status=0 cfg
+    # Each HPFF row twice: op by op, and replayed from a recorded CUDA graph (backend.graph).
     local -a rows=(
         "r32_k16_infopro_hpff --set model.arch=resnet32 --set train.method=infopro --set local.K=16"
-        "r110_k55_infopro_hpff --set model.arch=resnet110 --set train.method=infopro --set local.K=55"
+        "r32_k16_infopro_hpff_graph --set model.arch=resnet32 --set train.method=infopro --set local.K=16 --set backend.graph=on"
         "r32_k16_dgl_hpff --set model.arch=resnet32 --set train.method=dgl --set local.K=16"
+        "r32_k16_dgl_hpff_graph --set model.arch=resnet32 --set train.method=dgl --set local.K=16 --set backend.graph=on"
+        "r110_k55_infopro_hpff --set model.arch=resnet110 --set train.method=infopro --set local.K=55"
+        "r110_k55_infopro_hpff_graph --set model.arch=resnet110 --set train.method=infopro --set local.K=55 --set backend.graph=on"
         "r32_bp --set model.arch=resnet32 --set train.method=bp"
         "r32_bp_fp32 --set model.arch=resnet32 --set train.method=bp --set backend.tf32=off"
     )
