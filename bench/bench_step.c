@@ -129,7 +129,7 @@ int main(int argc, char **argv) {
     float mean[3] = {0.49f, 0.48f, 0.45f}, sd[3] = {0.25f, 0.24f, 0.26f};
     hpff_stage_init(&s, &md, tr, mean, sd, in.c);
     s.graph_wanted = cfg.graph;
-    s.graph_verbose = 1;
+    s.graph_verbose = 0;   // stdout is the JSON line; "graph" there says whether one was recorded
     if (cfg.graph && !profile && warm < 3) warm = 3;   // 2 eager steps + the recording, all untimed
     size_t xn = (size_t)cfg.batch * hpff_shape_numel(in);
     float *x = malloc(xn * sizeof(float));
@@ -159,10 +159,14 @@ int main(int argc, char **argv) {
     }
     printf("{\"label\":\"%s\",\"backend\":\"%s\",\"arch\":\"%s\",\"method\":\"%s\",\"K\":%d,\"modules\":%d,"
            "\"pff\":%d,\"il\":%d,\"cl\":%d,\"batch\":%d,\"threads\":%d,\"steps\":%d,\"img_per_s\":%.1f,"
-           "\"ms_per_step\":%.2f,\"arena_mb\":%.1f,\"peak_rss_mb\":%.1f,\"loss\":%.4f",
+           "\"ms_per_step\":%.2f,\"arena_mb\":%.1f,\"peak_rss_mb\":%.1f,\"loss\":%.4f,\"graph\":%d",
            label, be->name, cfg.arch, cfg.method, cfg.K, md.M, cfg.pff, cfg.il, cfg.cl, cfg.batch, cfg.threads,
            steps, steps * cfg.batch / dt, 1000.0 * dt / steps, hpff_model_bytes(&md) / 1048576.0,
-           hpff_peak_rss_bytes() / 1048576.0, stats.final_loss);
+           hpff_peak_rss_bytes() / 1048576.0, stats.final_loss, s.graph != NULL);
+    hpff_mem_stats ms;
+    if (hpff_backend_mem_stats(be, &ms))   // device: held by hpff_pipe (peak), and the card's use
+        printf(",\"device_mb\":%.1f,\"device_used_mb\":%.1f", hpff_mem_held_peak(&ms) / 1048576.0,
+               ms.device_used / 1048576.0);
     if (ops) ops_json(&op_sum, 1000.0 * dt / steps, wrapped_ms);
     printf("}\n");
     for (int m = 0; prof && m < md.M; m++)

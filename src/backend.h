@@ -38,6 +38,14 @@ typedef struct hpff_pool_desc {
 #define HPFF_STAT_FLOATS 4
 enum { HPFF_STAT_LOSS = 0, HPFF_STAT_TOP1 = 1, HPFF_STAT_TOP5 = 2, HPFF_STAT_BAD_LABELS = 3 };
 
+// Device memory as a backend sees it (mem_stats).
+typedef struct hpff_mem_stats {
+    size_t alloc_bytes, alloc_peak;    // through be->alloc: now, and the high-water mark
+    size_t internal_bytes;             // the backend's own buffers (library workspaces, scratch)
+    size_t device_used, device_total;  // the whole device as the driver reports it (cudaMemGetInfo:
+                                       //   every process and the CUDA context included)
+} hpff_mem_stats;
+
 typedef struct hpff_backend hpff_backend;
 struct hpff_backend {
     const char *name;   // "cpu" or "cuda"
@@ -62,6 +70,8 @@ struct hpff_backend {
     void *(*graph_end)(hpff_backend *be, char *why, size_t why_len);
     void (*graph_run)(hpff_backend *be, void *graph);
     void (*graph_free)(hpff_backend *be, void *graph);
+    // Optional (NULL for host memory, where the process's peak RSS says it): device memory use.
+    void (*mem_stats)(hpff_backend *be, hpff_mem_stats *st);
     // Bytes of workspace conv_* may use at most for this shape (the caller sizes one buffer).
     size_t (*conv_workspace)(hpff_backend *be, const hpff_conv_desc *d);
     void (*set_threads)(hpff_backend *be, int threads);  // CPU: BLAS threads; CUDA: ignored
@@ -188,6 +198,10 @@ hpff_backend *hpff_backend_cuda_create(int device, int allow_tf32);
 // Usable CUDA devices (kernels/cuda/cuda_backend.h); 0 when built without HPFF_CUDA.
 int hpff_cuda_device_count(void);
 void hpff_backend_destroy(hpff_backend *be);
+// be->mem_stats, or all zeros where the backend has none (host memory). Returns 1 when filled.
+int hpff_backend_mem_stats(hpff_backend *be, hpff_mem_stats *st);
+// What hpff_pipe holds on the device: the peak through be->alloc plus the backend's own buffers.
+static inline size_t hpff_mem_held_peak(const hpff_mem_stats *st) { return st->alloc_peak + st->internal_bytes; }
 
 #ifdef __cplusplus
 }

@@ -29,11 +29,11 @@ static const char *const k_op_name[PROF_N_OPS] = {PROF_OPS(PROF_NAME)};
 #define PROF_KIND(op, kind) HPFF_OP_##kind,
 static const hpff_op_kind k_op_kind[PROF_N_OPS] = {PROF_OPS(PROF_KIND)};
 
-// The table's entries besides the counted ops: destroy, the 4 graph hooks, conv_workspace,
-// set_threads and the 3 prof hooks. A new entry in backend.h must be wrapped here (an entry the
+// The table's entries besides the counted ops: destroy, the 4 graph hooks, mem_stats,
+// conv_workspace, set_threads and the 3 prof hooks. A new entry in backend.h must be wrapped here (an entry the
 // wrapper left NULL would crash its caller, one copied from the inner would run uncounted), so
 // the build stops until it is.
-#define PROF_OTHER_ENTRIES 10
+#define PROF_OTHER_ENTRIES 11
 _Static_assert((sizeof(hpff_backend) - offsetof(hpff_backend, destroy)) / sizeof(void (*)(void)) ==
                    PROF_N_OPS + PROF_OTHER_ENTRIES,
                "struct hpff_backend gained or lost an entry: wrap it in src/backend_prof.c");
@@ -106,6 +106,11 @@ static size_t w_conv_workspace(hpff_backend *be, const hpff_conv_desc *d) {
 }
 
 // The CPU backend keeps its pool in ctx; mirror the inner's ctx again in case it moved.
+static void w_mem_stats(hpff_backend *be, hpff_mem_stats *st) {
+    prof_backend *p = (prof_backend *)be;
+    p->inner->mem_stats(p->inner, st);
+}
+
 static void w_set_threads(hpff_backend *be, int threads) {
     prof_backend *p = (prof_backend *)be;
     p->inner->set_threads(p->inner, threads);
@@ -221,6 +226,7 @@ hpff_backend *hpff_backend_profiled(hpff_backend *inner, int max_marks) {
     PROF_OPS(PROF_SET)
     p->be.conv_workspace = inner->conv_workspace ? w_conv_workspace : NULL;
     p->be.set_threads = inner->set_threads ? w_set_threads : NULL;
+    p->be.mem_stats = inner->mem_stats ? w_mem_stats : NULL;
     // graph_* stay NULL (a replayed graph would bypass the forwarders); prof_* too (ours).
     p->timed = inner->prof_reserve && inner->prof_mark && inner->prof_elapsed_ms;
     p->max_calls = max_marks / 2;

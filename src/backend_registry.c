@@ -1,4 +1,5 @@
 // backend_registry.c — the one place that knows which backends and transports were built.
+#include <string.h>
 #include "backend.h"
 #include "transport.h"
 #ifdef HPFF_CUDA
@@ -26,3 +27,10 @@ hpff_transport *hpff_transport_mpi_create(hpff_backend *be, size_t max_floats) {
     return NULL;
 }
 #endif
+
+int hpff_backend_mem_stats(hpff_backend *be, hpff_mem_stats *st) {
+    memset(st, 0, sizeof *st);
+    if (!be || !be->mem_stats) return 0;
+    be->mem_stats(be, st);
+    return 1;
+}

@@ -295,19 +295,24 @@ static void print_rank_progress(const run *r, long step, const window *win, doub
 
 // Per-rank time split and memory, gathered and printed by rank 0.
 static void print_rank_summary(run *r, double wall) {
-    double mine[7] = {r->total.busy, r->total.wait_down, r->total.wait_up, r->total.wait_send,
-                      r->total.data, (double)hpff_peak_rss_bytes(), (double)hpff_model_bytes(&r->md)};
-    double *all = hpff_xcalloc((size_t)r->w->size * 7, sizeof(double));
+    hpff_mem_stats ms;
+    int dev = hpff_backend_mem_stats(r->md.be, &ms);
+    enum { F = 8 };
+    double mine[F] = {r->total.busy, r->total.wait_down, r->total.wait_up, r->total.wait_send,
+                      r->total.data, (double)hpff_peak_rss_bytes(), (double)hpff_model_bytes(&r->md),
+                      dev ? (double)hpff_mem_held_peak(&ms) : -1.0};
+    double *all = hpff_xcalloc((size_t)r->w->size * F, sizeof(double));
     hpff_world_gather(r->w, mine, all, sizeof mine);
     if (r->w->rank == 0) {
         printf("per-rank time (s) over %.1f s of training:\n", wall);
-        printf("  rank  modules   compute  wait-input  wait-cascade  wait-send  wait-data  peak-RSS  arenas\n");
+        printf("  rank  modules   compute  wait-input  wait-cascade  wait-send  wait-data  peak-RSS  arenas  device-peak\n");
         for (int k = 0; k < r->w->size; k++) {
-            double *v = all + 7 * k;
-            char mods[32];
+            double *v = all + F * k;
+            char mods[32], devs[32] = "-";
             snprintf(mods, sizeof mods, "%d-%d", r->plan.m0[k], r->plan.m1[k]);
-            printf("  %4d  %8s  %8.1f  %10.1f  %12.1f  %9.1f  %9.1f  %5.0f MiB  %4.0f MiB\n", k, mods, v[0], v[1],
-                   v[2], v[3], v[4], v[5] / (1 << 20), v[6] / (1 << 20));
+            if (v[7] >= 0) snprintf(devs, sizeof devs, "%.0f MiB", v[7] / (1 << 20));
+            printf("  %4d  %8s  %8.1f  %10.1f  %12.1f  %9.1f  %9.1f  %5.0f MiB  %4.0f MiB  %11s\n", k, mods, v[0],
+                   v[1], v[2], v[3], v[4], v[5] / (1 << 20), v[6] / (1 << 20), devs);
         }
     }
     free(all);
@@ -552,6 +557,11 @@ static void log_summary(run *r, double wall, double final_err, double final_err5
     log_time_split(r->mt, &r->total);
     hpff_json_num(r->mt, "peak_rss_mb", hpff_peak_rss_bytes() / 1048576.0);
     hpff_json_num(r->mt, "arena_mb", hpff_model_bytes(&r->md) / 1048576.0);
+    hpff_mem_stats ms;
+    if (hpff_backend_mem_stats(r->md.be, &ms)) {   // GPU: what hpff_pipe held at peak, the card's use
+        hpff_json_num(r->mt, "device_mb", hpff_mem_held_peak(&ms) / 1048576.0);
+        hpff_json_num(r->mt, "device_used_mb", ms.device_used / 1048576.0);
+    }
     hpff_json_end(r->mt);
 }
 

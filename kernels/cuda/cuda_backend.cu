@@ -183,6 +183,18 @@ static void cuda_graph_free(hpff_backend *be, void *graph) {
     if (graph) cudaGraphExecDestroy((cudaGraphExec_t)graph);
 }
 
+static void cuda_mem_stats(hpff_backend *be, hpff_mem_stats *st) {
+    hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
+    memset(st, 0, sizeof *st);
+    st->alloc_bytes = cx->cur_bytes;
+    st->alloc_peak = cx->peak_bytes;
+    st->internal_bytes = cx->cublas_ws_bytes + cx->scratch_bytes;
+    size_t f = 0, t = 0;
+    hpff_cuda_mem_info(&f, &t);
+    st->device_used = t - f;
+    st->device_total = t;
+}
+
 static void cuda_set_threads(hpff_backend *be, int threads) {
     (void)be;
     (void)threads;
@@ -298,6 +310,7 @@ extern "C" hpff_backend *hpff_backend_cuda_create(int device, int allow_tf32) {
     be->graph_end = cuda_graph_end;
     be->graph_run = cuda_graph_run;
     be->graph_free = cuda_graph_free;
+    be->mem_stats = cuda_mem_stats;
     be->set_threads = cuda_set_threads;
     be->prof_reserve = cuda_prof_reserve;
     be->prof_mark = cuda_prof_mark;

@@ -56,6 +56,15 @@ run_benchmarks() {
             "$b" --label ${cfg} --set backend.device=cuda --set train.batch=1024 --steps 20 --warmup 5 \
             | tee -a "$OUT/bench_gpu.jsonl" || status=1
     done
+    # Where a step's device time goes (src/backend_prof.h): ops per step, library vs own kernels
+    # vs idle, top ops; op by op (a recorded graph would bypass the counting wrapper).
+    for cfg in "r32_k16_dgl_hpff_ops --set train.method=dgl" "r32_k16_infopro_hpff_ops --set train.method=infopro"; do
+        [ "$(remaining)" -lt 40 ] && { echo "=== skipping ${cfg%% *}: out of time"; continue; }
+        # shellcheck disable=SC2086
+        step "bench ${cfg%% *}" "$(( $(remaining) < 90 ? $(remaining) : 90 ))" \
+            "$b" --label ${cfg} --set model.arch=resnet32 --set local.K=16 --set backend.device=cuda \
+            --set train.batch=1024 --steps 10 --warmup 3 --ops | tee -a "$OUT/bench_gpu.jsonl" || status=1
+    done
     return $status
 }
 
