@@ -11,38 +11,16 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "model.h"
-#include "stage.h"
-#include "test_util.h"
-#include "transport.h"
+#include "step_fixture.h"
 
 #define N 16
-#define CLASSES 10
 #define STEPS 6
-static const hpff_shape IMG = {3, 32, 32};
-
-typedef struct side {
-    hpff_model md;
-    hpff_stage st;
-    hpff_step_stats stats;
-} side;
+typedef stepf_side side;
 
 static void side_init(side *s, const hpff_config *cfg, hpff_backend *be, int M, int graph) {
-    memset(s, 0, sizeof *s);
-    hpff_status st = hpff_model_build(&s->md, cfg, be, IMG, CLASSES, 0, M - 1);
-    HPFF_CHECK(!st.code, "%s", st.msg);
-    hpff_model_init_values(&s->md);
-    float mean[3] = {0.49f, 0.48f, 0.45f}, sd[3] = {0.25f, 0.24f, 0.26f};
-    hpff_stage_init(&s->st, &s->md, hpff_transport_local_create(), mean, sd, 3);
+    stepf_side_init(s, cfg, be, M);
     s->st.graph_wanted = graph;
     s->st.graph_verbose = graph;
-}
-
-static void side_free(side *s) {
-    hpff_transport *tr = s->st.tr;
-    hpff_stage_free(&s->st);
-    hpff_model_free(&s->md);
-    tr->ops->destroy(tr);
 }
 
 // Every parameter and state value of both models, bitwise.
@@ -79,19 +57,8 @@ static void same_losses(const char *what, const hpff_step_stats *a, const hpff_s
 
 static void graph_case(const char *method, hpff_backend *gpu) {
     hpff_config cfg;
-    hpff_config_defaults(&cfg);
-    strcpy(cfg.arch, "resnet32");
-    strcpy(cfg.method, method);
-    cfg.K = 16;
-    cfg.batch = N;
-    hpff_status st = hpff_config_validate(&cfg);
-    HPFF_CHECK(!st.code, "%s", st.msg);
-    hpff_module_cost cost[HPFF_MAX_MODULES];
-    int M = 0;
-    st = hpff_model_costs(&cfg, gpu, IMG, CLASSES, cost, &M);
-    HPFF_CHECK(!st.code, "%s", st.msg);
-
-    size_t n_img = (size_t)N * hpff_shape_numel(IMG);
+    int M = stepf_config(&cfg, method, N, 1, gpu);
+    size_t n_img = (size_t)N * hpff_shape_numel(STEPF_IMG);
     float *img = malloc(n_img * sizeof(float));
     int32_t labels[N];
     side e, g;
@@ -101,7 +68,7 @@ static void graph_case(const char *method, hpff_backend *gpu) {
     for (int t = 0; t <= STEPS; t++) {
         int n = t < STEPS ? N : N - 5;   // the last batch is partial: op by op on both sides
         test_fill_uniform(img, n_img, -2.f, 2.f, 4242 + t);
-        for (int i = 0; i < N; i++) labels[i] = (i * 7 + 3 * t) % CLASSES;
+        for (int i = 0; i < N; i++) labels[i] = (i * 7 + 3 * t) % STEPF_CLASSES;
         hpff_stage_step(&e.st, img, labels, n, 0.05f, &e.stats);
         hpff_stage_step(&g.st, img, labels, n, 0.05f, &g.stats);
         snprintf(what, sizeof what, "%s step %d (%s)", method, t,
@@ -114,8 +81,8 @@ static void graph_case(const char *method, hpff_backend *gpu) {
     TEST_CHECK(g.st.graph != NULL && !g.st.graph_failed, "%s: no graph was recorded", method);
     printf("%s: %d modules, %d steps bitwise equal with and without the graph (final loss %.6f)\n", method,
            M, STEPS + 1, g.stats.final_loss);
-    side_free(&e);
-    side_free(&g);
+    stepf_side_free(&e);
+    stepf_side_free(&g);
     free(img);
 }
 

@@ -18,41 +18,21 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "model.h"
-#include "stage.h"
-#include "test_util.h"
-#include "transport.h"
+#include "step_fixture.h"
 
 #define N 16
-#define CLASSES 10
-static const hpff_shape IMG = {3, 32, 32};
-
-typedef struct side {
-    hpff_backend *be;
-    hpff_model md;
-    hpff_stage st;
-    hpff_step_stats stats;
-} side;
+#define CLASSES STEPF_CLASSES
+#define IMG STEPF_IMG
+typedef stepf_side side;
 
 static void side_run(side *s, const hpff_config *cfg, hpff_backend *be, int M, const float *img,
                      const int32_t *labels) {
-    memset(s, 0, sizeof *s);
-    s->be = be;
-    hpff_status st = hpff_model_build(&s->md, cfg, be, IMG, CLASSES, 0, M - 1);
-    HPFF_CHECK(!st.code, "%s", st.msg);
-    hpff_model_init_values(&s->md);
-    float mean[3] = {0.49f, 0.48f, 0.45f}, sd[3] = {0.25f, 0.24f, 0.26f};
-    hpff_stage_init(&s->st, &s->md, hpff_transport_local_create(), mean, sd, 3);
+    stepf_side_init(s, cfg, be, M);
     hpff_stage_grads(&s->st, img, labels, N, &s->stats);
     be->sync(be);
 }
 
-static void side_free(side *s) {
-    hpff_transport *tr = s->st.tr;
-    hpff_stage_free(&s->st);
-    hpff_model_free(&s->md);
-    tr->ops->destroy(tr);
-}
+static void side_free(side *s) { stepf_side_free(s); }
 
 static void loss_close(const char *what, float gpu, float cpu) {
     double err = fabs((double)gpu - cpu), lim = 1e-4 * fmax(fabs((double)cpu), 1e-6);
@@ -134,18 +114,7 @@ static void compare_grads(const char *method, const char *label, const hpff_mode
 
 static void step_case(const char *method, hpff_backend *cpu, hpff_backend *gpu) {
     hpff_config cfg;
-    hpff_config_defaults(&cfg);
-    strcpy(cfg.arch, "resnet32");
-    strcpy(cfg.method, method);
-    cfg.K = 16;
-    cfg.batch = N;
-    cfg.tf32 = 0;
-    hpff_status st = hpff_config_validate(&cfg);
-    HPFF_CHECK(!st.code, "%s", st.msg);
-    hpff_module_cost cost[HPFF_MAX_MODULES];
-    int M = 0;
-    st = hpff_model_costs(&cfg, cpu, IMG, CLASSES, cost, &M);
-    HPFF_CHECK(!st.code, "%s", st.msg);
+    int M = stepf_config(&cfg, method, N, 0, cpu);
 
     size_t n_img = (size_t)N * hpff_shape_numel(IMG);
     float *img = malloc(n_img * sizeof(float));

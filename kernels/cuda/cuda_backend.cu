@@ -59,6 +59,9 @@ extern "C" void *hpff_cuda_scratch(hpff_cuda_ctx *cx, size_t bytes) {
     if (bytes <= cx->scratch_bytes) return cx->scratch;
     size_t cap = cx->scratch_bytes ? cx->scratch_bytes : HPFF_SCRATCH_MIN;
     while (cap < bytes) cap *= 2;
+    HPFF_CHECK(cx->graphs == 0, "an op needs %zu bytes of scratch (%zu held) after a graph recorded the "
+               "scratch's address; this shape was not seen before recording (set backend.graph = off)",
+               bytes, cx->scratch_bytes);
     HPFF_CUDA_CHECK(cudaStreamSynchronize(cx->stream));   // earlier ops may still use it
     if (cx->scratch) HPFF_CUDA_CHECK(cudaFree(cx->scratch));
     cx->scratch = NULL;
@@ -170,6 +173,7 @@ static void *cuda_graph_end(hpff_backend *be, char *why, size_t why_len) {
         return NULL;
     }
     snprintf(why, why_len, "%zu nodes", nodes);
+    cx->graphs++;
     return (void *)x;
 }
 
@@ -179,8 +183,9 @@ static void cuda_graph_run(hpff_backend *be, void *graph) {
 }
 
 static void cuda_graph_free(hpff_backend *be, void *graph) {
-    (void)be;
-    if (graph) cudaGraphExecDestroy((cudaGraphExec_t)graph);
+    if (!graph) return;
+    cudaGraphExecDestroy((cudaGraphExec_t)graph);
+    hpff_cuda_ctx_of(be)->graphs--;
 }
 
 static void cuda_mem_stats(hpff_backend *be, hpff_mem_stats *st) {

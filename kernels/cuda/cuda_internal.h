@@ -32,6 +32,7 @@ typedef struct hpff_cuda_ctx {
     size_t cur_bytes, peak_bytes;
     void *scratch;                 // device temporaries of one op (reductions, loss partials)
     size_t scratch_bytes;
+    int graphs;                    // recorded graphs alive: they hold the scratch's address
     hpff_conv_cache *conv;         // per-shape cuDNN descriptors and algorithms
     cudaEvent_t *prof_ev;          // profiling marks (prof_reserve), timing events on `stream`
     int n_prof_ev;

@@ -1,0 +1,55 @@
+// step_fixture.h — whole-network training steps for the GPU step tests: the ResNet-32 K=16
+// configuration on 3x32x32 inputs with 10 classes, and one process's model + stage on a backend
+// (local transport), built from the configuration's initial values.
+#ifndef HPFF_STEP_FIXTURE_H
+#define HPFF_STEP_FIXTURE_H
+#include <string.h>
+#include "model.h"
+#include "stage.h"
+#include "test_util.h"
+#include "transport.h"
+
+#define STEPF_CLASSES 10
+static const hpff_shape STEPF_IMG = {3, 32, 32};
+
+typedef struct stepf_side {
+    hpff_backend *be;
+    hpff_model md;
+    hpff_stage st;
+    hpff_step_stats stats;
+} stepf_side;
+
+// ResNet-32 K=16 with `method` at `batch` (tf32 as given), validated; returns M.
+static inline int stepf_config(hpff_config *cfg, const char *method, int batch, int tf32, hpff_backend *be) {
+    hpff_config_defaults(cfg);
+    strcpy(cfg->arch, "resnet32");
+    strcpy(cfg->method, method);
+    cfg->K = 16;
+    cfg->batch = batch;
+    cfg->tf32 = tf32;
+    hpff_status st = hpff_config_validate(cfg);
+    HPFF_CHECK(!st.code, "%s", st.msg);
+    hpff_module_cost cost[HPFF_MAX_MODULES];
+    int M = 0;
+    st = hpff_model_costs(cfg, be, STEPF_IMG, STEPF_CLASSES, cost, &M);
+    HPFF_CHECK(!st.code, "%s", st.msg);
+    return M;
+}
+
+static inline void stepf_side_init(stepf_side *s, const hpff_config *cfg, hpff_backend *be, int M) {
+    memset(s, 0, sizeof *s);
+    s->be = be;
+    hpff_status st = hpff_model_build(&s->md, cfg, be, STEPF_IMG, STEPF_CLASSES, 0, M - 1);
+    HPFF_CHECK(!st.code, "%s", st.msg);
+    hpff_model_init_values(&s->md);
+    float mean[3] = {0.49f, 0.48f, 0.45f}, sd[3] = {0.25f, 0.24f, 0.26f};
+    hpff_stage_init(&s->st, &s->md, hpff_transport_local_create(), mean, sd, 3);
+}
+
+static inline void stepf_side_free(stepf_side *s) {
+    hpff_transport *tr = s->st.tr;
+    hpff_stage_free(&s->st);
+    hpff_model_free(&s->md);
+    tr->ops->destroy(tr);
+}
+#endif
