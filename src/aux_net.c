@@ -5,8 +5,6 @@
 #include <string.h>
 #include "check.h"
 
-static size_t align16(size_t v) { return (v + 15) & ~(size_t)15; }
-
 void hpff_auxnet_init(hpff_auxnet *a, hpff_shape in) {
     memset(a, 0, sizeof *a);
     a->in = a->out = in;
@@ -23,7 +21,7 @@ void hpff_auxnet_plan(hpff_auxnet *a, int n_max) {
     hpff_seq_plan(&a->seq, n_max);
     a->n_max = n_max;
     a->slot_floats = a->seq.slot_floats;
-    a->grad_floats = 2 * align16(a->seq.grad_floats);
+    a->grad_floats = hpff_seq_grad_pair(&a->seq);
     a->ws_bytes = a->seq.ws_bytes;
     a->scratch_floats = a->seq.scratch_floats;
     a->flops_per_sample = a->seq.flops_per_sample;
@@ -42,7 +40,7 @@ float *hpff_auxnet_output(const hpff_auxnet *a, float *slot) { return hpff_seq_o
 
 void hpff_auxnet_backward(hpff_auxnet *a, hpff_exec *ex, int n, const float *x, float *slot,
                           const float *dy, float *dx, float beta, float *grad) {
-    float *g0 = grad, *g1 = grad + align16(a->seq.grad_floats);
+    float *g0 = grad, *g1 = hpff_seq_grad_g1(&a->seq, grad);
     hpff_seq_backward(&a->seq, ex, n, x, slot, dy, dx, beta, 1, g0, g1);
 }
 

@@ -17,7 +17,7 @@ typedef struct hpff_auxnet {
     hpff_seq seq;
     int n_max;
     size_t slot_floats;      // activations of one forward at n_max
-    size_t grad_floats;      // backward buffers at n_max: the seq's two ping-pong buffers
+    size_t grad_floats;      // backward buffers at n_max: the seq's g0|g1 pair (hpff_seq_grad_pair)
     size_t ws_bytes, scratch_floats, flops_per_sample;
 } hpff_auxnet;
 

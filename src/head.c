@@ -35,14 +35,14 @@ void hpff_head_run_now(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, int
 typedef struct classifier_priv { hpff_seq seq; int classes; } classifier_priv;
 
 size_t hpff_classifier_work(const hpff_seq *seq, int classes) {
-    return seq->slot_floats + 2 * seq->grad_floats + (size_t)seq->n_max * classes + 16;
+    return seq->slot_floats + hpff_seq_grad_pair(seq) + (size_t)seq->n_max * classes + 16;
 }
 
 void hpff_classifier_run(hpff_seq *seq, hpff_exec *ex, int classes, const hpff_head_io *io, int train) {
     float *slot = io->work;                          // (slot_floats)
-    float *g0 = slot + seq->slot_floats;             // (grad_floats)
-    float *g1 = g0 + seq->grad_floats;               // (grad_floats)
-    float *dlogits = g1 + seq->grad_floats;          // (n, classes)
+    float *g0 = slot + seq->slot_floats;             // g0 | g1 (hpff_seq_grad_pair)
+    float *g1 = hpff_seq_grad_g1(seq, g0);
+    float *dlogits = g0 + hpff_seq_grad_pair(seq);   // (n, classes)
     int saved_train = ex->train;
     ex->train = train;
     const float *logits = hpff_seq_forward(seq, ex, io->n, io->h, slot);

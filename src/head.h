@@ -65,7 +65,7 @@ void hpff_head_run_now(hpff_head *hd, hpff_exec *ex, const hpff_head_io *io, int
 // Takes ownership of seq. Used for Φ and for DGL / InfoPro classifier branches.
 hpff_head *hpff_head_classifier(const char *name, hpff_seq *seq, int classes);
 // Forward + CE + backward of a planned classifier seq inside `work` (seq.slot_floats +
-// 2*seq.grad_floats + n*classes floats). Shared by the heads that contain classifiers.
+// hpff_seq_grad_pair + n*classes floats). Shared by the heads that contain classifiers.
 void hpff_classifier_run(hpff_seq *seq, hpff_exec *ex, int classes, const hpff_head_io *io, int train);
 size_t hpff_classifier_work(const hpff_seq *seq, int classes);
 // The logits of the last step/eval of a plain classifier head, inside its work area.

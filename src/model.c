@@ -60,18 +60,14 @@ static void allocate(hpff_model *md, hpff_shape img) {
         ws = zmax(ws, mo->seq.ws_bytes);
         scratch = zmax(scratch, mo->seq.scratch_floats);
         grad = zmax(grad, mo->seq.grad_floats);
-        hpff_head *hs[2] = {mo->il, mo->cl};
-        for (int i = 0; i < 2; i++)
+        hpff_head *hs[3] = {mo->il, mo->cl, k == count - 1 ? md->final : NULL};
+        for (int i = 0; i < 3; i++)
             if (hs[i]) {
                 ws = zmax(ws, hs[i]->ws_bytes);
                 scratch = zmax(scratch, hs[i]->scratch_floats);
+                if (hs[i]->work_floats > work) md->work_head = hs[i]->name;
                 work = zmax(work, hs[i]->work_floats);
             }
-    }
-    if (md->final) {
-        ws = zmax(ws, md->final->ws_bytes);
-        scratch = zmax(scratch, md->final->scratch_floats);
-        work = zmax(work, md->final->work_floats);
     }
     md->p = dev_alloc(md, "parameters", md->params.total);
     md->g = dev_alloc(md, "gradients", md->params.total);
@@ -282,6 +278,7 @@ void hpff_model_memory_report(const hpff_model *md, FILE *f) {
                 bytes / (double)count / 1048576.0, bytes / 1048576.0, total ? 100.0 * bytes / total : 0.0);
     }
     fprintf(f, "  %-26s                      %8.1f MiB\n", "total", total / 1048576.0);
+    if (md->work_head) fprintf(f, "  (the head work area is sized by head %s)\n", md->work_head);
 }
 
 void hpff_model_free(hpff_model *md) {

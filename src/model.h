@@ -49,6 +49,7 @@ typedef struct hpff_model {
     float *target;              // (n_max, image) reconstruction target x~ (when needed)
     int32_t *labels;            // (n_max)
     float *head_work;           // shared by all heads, one at a time
+    const char *work_head;      // the head that sizes it (memory report)
     float *stat;                // (2 * count + 1, HPFF_STAT_FLOATS) heads' losses and hits: il and cl
                                 //   of each owned module, then Φ; zeroed and read once per step
     float *g0, *g1;             // ping-pong gradients of backward sweeps

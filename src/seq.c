@@ -51,6 +51,13 @@ static void plan(hpff_seq *s, int n_max, int split_out) {
         size_t sc = L->scratch_per_sample * (size_t)n_max;
         if (sc > s->scratch_floats) s->scratch_floats = sc;
         if (i < s->n - 1 && hpff_shape_numel(L->out) > g) g = hpff_shape_numel(L->out);
+        // backward writes layer i+1's input gradient (= layer i's output size) to g0 when
+        // n-2-i is even, else to g1 (hpff_seq_spare_grad has the same parity).
+        if (i < s->n - 1) {
+            size_t *par = &s->grad_par[(s->n - 2 - i) % 2];
+            size_t need = (size_t)n_max * hpff_shape_numel(L->out);
+            if (need > *par) *par = need;
+        }
         if (L->ws_bytes > s->ws_bytes) s->ws_bytes = L->ws_bytes;
         s->flops_per_sample += L->flops_per_sample;
     }
@@ -133,3 +140,7 @@ float *hpff_seq_spare_grad(const hpff_seq *s, float *g0, float *g1) {
     // Layer 0 reads what layer 1 wrote: g0 for even n, g1 for odd n >= 3 (n = 1: dy itself).
     return s->n % 2 == 0 ? g1 : g0;
 }
+
+size_t hpff_seq_grad_pair(const hpff_seq *s) { return align16(s->grad_par[0]) + align16(s->grad_par[1]); }
+
+float *hpff_seq_grad_g1(const hpff_seq *s, float *g0) { return g0 + align16(s->grad_par[0]); }

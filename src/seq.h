@@ -19,7 +19,8 @@ typedef struct hpff_seq {
     int split_out;          // planned with hpff_seq_plan_split: the last output is not in the slot
     size_t out_floats;      // the last layer's output at n_max
     size_t scratch_floats;  // ex->scratch the sequence needs at n_max
-    size_t grad_floats;     // each of the two ping-pong gradient buffers at n_max
+    size_t grad_floats;     // each of the two ping-pong gradient buffers at n_max (the larger)
+    size_t grad_par[2];     // what backward writes to g0 and to g1 at most (hpff_seq_grad_pair)
     size_t ws_bytes;        // max conv workspace
     size_t flops_per_sample;
 } hpff_seq;
@@ -44,6 +45,12 @@ float *hpff_seq_forward_out(hpff_seq *s, hpff_exec *ex, int n, const float *x, f
 // accumulated if param_grads. g0/g1 are two buffers of grad_floats each (dy may not alias them).
 void hpff_seq_backward(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *slot, const float *dy,
                        float *dx, float beta, int param_grads, float *g0, float *g1);
+// Floats of a g0|g1 pair laid out one after the other: grad_par[0] + grad_par[1], 16-aligned.
+// backward alternates g0, g1, g0, ... from the last layer down, so the two may differ a lot (an
+// upsampling first layer makes only one of them large).
+size_t hpff_seq_grad_pair(const hpff_seq *s);
+// g1 of such a pair starting at g0.
+float *hpff_seq_grad_g1(const hpff_seq *s, float *g0);
 // The one of g0/g1 that backward no longer uses when it writes dx (the other holds layer 0's
 // output gradient): a caller may pass it as dx when it holds n_max * |in| floats.
 float *hpff_seq_spare_grad(const hpff_seq *s, float *g0, float *g1);
