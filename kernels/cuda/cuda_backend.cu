@@ -1,6 +1,7 @@
 // cuda_backend.cu — the CUDA backend's life cycle and memory: device selection, the compute
 // stream and library handles, tracked allocations (peak bytes), host<->device copies, the
 // launch check and the shared scratch buffer. The ops live in the other cuda_*.cu files.
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,20 @@
 
 #define HPFF_CUBLAS_WS_BYTES ((size_t)32 << 20)   // what cuBLAS recommends for Hopper
 #define HPFF_SCRATCH_MIN ((size_t)1 << 20)
+
+// Recording a graph (one per process at a time: the compute thread records its stream).
+static int g_recording;
+static char g_record_error[512];   // the first failure while recording
+
+extern "C" void hpff_cuda_fail(const char *file, int line, const char *stmt, const char *fmt, ...) {
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!g_recording) hpff_fatal(file, line, stmt, "%s", msg);
+    if (!g_record_error[0]) snprintf(g_record_error, sizeof g_record_error, "%s:%d: %s: %s", file, line, stmt, msg);
+}
 
 extern "C" int hpff_cuda_device_count(void) {
     int n = 0;
@@ -41,7 +56,7 @@ extern "C" void hpff_cuda_launched(hpff_cuda_ctx *cx, const char *what, const ch
     cudaError_t e = cudaGetLastError();
     if (e == cudaSuccess && cx->sync_check) e = cudaStreamSynchronize(cx->stream);
     if (e != cudaSuccess)
-        hpff_fatal(file, line, what, "CUDA error %d (%s) in %s: %s%s", (int)e, cudaGetErrorName(e),
+        hpff_cuda_fail(file, line, what, "CUDA error %d (%s) in %s: %s%s", (int)e, cudaGetErrorName(e),
                    what, cudaGetErrorString(e),
                    cx->sync_check ? "" : " (set HPFF_SYNC_CHECK=1 to locate asynchronous faults)");
 }
@@ -51,7 +66,7 @@ extern "C" void hpff_cuda_library_done(hpff_cuda_ctx *cx, const char *what, cons
     if (!cx->sync_check) return;
     cudaError_t e = cudaStreamSynchronize(cx->stream);
     if (e != cudaSuccess)
-        hpff_fatal(file, line, what, "CUDA error %d (%s) in %s: %s", (int)e, cudaGetErrorName(e), what,
+        hpff_cuda_fail(file, line, what, "CUDA error %d (%s) in %s: %s", (int)e, cudaGetErrorName(e), what,
                    cudaGetErrorString(e));
 }
 
@@ -149,6 +164,8 @@ static int cuda_graph_begin(hpff_backend *be) {
         (void)cudaGetLastError();
         return 0;
     }
+    g_recording = 1;
+    g_record_error[0] = 0;
     return 1;
 }
 
@@ -156,8 +173,10 @@ static void *cuda_graph_end(hpff_backend *be, char *why, size_t why_len) {
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
     cudaGraph_t g = NULL;
     cudaError_t e = cudaStreamEndCapture(cx->stream, &g);
-    if (e != cudaSuccess || !g) {
-        snprintf(why, why_len, "cudaStreamEndCapture: %s", cudaGetErrorString(e));
+    g_recording = 0;
+    if (e != cudaSuccess || !g || g_record_error[0]) {
+        if (g_record_error[0]) snprintf(why, why_len, "%s", g_record_error);
+        else snprintf(why, why_len, "cudaStreamEndCapture: %s", cudaGetErrorString(e));
         (void)cudaGetLastError();
         if (g) cudaGraphDestroy(g);
         return NULL;
