@@ -97,18 +97,20 @@ struct hpff_backend {
 
     // ---- batch norm over (n, h*w) per channel; hw = 1 for BatchNorm1d on (n, c) ----
     // Train: batch mean / biased variance; running_var gets the unbiased variance (ALGORITHM §1.2).
-    // save_mean / save_invstd (c) are kept for backward.
+    // save_mean / save_invstd (c) are kept for backward. relu = 1 applies ReLU to the output (the
+    // same values as relu_fwd after it: one pass, one launch fewer).
     void (*bn_fwd_train)(hpff_backend *be, int n, int c, int hw, const float *x, const float *gamma,
                          const float *beta, float *y, float *running_mean, float *running_var,
-                         float momentum, float eps, float *save_mean, float *save_invstd);
+                         float momentum, float eps, float *save_mean, float *save_invstd, int relu);
     void (*bn_fwd_eval)(hpff_backend *be, int n, int c, int hw, const float *x, const float *gamma,
                         const float *beta, float *y, const float *running_mean,
-                        const float *running_var, float eps);
+                        const float *running_var, float eps, int relu);
     // Train-mode backward incl. the batch-statistics terms. dx may be NULL (parameter grads only);
-    // dgamma/dbeta may be NULL (data grad only).
+    // dgamma/dbeta may be NULL (data grad only). relu_y (may be NULL): the forward applied ReLU and
+    // relu_y is its output; dy is then taken at the ReLU's output, as relu_bwd would pass it on.
     void (*bn_bwd)(hpff_backend *be, int n, int c, int hw, const float *x, const float *dy,
                    const float *gamma, const float *save_mean, const float *save_invstd,
-                   float *dx, float beta_dx, float *dgamma, float *dbeta);
+                   const float *relu_y, float *dx, float beta_dx, float *dgamma, float *dbeta);
 
     // ---- pooling ----
     void (*maxpool_fwd)(hpff_backend *be, const hpff_pool_desc *d, const float *x, float *y);

@@ -141,16 +141,16 @@ PROF_WRAP(conv_bwd_filter,
 PROF_WRAP(bn_fwd_train,
           (int n, int c, int hw, const float *x, const float *gamma, const float *beta, float *y,
            float *running_mean, float *running_var, float momentum, float eps, float *save_mean,
-           float *save_invstd),
-          (n, c, hw, x, gamma, beta, y, running_mean, running_var, momentum, eps, save_mean, save_invstd))
+           float *save_invstd, int relu),
+          (n, c, hw, x, gamma, beta, y, running_mean, running_var, momentum, eps, save_mean, save_invstd, relu))
 PROF_WRAP(bn_fwd_eval,
           (int n, int c, int hw, const float *x, const float *gamma, const float *beta, float *y,
-           const float *running_mean, const float *running_var, float eps),
-          (n, c, hw, x, gamma, beta, y, running_mean, running_var, eps))
+           const float *running_mean, const float *running_var, float eps, int relu),
+          (n, c, hw, x, gamma, beta, y, running_mean, running_var, eps, relu))
 PROF_WRAP(bn_bwd,
           (int n, int c, int hw, const float *x, const float *dy, const float *gamma, const float *save_mean,
-           const float *save_invstd, float *dx, float beta_dx, float *dgamma, float *dbeta),
-          (n, c, hw, x, dy, gamma, save_mean, save_invstd, dx, beta_dx, dgamma, dbeta))
+           const float *save_invstd, const float *relu_y, float *dx, float beta_dx, float *dgamma, float *dbeta),
+          (n, c, hw, x, dy, gamma, save_mean, save_invstd, relu_y, dx, beta_dx, dgamma, dbeta))
 
 PROF_WRAP(maxpool_fwd, (const hpff_pool_desc *d, const float *x, float *y), (d, x, y))
 PROF_WRAP(maxpool_bwd, (const hpff_pool_desc *d, const float *x, const float *y, const float *dy, float *dx, float beta),

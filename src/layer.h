@@ -52,6 +52,8 @@ struct hpff_layer {
                                // then stores no separate output for it
     int reads_y;               // its backward reads its own output y (so a following in-place
                                // layer must not overwrite y)
+    int absorbs_relu;          // can apply a following ReLU itself (batch norm)
+    int fused_relu;            // does so: the sequence skips that ReLU (set by hpff_seq_plan)
     char name[64];
 };
 

@@ -101,25 +101,27 @@ static void bn_forward(hpff_layer *L, hpff_exec *ex, int n, const float *x, floa
     int c = L->in.c, hw = L->in.h * L->in.w;
     if (ex->train)
         ex->be->bn_fwd_train(ex->be, n, c, hw, x, PARAM(ex, p->g_off), PARAM(ex, p->b_off), y,
-                             STATE(ex, p->rm_off), STATE(ex, p->rv_off), p->momentum, p->eps, saved, saved + c);
+                             STATE(ex, p->rm_off), STATE(ex, p->rv_off), p->momentum, p->eps, saved, saved + c,
+                             L->fused_relu);
     else
         ex->be->bn_fwd_eval(ex->be, n, c, hw, x, PARAM(ex, p->g_off), PARAM(ex, p->b_off), y,
-                            STATE(ex, p->rm_off), STATE(ex, p->rv_off), p->eps);
+                            STATE(ex, p->rm_off), STATE(ex, p->rv_off), p->eps, L->fused_relu);
 }
 
+// With a fused ReLU, y is the ReLU's output and dy the gradient there.
 static void bn_backward(hpff_layer *L, hpff_exec *ex, int n, const float *x, const float *y,
                         const float *saved, const float *dy, float *dx, float beta, int param_grads) {
-    (void)y;
     bn_priv *p = L->priv;
     int c = L->in.c, hw = L->in.h * L->in.w;
-    ex->be->bn_bwd(ex->be, n, c, hw, x, dy, PARAM(ex, p->g_off), saved, saved + c, dx, beta,
-                   param_grads ? GRAD(ex, p->g_off) : NULL, param_grads ? GRAD(ex, p->b_off) : NULL);
+    ex->be->bn_bwd(ex->be, n, c, hw, x, dy, PARAM(ex, p->g_off), saved, saved + c, L->fused_relu ? y : NULL, dx,
+                   beta, param_grads ? GRAD(ex, p->g_off) : NULL, param_grads ? GRAD(ex, p->b_off) : NULL);
 }
 
 static const hpff_layer_ops bn_ops = {"bn", bn_forward, bn_backward, NULL};
 
 hpff_layer *hpff_bn_create(hpff_build *b, const char *name, hpff_shape in) {
     hpff_layer *L = layer_new(&bn_ops, name, in, in, sizeof(bn_priv));
+    L->absorbs_relu = 1;
     bn_priv *p = L->priv;
     char tn[128];
     size_t c = (size_t)in.c;
@@ -299,7 +301,7 @@ hpff_layer *hpff_resize_create(hpff_shape in, int h_out, int w_out) {
 
 // ---------------------------------------------------------------- basic block
 // Saved layout per sample (all at output resolution, E = c_out*h_out*w_out):
-//   t1 conv1 out | r1 relu(bn1(t1)) | t3 conv2 out | [s1 shortcut conv out]
+//   t1 conv1 out | r1 relu(bn1(t1)) (one fused op) | t3 conv2 out | [s1 shortcut conv out]
 // followed by the fixed part: the BN layers' saved statistics (2c each). Batch-norm backward
 // reads its input, not its output, so bn2's output is formed in y (then the shortcut is added
 // and ReLU applied in place) and the shortcut BN's output lives in the scratch only.
@@ -316,8 +318,7 @@ static void block_forward(hpff_layer *L, hpff_exec *ex, int n, const float *x, f
     float *fixed = saved + (size_t)n * L->saved_per_sample;   // bn1 | bn2 | sc_bn statistics
     float *st1 = fixed, *st2 = st1 + block_bn_saved(p->bn1), *st3 = st2 + block_bn_saved(p->bn2);
     p->conv1->ops->forward(p->conv1, ex, n, x, t1, NULL);
-    p->bn1->ops->forward(p->bn1, ex, n, t1, r1, st1);
-    ex->be->relu_fwd(ex->be, r1, r1, E);
+    p->bn1->ops->forward(p->bn1, ex, n, t1, r1, st1);   // with its ReLU (fused at creation)
     p->conv2->ops->forward(p->conv2, ex, n, r1, t3, NULL);
     p->bn2->ops->forward(p->bn2, ex, n, t3, y, st2);
     const float *sc = x;
@@ -352,7 +353,6 @@ static void block_backward(hpff_layer *L, hpff_exec *ex, int n, const float *x, 
     }
     p->bn2->ops->backward(p->bn2, ex, n, t3, NULL, st2, A, B, 0.f, param_grads);
     p->conv2->ops->backward(p->conv2, ex, n, r1, t3, NULL, B, A, 0.f, param_grads);
-    ex->be->relu_bwd(ex->be, A, r1, A, E, 0.f);
     p->bn1->ops->backward(p->bn1, ex, n, t1, r1, st1, A, B, 0.f, param_grads);
     p->conv1->ops->backward(p->conv1, ex, n, x, t1, NULL, B, dx, 1.f, param_grads);   // dx holds the shortcut's
 }
@@ -375,6 +375,7 @@ hpff_layer *hpff_basic_block_create(hpff_build *b, const char *name, hpff_shape 
     joined(tn, sizeof tn, name, "conv1"); tmp.conv1 = hpff_conv_create(b, tn, in, &c1);
     hpff_shape out = tmp.conv1->out;
     joined(tn, sizeof tn, name, "bn1"); tmp.bn1 = hpff_bn_create(b, tn, out);
+    tmp.bn1->fused_relu = 1;   // relu(bn1(t1)) in one op; its backward masks by r1
     joined(tn, sizeof tn, name, "conv2"); tmp.conv2 = hpff_conv_create(b, tn, out, &c2);
     joined(tn, sizeof tn, name, "bn2"); tmp.bn2 = hpff_bn_create(b, tn, out);
     int projection = stride != 1 || in.c != c_out;

@@ -25,6 +25,8 @@ void hpff_seq_push(hpff_seq *s, hpff_layer *L) {
 
 static size_t align16(size_t v) { return (v + 15) & ~(size_t)15; }
 
+static int is_relu(const hpff_layer *L) { return strcmp(L->ops->kind, "relu") == 0; }
+
 static void plan(hpff_seq *s, int n_max, int split_out) {
     HPFF_CHECK(s->n > 0, "empty layer sequence");
     s->n_max = n_max;
@@ -32,16 +34,22 @@ static void plan(hpff_seq *s, int n_max, int split_out) {
     s->out_floats = align16((size_t)n_max * hpff_shape_numel(s->out));
     s->y_off = hpff_xcalloc((size_t)s->n, sizeof(size_t));
     s->saved_off = hpff_xcalloc((size_t)s->n, sizeof(size_t));
+    s->skip = hpff_xcalloc((size_t)s->n, sizeof(int));
     size_t off = 0, g = 0;   // gradients at layer outputs 0..n-2 (the input's goes to the caller)
     for (int i = 0; i < s->n; i++) {
         hpff_layer *L = s->layers[i];
         int last_outside = split_out && i == s->n - 1;
         // An in-place layer (ReLU, sigmoid) overwrites its input inside the slot when the layer
         // before it never reads its own output again (conv, BN, linear); never the sequence input.
+        // A ReLU so placed after a batch norm is done by the batch norm itself and skipped.
         if (last_outside) {
             s->y_off[i] = 0;   // unused: the caller's buffer
         } else if (i > 0 && L->in_place && !s->layers[i - 1]->reads_y) {
             s->y_off[i] = s->y_off[i - 1];
+            if (is_relu(L) && s->layers[i - 1]->absorbs_relu && !s->layers[i - 1]->fused_relu) {
+                s->layers[i - 1]->fused_relu = 1;
+                s->skip[i] = 1;
+            }
         } else {
             s->y_off[i] = off;
             off += align16((size_t)n_max * hpff_shape_numel(L->out));
@@ -51,15 +59,17 @@ static void plan(hpff_seq *s, int n_max, int split_out) {
         size_t sc = L->scratch_per_sample * (size_t)n_max;
         if (sc > s->scratch_floats) s->scratch_floats = sc;
         if (i < s->n - 1 && hpff_shape_numel(L->out) > g) g = hpff_shape_numel(L->out);
-        // backward writes layer i+1's input gradient (= layer i's output size) to g0 when
-        // n-2-i is even, else to g1 (hpff_seq_spare_grad has the same parity).
-        if (i < s->n - 1) {
-            size_t *par = &s->grad_par[(s->n - 2 - i) % 2];
-            size_t need = (size_t)n_max * hpff_shape_numel(L->out);
-            if (need > *par) *par = need;
-        }
         if (L->ws_bytes > s->ws_bytes) s->ws_bytes = L->ws_bytes;
         s->flops_per_sample += L->flops_per_sample;
+    }
+    // backward: the k-th layer it runs (from the last down, layer 0 excluded) writes its input
+    // gradient to g0 for even k, to g1 for odd k (hpff_seq_spare_grad follows the same count).
+    s->grad_writes = 0;
+    for (int i = s->n - 1; i >= 1; i--) {
+        if (s->skip[i]) continue;
+        size_t *par = &s->grad_par[s->grad_writes++ % 2];
+        size_t need = (size_t)n_max * hpff_shape_numel(s->layers[i]->in);
+        if (need > *par) *par = need;
     }
     s->slot_floats = off;
     s->grad_floats = g * (size_t)n_max;
@@ -74,6 +84,7 @@ void hpff_seq_free(hpff_seq *s) {
     free(s->layers);
     free(s->y_off);
     free(s->saved_off);
+    free(s->skip);
     memset(s, 0, sizeof *s);
 }
 
@@ -88,7 +99,7 @@ static float *forward(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *
     float *y = NULL;
     for (int i = 0; i < s->n; i++) {
         y = layer_y(s, slot, out, i);
-        s->layers[i]->ops->forward(s->layers[i], ex, n, in, y, slot + s->saved_off[i]);
+        if (!s->skip[i]) s->layers[i]->ops->forward(s->layers[i], ex, n, in, y, slot + s->saved_off[i]);
         in = y;
     }
     return y;
@@ -114,6 +125,7 @@ static void backward(hpff_seq *s, hpff_exec *ex, int n, const float *x, float *s
     const float *grad = dy;
     for (int i = s->n - 1; i >= 0; i--) {
         hpff_layer *L = s->layers[i];
+        if (s->skip[i]) continue;   // a ReLU its batch norm applied (and differentiates)
         const float *in = i ? layer_y(s, slot, out, i - 1) : x;
         float *out_grad = i ? ((grad == g0) ? g1 : g0) : dx;
         float b = i ? 0.f : beta;
@@ -136,9 +148,9 @@ void hpff_seq_backward_out(hpff_seq *s, hpff_exec *ex, int n, const float *x, fl
 }
 
 float *hpff_seq_spare_grad(const hpff_seq *s, float *g0, float *g1) {
-    // backward: layer i >= 1 writes its input gradient to g0 when n-1-i is even, else to g1.
-    // Layer 0 reads what layer 1 wrote: g0 for even n, g1 for odd n >= 3 (n = 1: dy itself).
-    return s->n % 2 == 0 ? g1 : g0;
+    // Layer 0 reads the last of the grad_writes gradients backward wrote before it (write k went
+    // to g0 for even k), or dy itself when there were none: the other buffer is free.
+    return s->grad_writes % 2 == 0 ? g0 : g1;
 }
 
 size_t hpff_seq_grad_pair(const hpff_seq *s) { return align16(s->grad_par[0]) + align16(s->grad_par[1]); }

@@ -15,6 +15,8 @@ typedef struct hpff_seq {
     int n_max;              // planned batch
     size_t *y_off;          // per layer: output offset in the slot (floats)
     size_t *saved_off;      // per layer: saved-state offset in the slot
+    int *skip;              // per layer: 1 for a ReLU the batch norm before it applies (fused)
+    int grad_writes;        // gradients backward writes to g0/g1 before layer 0 (alternating)
     size_t slot_floats;     // one slot (outputs + saved state of every layer) at n_max
     int split_out;          // planned with hpff_seq_plan_split: the last output is not in the slot
     size_t out_floats;      // the last layer's output at n_max

@@ -40,8 +40,8 @@ static void run(int threads, const hpff_conv_desc *d0, outs *o) {
     o->bndx = malloc(yn * 4);
     o->dg = calloc(c, 4);
     o->dbeta = calloc(c, 4);
-    be->bn_fwd_train(be, d.n, c, hw, o->y, g, bt, o->bny, o->rm, o->rv, 0.1f, 1e-5f, sm, si);
-    be->bn_bwd(be, d.n, c, hw, o->y, dy, g, sm, si, o->bndx, 0.f, o->dg, o->dbeta);
+    be->bn_fwd_train(be, d.n, c, hw, o->y, g, bt, o->bny, o->rm, o->rv, 0.1f, 1e-5f, sm, si, 1);
+    be->bn_bwd(be, d.n, c, hw, o->y, dy, g, sm, si, o->bny, o->bndx, 0.f, o->dg, o->dbeta);
     free(x); free(w); free(b); free(dy); free(ws); free(g); free(bt);
     hpff_backend_destroy(be);
 }

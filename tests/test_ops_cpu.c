@@ -136,6 +136,38 @@ static void test_convs(void) {
 // ---------------------------------------------------------------------------------------------
 // batch norm
 
+// BN with a fused ReLU (relu = 1 / relu_y) gives bitwise what BN followed by the separate ReLU
+// ops gives: train and eval outputs, running statistics, and the backward of both.
+static void test_bn_relu_fused(const char *tag, int n, int c, int hw, const float *x, const float *g,
+                               const float *b, const float *dy, float momentum, float eps) {
+    size_t nx = (size_t)n * c * hw, nc = (size_t)c;
+    float *ya = calloc(nx, sizeof(float)), *yb = calloc(nx, sizeof(float));
+    float *st = calloc(8 * nc, sizeof(float));   // rm, rv, sm, si for each side
+    float *ga = calloc(nx, sizeof(float)), *gb = calloc(nx, sizeof(float)), *r = calloc(nx, sizeof(float));
+    float *pa = calloc(4 * nc, sizeof(float)), *pb = pa + 2 * nc;   // dgamma | dbeta per side
+    for (size_t k = 0; k < nc; k++) st[nc + k] = st[5 * nc + k] = 1.f;
+    g_be->bn_fwd_train(g_be, n, c, hw, x, g, b, ya, st, st + nc, momentum, eps, st + 2 * nc, st + 3 * nc, 0);
+    g_be->relu_fwd(g_be, ya, ya, nx);
+    g_be->bn_fwd_train(g_be, n, c, hw, x, g, b, yb, st + 4 * nc, st + 5 * nc, momentum, eps, st + 6 * nc,
+                       st + 7 * nc, 1);
+    int same = memcmp(ya, yb, nx * sizeof(float)) == 0 && memcmp(st, st + 4 * nc, 4 * nc * sizeof(float)) == 0;
+    TEST_CHECK(same, "%s: fused BN+ReLU forward (train) differs from BN then ReLU", tag);
+    size_t zeros = 0;
+    for (size_t k = 0; k < nx; k++) zeros += yb[k] == 0.f;
+    TEST_CHECK(zeros > 0 && zeros < nx, "%s: the ReLU clipped %zu of %zu values (the test needs some)", tag,
+               zeros, nx);
+    g_be->relu_bwd(g_be, r, ya, dy, nx, 0.f);
+    g_be->bn_bwd(g_be, n, c, hw, x, r, g, st + 2 * nc, st + 3 * nc, NULL, ga, 0.f, pa, pa + nc);
+    g_be->bn_bwd(g_be, n, c, hw, x, dy, g, st + 6 * nc, st + 7 * nc, yb, gb, 0.f, pb, pb + nc);
+    same = memcmp(ga, gb, nx * sizeof(float)) == 0 && memcmp(pa, pb, 2 * nc * sizeof(float)) == 0;
+    TEST_CHECK(same, "%s: fused BN+ReLU backward differs from ReLU then BN backward", tag);
+    g_be->bn_fwd_eval(g_be, n, c, hw, x, g, b, ya, st, st + nc, eps, 0);
+    g_be->relu_fwd(g_be, ya, ya, nx);
+    g_be->bn_fwd_eval(g_be, n, c, hw, x, g, b, yb, st, st + nc, eps, 1);
+    TEST_CHECK(memcmp(ya, yb, nx * sizeof(float)) == 0, "%s: fused BN+ReLU forward (eval) differs", tag);
+    free(ya); free(yb); free(st); free(ga); free(gb); free(r); free(pa);
+}
+
 static void test_bn(int n, int c, int hw, float momentum, float eps, uint64_t seed) {
     char tag[96];
     snprintf(tag, sizeof tag, "bn n%d c%d hw%d m%g", n, c, hw, momentum);
@@ -163,7 +195,7 @@ static void test_bn(int n, int c, int hw, float momentum, float eps, uint64_t se
     float *rmo = test_guarded_alloc(nc), *rvo = test_guarded_alloc(nc);
     memcpy(rmo, rm, nc * sizeof(float));
     memcpy(rvo, rv, nc * sizeof(float));
-    g_be->bn_fwd_train(g_be, n, c, hw, x, g, b, y, rmo, rvo, momentum, eps, sm, si);
+    g_be->bn_fwd_train(g_be, n, c, hw, x, g, b, y, rmo, rvo, momentum, eps, sm, si, 0);
     check_out(tag, "train y", y, NULL, yr, nx, 2e-5, 1e-4);
     check_out(tag, "save_mean", sm, NULL, mean, nc, 1e-6, 1e-5);
     check_out(tag, "save_invstd", si, NULL, invstd, nc, 1e-6, 1e-5);
@@ -174,7 +206,7 @@ static void test_bn(int n, int c, int hw, float momentum, float eps, uint64_t se
     double *ye = ref_alloc(nx);
     ref_bn_apply(n, c, hw, xd, gd, bd, rmd, rvd, eps, ye);
     float *yv = out_nan(nx);
-    g_be->bn_fwd_eval(g_be, n, c, hw, x, g, b, yv, rm, rv, eps);
+    g_be->bn_fwd_eval(g_be, n, c, hw, x, g, b, yv, rm, rv, eps, 0);
     check_out(tag, "eval y", yv, NULL, ye, nx, 2e-5, 1e-4);
 
     double *dxr = ref_alloc(nx), *dgr = ref_alloc(nc), *dbr = ref_alloc(nc);
@@ -182,17 +214,18 @@ static void test_bn(int n, int c, int hw, float momentum, float eps, uint64_t se
     float *dx0 = out_nan(nx), *dx1 = out_rand(nx, seed + 6), *dx1p = copy_f(dx1, nx);
     float *dg = out_rand(nc, seed + 7), *dgp = copy_f(dg, nc);
     float *db = out_rand(nc, seed + 8), *dbp = copy_f(db, nc);
-    g_be->bn_bwd(g_be, n, c, hw, x, dy, g, sm, si, dx0, 0.0f, dg, db);
+    g_be->bn_bwd(g_be, n, c, hw, x, dy, g, sm, si, NULL, dx0, 0.0f, dg, db);
     check_out(tag, "bwd dx beta=0", dx0, NULL, dxr, nx, 2e-5, 1e-4);
     check_out(tag, "bwd dgamma +=", dg, dgp, dgr, nc, 2e-5, 1e-4);
     check_out(tag, "bwd dbeta +=", db, dbp, dbr, nc, 2e-5, 1e-4);
-    g_be->bn_bwd(g_be, n, c, hw, x, dy, g, sm, si, dx1, 1.0f, NULL, NULL);
+    g_be->bn_bwd(g_be, n, c, hw, x, dy, g, sm, si, NULL, dx1, 1.0f, NULL, NULL);
     check_out(tag, "bwd dx beta=1 (no param grads)", dx1, dx1p, dxr, nx, 2e-5, 1e-4);
     // params only, a second time: dgamma/dbeta hold prior + 2 grads
-    g_be->bn_bwd(g_be, n, c, hw, x, dy, g, sm, si, NULL, 0.0f, dg, db);
+    g_be->bn_bwd(g_be, n, c, hw, x, dy, g, sm, si, NULL, NULL, 0.0f, dg, db);
     for (size_t k = 0; k < nc; k++) { dgr[k] *= 2.0; dbr[k] *= 2.0; }
     check_out(tag, "bwd dgamma twice", dg, dgp, dgr, nc, 4e-5, 1e-4);
     check_out(tag, "bwd dbeta twice", db, dbp, dbr, nc, 4e-5, 1e-4);
+    test_bn_relu_fused(tag, n, c, hw, x, g, b, dy, momentum, eps);
 
     free(x); free(g); free(b); free(rm); free(rv); free(dy); free(xd); free(gd); free(bd);
     free(rmd); free(rvd); free(dyd); free(yr); free(mean); free(var); free(invstd); free(rm_e);

@@ -107,8 +107,8 @@ static void fd_bn(int n, int c, int hw, uint64_t seed) {
     float *si = malloc(nc * sizeof(float)), *rm = calloc(nc, sizeof(float));
     float *rv = calloc(nc, sizeof(float)), *dx = malloc(nx * sizeof(float));
     float *dg = calloc(nc, sizeof(float)), *db = calloc(nc, sizeof(float));
-    g_be->bn_fwd_train(g_be, n, c, hw, x, g, b, y, rm, rv, 0.1f, eps, sm, si);
-    g_be->bn_bwd(g_be, n, c, hw, x, dy, g, sm, si, dx, 0.0f, dg, db);
+    g_be->bn_fwd_train(g_be, n, c, hw, x, g, b, y, rm, rv, 0.1f, eps, sm, si, 0);
+    g_be->bn_bwd(g_be, n, c, hw, x, dy, g, sm, si, NULL, dx, 0.0f, dg, db);
     fd_prob p = {fwd_bn, nx, {xd, gd, bd}, NULL, {n, c, hw}, NULL, NULL, eps};
     char name[96];
     snprintf(name, sizeof name, "%s dx", tag);

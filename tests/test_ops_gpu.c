@@ -156,9 +156,10 @@ static void test_convs(void) {
 
 // ---- batch norm ----
 
-static void test_bn(int n, int c, int hw, float momentum, float eps, uint64_t seed) {
+// relu = 1: the fused BN+ReLU forms (relu flag, relu_y = the forward's output) on both sides.
+static void test_bn(int n, int c, int hw, float momentum, float eps, uint64_t seed, int relu) {
     char tag[96];
-    snprintf(tag, sizeof tag, "bn n%d c%d hw%d", n, c, hw);
+    snprintf(tag, sizeof tag, "bn%s n%d c%d hw%d", relu ? "+relu" : "", n, c, hw);
     size_t nx = (size_t)n * c * hw, nc = (size_t)c;
     float *x = h_rand(nx, -1, 1, seed);
     for (size_t i = 0; i < nx; i++) x[i] = 3.0f + 1.5f * x[i];   // mean far from 0
@@ -169,21 +170,27 @@ static void test_bn(int n, int c, int hw, float momentum, float eps, uint64_t se
     float *y = h_nan(nx), *ye = h_nan(nx), *sm = h_nan(nc), *si = h_nan(nc);
     float *rm = h_copy(rm0, nc), *rv = h_copy(rv0, nc);
     float *dx0 = h_nan(nx), *dx1 = h_copy(dxp, nx), *dg = h_copy(dgp, nc), *db = h_copy(dbp, nc);
-    g_cpu->bn_fwd_train(g_cpu, n, c, hw, x, g, b, y, rm, rv, momentum, eps, sm, si);
-    g_cpu->bn_fwd_eval(g_cpu, n, c, hw, x, g, b, ye, rm0, rv0, eps);
-    g_cpu->bn_bwd(g_cpu, n, c, hw, x, dy, g, sm, si, dx0, 0.0f, dg, db);
-    g_cpu->bn_bwd(g_cpu, n, c, hw, x, dy, g, sm, si, dx1, 1.0f, NULL, NULL);
-    g_cpu->bn_bwd(g_cpu, n, c, hw, x, dy, g, sm, si, NULL, 0.0f, dg, db);   // params twice
+    g_cpu->bn_fwd_train(g_cpu, n, c, hw, x, g, b, y, rm, rv, momentum, eps, sm, si, relu);
+    g_cpu->bn_fwd_eval(g_cpu, n, c, hw, x, g, b, ye, rm0, rv0, eps, relu);
+    const float *ry = relu ? y : NULL;
+    g_cpu->bn_bwd(g_cpu, n, c, hw, x, dy, g, sm, si, ry, dx0, 0.0f, dg, db);
+    g_cpu->bn_bwd(g_cpu, n, c, hw, x, dy, g, sm, si, ry, dx1, 1.0f, NULL, NULL);
+    g_cpu->bn_bwd(g_cpu, n, c, hw, x, dy, g, sm, si, ry, NULL, 0.0f, dg, db);   // params twice
 
     dbuf gx = dev_put(x, nx), gg = dev_put(g, nc), gb = dev_put(b, nc), gdy = dev_put(dy, nx);
     dbuf gy = dev_put(NULL, nx), gye = dev_put(NULL, nx), gsm = dev_put(NULL, nc), gsi = dev_put(NULL, nc);
     dbuf grm = dev_put(rm0, nc), grv = dev_put(rv0, nc), grm0 = dev_put(rm0, nc), grv0 = dev_put(rv0, nc);
     dbuf gdx0 = dev_put(NULL, nx), gdx1 = dev_put(dxp, nx), gdg = dev_put(dgp, nc), gdb = dev_put(dbp, nc);
-    g_gpu->bn_fwd_train(g_gpu, n, c, hw, gx.d, gg.d, gb.d, gy.d, grm.d, grv.d, momentum, eps, gsm.d, gsi.d);
-    g_gpu->bn_fwd_eval(g_gpu, n, c, hw, gx.d, gg.d, gb.d, gye.d, grm0.d, grv0.d, eps);
-    g_gpu->bn_bwd(g_gpu, n, c, hw, gx.d, gdy.d, gg.d, gsm.d, gsi.d, gdx0.d, 0.0f, gdg.d, gdb.d);
-    g_gpu->bn_bwd(g_gpu, n, c, hw, gx.d, gdy.d, gg.d, gsm.d, gsi.d, gdx1.d, 1.0f, NULL, NULL);
-    g_gpu->bn_bwd(g_gpu, n, c, hw, gx.d, gdy.d, gg.d, gsm.d, gsi.d, NULL, 0.0f, gdg.d, gdb.d);
+    g_gpu->bn_fwd_train(g_gpu, n, c, hw, gx.d, gg.d, gb.d, gy.d, grm.d, grv.d, momentum, eps, gsm.d, gsi.d, relu);
+    g_gpu->bn_fwd_eval(g_gpu, n, c, hw, gx.d, gg.d, gb.d, gye.d, grm0.d, grv0.d, eps, relu);
+    // The GPU backward masks by the CPU's forward output (uploaded), so both sides clip alike
+    // even where the two forwards round a value near zero differently.
+    dbuf gry = dev_put(y, nx);
+    const float *gr = relu ? gry.d : NULL;
+    g_gpu->bn_bwd(g_gpu, n, c, hw, gx.d, gdy.d, gg.d, gsm.d, gsi.d, gr, gdx0.d, 0.0f, gdg.d, gdb.d);
+    g_gpu->bn_bwd(g_gpu, n, c, hw, gx.d, gdy.d, gg.d, gsm.d, gsi.d, gr, gdx1.d, 1.0f, NULL, NULL);
+    g_gpu->bn_bwd(g_gpu, n, c, hw, gx.d, gdy.d, gg.d, gsm.d, gsi.d, gr, NULL, 0.0f, gdg.d, gdb.d);
+    dev_free(gry);
     dev_check(tag, "train y", gy, y, g_tol);
     dev_check(tag, "save_mean", gsm, sm, g_tol);
     dev_check(tag, "save_invstd", gsi, si, g_tol);
@@ -570,14 +577,17 @@ static void run_all(void) {
     test_elementwise();
     test_sgd();
     test_convs();
-    test_bn(3, 5, 63, 0.1f, 1e-5f, 401);
-    test_bn(7, 3, 1, 0.25f, 1e-5f, 411);      // BatchNorm1d
-    test_bn(64, 300, 1, 0.1f, 1e-5f, 415);    // BatchNorm1d, many channels
-    test_bn(1, 4, 10, 0.1f, 1e-3f, 421);
-    test_bn(2, 3, 1024, 0.1f, 1e-5f, 431);
-    test_bn(16, 4, 33 * 33, 0.1f, 1e-5f, 441);   // several blocks per channel
-    test_bn(64, 2, 4096, 0.1f, 1e-5f, 451);      // many blocks per channel
-    test_bn(5, 37, 49, 0.1f, 1e-5f, 461);
+    test_bn(3, 5, 63, 0.1f, 1e-5f, 401, 0);
+    test_bn(7, 3, 1, 0.25f, 1e-5f, 411, 0);      // BatchNorm1d
+    test_bn(64, 300, 1, 0.1f, 1e-5f, 415, 0);    // BatchNorm1d, many channels
+    test_bn(1, 4, 10, 0.1f, 1e-3f, 421, 0);
+    test_bn(2, 3, 1024, 0.1f, 1e-5f, 431, 0);
+    test_bn(16, 4, 33 * 33, 0.1f, 1e-5f, 441, 0);   // several blocks per channel
+    test_bn(64, 2, 4096, 0.1f, 1e-5f, 451, 0);      // many blocks per channel
+    test_bn(5, 37, 49, 0.1f, 1e-5f, 461, 0);
+    test_bn(5, 37, 49, 0.1f, 1e-5f, 471, 1);      // with the fused ReLU
+    test_bn(64, 300, 1, 0.1f, 1e-5f, 475, 1);
+    test_bn(16, 4, 33 * 33, 0.1f, 1e-5f, 481, 1);
     test_pools();
     test_adaptive(7, 9, 3, 4, 801);
     test_adaptive(5, 5, 7, 8, 811);   // out > in replicates

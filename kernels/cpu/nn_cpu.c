@@ -35,20 +35,26 @@ __attribute__((noinline)) static void sums_shifted(const float *restrict x, size
     *s2 += r2;
 }
 
-// Sums of dy and dy*(x - mean) in double.
+// The gradient at a fused ReLU's input: what relu_bwd passes on (mask: the ReLU's output).
+static inline float relu_masked(const float *mask, const float *dy, size_t i) {
+    return !mask || mask[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+// Sums of dy and dy*(x - mean) in double (dy masked as relu_masked when mask is set).
 __attribute__((noinline)) static void sums_dy(const float *restrict x, const float *restrict dy,
-                                               size_t n, double mean, double *sdy, double *sdyx) {
+                                               const float *restrict mask, size_t n, double mean,
+                                               double *sdy, double *sdyx) {
     double a[8] = {0}, b[8] = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int j = 0; j < 8; j++) {
-            double g = (double)dy[i + j];
+            double g = (double)relu_masked(mask, dy, i + j);
             a[j] += g;
             b[j] += g * ((double)x[i + j] - mean);
         }
     double r1 = 0.0, r2 = 0.0;
     for (; i < n; i++) {
-        double g = (double)dy[i];
+        double g = (double)relu_masked(mask, dy, i);
         r1 += g;
         r2 += g * ((double)x[i] - mean);
     }
@@ -60,21 +66,25 @@ __attribute__((noinline)) static void sums_dy(const float *restrict x, const flo
     *sdyx += r2;
 }
 
-// y = x*a + b over the channel's n rows of hw (row stride rs).
-static void affine_rows(const float *x, float *y, int n, size_t hw, size_t rs, float a, float b) {
+// y = x*a + b over the channel's n rows of hw (row stride rs), then ReLU when `relu` (the
+// expression of relu_fwd, so fused and separate give the same values).
+static void affine_rows(const float *x, float *y, int n, size_t hw, size_t rs, float a, float b, int relu) {
     for (int i = 0; i < n; i++) {
         const float *restrict xi = x + i * rs;
         float *restrict yi = y + i * rs;
         for (size_t k = 0; k < hw; k++) yi[k] = xi[k] * a + b;
+        if (relu)
+            for (size_t k = 0; k < hw; k++) yi[k] = yi[k] < 0.0f ? 0.0f : yi[k];
     }
 }
 
 // Batch-norm arguments shared by the per-channel workers (channels split over the pool).
 typedef struct bn_job {
     int n, c, hw;
-    const float *x, *dy, *gamma, *beta, *save_mean_in, *save_invstd_in;
+    const float *x, *dy, *gamma, *beta, *save_mean_in, *save_invstd_in, *relu_y;
     float *y, *dx, *running_mean, *running_var, *save_mean, *save_invstd, *dgamma, *dbeta;
     float momentum, eps, beta_dx;
+    int relu;
 } bn_job;
 
 static void bn_fwd_train_channels(void *arg, int worker, int c0, int c1) {
@@ -99,32 +109,32 @@ static void bn_fwd_train_channels(void *arg, int worker, int c0, int c1) {
                                          j->momentum * var * (double)cnt / (double)(cnt - 1));
         float a = (float)((j->gamma ? j->gamma[ch] : 1.0f) * invstd);
         float b = (float)((j->beta ? j->beta[ch] : 0.0f) - mean * a);
-        affine_rows(xc, j->y + (size_t)ch * hw, n, (size_t)hw, rs, a, b);
+        affine_rows(xc, j->y + (size_t)ch * hw, n, (size_t)hw, rs, a, b, j->relu);
     }
 }
 
 void hpff_cpu_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float *x,
                            const float *gamma, const float *beta, float *y, float *running_mean,
                            float *running_var, float momentum, float eps, float *save_mean,
-                           float *save_invstd) {
+                           float *save_invstd, int relu) {
     HPFF_CHECK((size_t)n * hw > 1, "batch norm: training needs more than one value per channel (n %d, hw %d)",
                n, hw);
     bn_job j = {.n = n, .c = c, .hw = hw, .x = x, .gamma = gamma, .beta = beta, .y = y,
                 .running_mean = running_mean, .running_var = running_var, .save_mean = save_mean,
-                .save_invstd = save_invstd, .momentum = momentum, .eps = eps};
+                .save_invstd = save_invstd, .momentum = momentum, .eps = eps, .relu = relu};
     hpff_cpu_pool_run(hpff_cpu_pool_of(be), c, bn_fwd_train_channels, &j);
 }
 
 void hpff_cpu_bn_fwd_eval(hpff_backend *be, int n, int c, int hw, const float *x,
                           const float *gamma, const float *beta, float *y,
-                          const float *running_mean, const float *running_var, float eps) {
+                          const float *running_mean, const float *running_var, float eps, int relu) {
     (void)be;
     const size_t rs = (size_t)c * hw;
     for (int ch = 0; ch < c; ch++) {
         double invstd = 1.0 / sqrt((double)running_var[ch] + (double)eps);
         float a = (float)((gamma ? gamma[ch] : 1.0f) * invstd);
         float b = (float)((beta ? beta[ch] : 0.0f) - (double)running_mean[ch] * a);
-        affine_rows(x + (size_t)ch * hw, y + (size_t)ch * hw, n, (size_t)hw, rs, a, b);
+        affine_rows(x + (size_t)ch * hw, y + (size_t)ch * hw, n, (size_t)hw, rs, a, b, relu);
     }
 }
 
@@ -137,7 +147,8 @@ static void bn_bwd_channels(void *arg, int worker, int c0, int c1) {
         const size_t off = (size_t)ch * hw;
         double mean = j->save_mean_in[ch], invstd = j->save_invstd_in[ch], sdy = 0.0, sdyx = 0.0;
         for (int i = 0; i < n; i++)
-            sums_dy(j->x + off + i * rs, j->dy + off + i * rs, (size_t)hw, mean, &sdy, &sdyx);
+            sums_dy(j->x + off + i * rs, j->dy + off + i * rs, j->relu_y ? j->relu_y + off + i * rs : NULL,
+                    (size_t)hw, mean, &sdy, &sdyx);
         if (j->dgamma) j->dgamma[ch] += (float)(sdyx * invstd);
         if (j->dbeta) j->dbeta[ch] += (float)sdy;
         if (!j->dx) continue;
@@ -147,20 +158,22 @@ static void bn_bwd_channels(void *arg, int worker, int c0, int c1) {
         const float a = (float)(invstd * (j->gamma ? j->gamma[ch] : 1.0f));
         for (int i = 0; i < n; i++) {
             const float *restrict xi = j->x + off + i * rs, *restrict gi = j->dy + off + i * rs;
+            const float *restrict mi = j->relu_y ? j->relu_y + off + i * rs : NULL;
             float *restrict di = j->dx + off + i * rs;
             if (j->beta_dx == 0.0f)
-                for (int k = 0; k < hw; k++) di[k] = ((gi[k] - (xi[k] - fm) * proj) - mdy) * a;
+                for (int k = 0; k < hw; k++) di[k] = ((relu_masked(mi, gi, k) - (xi[k] - fm) * proj) - mdy) * a;
             else
-                for (int k = 0; k < hw; k++) di[k] += ((gi[k] - (xi[k] - fm) * proj) - mdy) * a;
+                for (int k = 0; k < hw; k++) di[k] += ((relu_masked(mi, gi, k) - (xi[k] - fm) * proj) - mdy) * a;
         }
     }
 }
 
 void hpff_cpu_bn_bwd(hpff_backend *be, int n, int c, int hw, const float *x, const float *dy,
                      const float *gamma, const float *save_mean, const float *save_invstd,
-                     float *dx, float beta_dx, float *dgamma, float *dbeta) {
+                     const float *relu_y, float *dx, float beta_dx, float *dgamma, float *dbeta) {
     bn_job j = {.n = n, .c = c, .hw = hw, .x = x, .dy = dy, .gamma = gamma, .save_mean_in = save_mean,
-                .save_invstd_in = save_invstd, .dx = dx, .beta_dx = beta_dx, .dgamma = dgamma, .dbeta = dbeta};
+                .save_invstd_in = save_invstd, .relu_y = relu_y, .dx = dx, .beta_dx = beta_dx,
+                .dgamma = dgamma, .dbeta = dbeta};
     hpff_cpu_pool_run(hpff_cpu_pool_of(be), c, bn_bwd_channels, &j);
 }
 

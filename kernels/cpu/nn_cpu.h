@@ -4,19 +4,20 @@
 #define HPFF_NN_CPU_H
 #include "backend.h"
 
-// Train-mode batch norm over (n, hw) per channel; updates the running statistics.
+// Train-mode batch norm over (n, hw) per channel; updates the running statistics; relu: ReLU on
+// the output.
 void hpff_cpu_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float *x,
                            const float *gamma, const float *beta, float *y, float *running_mean,
                            float *running_var, float momentum, float eps, float *save_mean,
-                           float *save_invstd);
+                           float *save_invstd, int relu);
 // Eval-mode batch norm with the running statistics.
 void hpff_cpu_bn_fwd_eval(hpff_backend *be, int n, int c, int hw, const float *x,
                           const float *gamma, const float *beta, float *y,
-                          const float *running_mean, const float *running_var, float eps);
-// Train-mode backward incl. the batch-statistics terms.
+                          const float *running_mean, const float *running_var, float eps, int relu);
+// Train-mode backward incl. the batch-statistics terms; relu_y: dy masked by relu_y > 0 first.
 void hpff_cpu_bn_bwd(hpff_backend *be, int n, int c, int hw, const float *x, const float *dy,
                      const float *gamma, const float *save_mean, const float *save_invstd,
-                     float *dx, float beta_dx, float *dgamma, float *dbeta);
+                     const float *relu_y, float *dx, float beta_dx, float *dgamma, float *dbeta);
 // Max pooling (padding is -inf); backward routes dy to the first maximum of each window.
 void hpff_cpu_maxpool_fwd(hpff_backend *be, const hpff_pool_desc *d, const float *x, float *y);
 void hpff_cpu_maxpool_bwd(hpff_backend *be, const hpff_pool_desc *d, const float *x,

@@ -71,22 +71,28 @@ __global__ void k_bn_stats_final(const welford *part, int splits, int c, double 
     if (running_var) running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * (float)unbiased;
 }
 
-// y = gamma*(x - mean)*invstd + beta over (n, c, hw). For eval, mean/istd come from `var`
-// (running stats) when `from_var` is set.
+// y = gamma*(x - mean)*invstd + beta over (n, c, hw), then ReLU when `relu` (relu_fwd's
+// expression). For eval, mean/istd come from `var` (running stats) when `from_var` is set.
 __global__ void k_bn_apply(const float *x, float *y, size_t total, int c, int hw, const float *mean,
                            const float *scale_src, int from_var, float eps, const float *gamma,
-                           const float *beta) {
+                           const float *beta, int relu) {
     HPFF_GRID_LOOP(i, total) {
         int ch = (int)((unsigned)i / (unsigned)hw % (unsigned)c);
         float istd = from_var ? 1.0f / sqrtf(scale_src[ch] + eps) : scale_src[ch];
         float g = gamma ? gamma[ch] : 1.0f, b = beta ? beta[ch] : 0.0f;
-        y[i] = g * ((x[i] - mean[ch]) * istd) + b;
+        float v = g * ((x[i] - mean[ch]) * istd) + b;
+        y[i] = relu && v < 0.0f ? 0.0f : v;
     }
 }
 
+// dy as relu_bwd passes it on when the forward fused a ReLU with output relu_y.
+__device__ __forceinline__ float relu_masked(const float *relu_y, const float *dy, size_t k) {
+    return !relu_y || relu_y[k] > 0.0f ? dy[k] : 0.0f;
+}
+
 // grid (splits, c): part[ch*splits + b] = (sum dy, sum dy*(x - mean)) over block b's share.
-__global__ void k_bn_bwd_sums(const float *x, const float *dy, const float *mean, int n, int c, int hw,
-                              float2 *part) {
+__global__ void k_bn_bwd_sums(const float *x, const float *dy, const float *relu_y, const float *mean, int n,
+                              int c, int hw, float2 *part) {
     __shared__ float sh[32];
     const int ch = blockIdx.y, splits = gridDim.x;
     const unsigned total = (unsigned)n * (unsigned)hw, stride = (unsigned)splits * blockDim.x;
@@ -94,8 +100,9 @@ __global__ void k_bn_bwd_sums(const float *x, const float *dy, const float *mean
     float s = 0.0f, sx = 0.0f;
     for (unsigned e = blockIdx.x * blockDim.x + threadIdx.x; e < total; e += stride) {
         size_t k = bn_index(e, c, hw, ch);
-        s += dy[k];
-        sx += dy[k] * (x[k] - m);
+        float g = relu_masked(relu_y, dy, k);
+        s += g;
+        sx += g * (x[k] - m);
     }
     s = hpff_block_sum(s, sh);
     sx = hpff_block_sum(sx, sh);
@@ -120,15 +127,15 @@ __global__ void k_bn_bwd_final(const float2 *part, int splits, int c, double cou
 }
 
 // dx = beta_dx*dx + gamma*invstd*(dy - mean(dy) - xhat*mean(dy*xhat)).
-__global__ void k_bn_bwd_dx(const float *x, const float *dy, const float *mean, const float *invstd,
-                            const float *gamma, const float2 *coef, size_t total, int c, int hw, float *dx,
-                            float beta_dx) {
+__global__ void k_bn_bwd_dx(const float *x, const float *dy, const float *relu_y, const float *mean,
+                            const float *invstd, const float *gamma, const float2 *coef, size_t total, int c,
+                            int hw, float *dx, float beta_dx) {
     HPFF_GRID_LOOP(i, total) {
         int ch = (int)((unsigned)i / (unsigned)hw % (unsigned)c);
         float is = invstd[ch], g = gamma ? gamma[ch] : 1.0f;
         float xhat = (x[i] - mean[ch]) * is;
         float2 k = coef[ch];
-        hpff_store_beta(&dx[i], g * is * (dy[i] - k.x - xhat * k.y), beta_dx);
+        hpff_store_beta(&dx[i], g * is * (relu_masked(relu_y, dy, i) - k.x - xhat * k.y), beta_dx);
     }
 }
 
@@ -148,7 +155,7 @@ static void bn_check(int n, int c, int hw) {
 
 static void cu_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float *x, const float *gamma,
                             const float *beta, float *y, float *running_mean, float *running_var,
-                            float momentum, float eps, float *save_mean, float *save_invstd) {
+                            float momentum, float eps, float *save_mean, float *save_invstd, int relu) {
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
     bn_check(n, c, hw);
     HPFF_CHECK((size_t)n * hw > 1, "batch norm: training needs more than one value per channel (n %d, hw %d)",
@@ -162,31 +169,32 @@ static void cu_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float 
     HPFF_CUDA_LAUNCHED(cx, "k_bn_stats_final");
     size_t total = (size_t)n * c * hw;
     k_bn_apply<<<hpff_cuda_blocks(total), HPFF_CUDA_THREADS, 0, cx->stream>>>(
-        x, y, total, c, hw, save_mean, save_invstd, 0, eps, gamma, beta);
+        x, y, total, c, hw, save_mean, save_invstd, 0, eps, gamma, beta, relu);
     HPFF_CUDA_LAUNCHED(cx, "k_bn_apply (train)");
 }
 
 static void cu_bn_fwd_eval(hpff_backend *be, int n, int c, int hw, const float *x, const float *gamma,
                            const float *beta, float *y, const float *running_mean, const float *running_var,
-                           float eps) {
+                           float eps, int relu) {
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
     bn_check(n, c, hw);
     size_t total = (size_t)n * c * hw;
     k_bn_apply<<<hpff_cuda_blocks(total), HPFF_CUDA_THREADS, 0, cx->stream>>>(
-        x, y, total, c, hw, running_mean, running_var, 1, eps, gamma, beta);
+        x, y, total, c, hw, running_mean, running_var, 1, eps, gamma, beta, relu);
     HPFF_CUDA_LAUNCHED(cx, "k_bn_apply (eval)");
 }
 
 static void cu_bn_bwd(hpff_backend *be, int n, int c, int hw, const float *x, const float *dy,
-                      const float *gamma, const float *save_mean, const float *save_invstd, float *dx,
-                      float beta_dx, float *dgamma, float *dbeta) {
+                      const float *gamma, const float *save_mean, const float *save_invstd,
+                      const float *relu_y, float *dx, float beta_dx, float *dgamma, float *dbeta) {
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);
     bn_check(n, c, hw);
     int splits = bn_splits(n, c, hw);
     size_t part_bytes = ((size_t)c * splits * sizeof(float2) + 255) & ~(size_t)255;
     char *scr = (char *)hpff_cuda_scratch(cx, part_bytes + (size_t)c * sizeof(float2));
     float2 *part = (float2 *)scr, *coef = (float2 *)(scr + part_bytes);
-    k_bn_bwd_sums<<<dim3(splits, c), HPFF_CUDA_THREADS, 0, cx->stream>>>(x, dy, save_mean, n, c, hw, part);
+    k_bn_bwd_sums<<<dim3(splits, c), HPFF_CUDA_THREADS, 0, cx->stream>>>(x, dy, relu_y, save_mean, n, c, hw,
+                                                                          part);
     HPFF_CUDA_LAUNCHED(cx, "k_bn_bwd_sums");
     k_bn_bwd_final<<<(c + 127) / 128, 128, 0, cx->stream>>>(part, splits, c, (double)n * hw, save_invstd,
                                                              dgamma, dbeta, coef);
@@ -194,7 +202,7 @@ static void cu_bn_bwd(hpff_backend *be, int n, int c, int hw, const float *x, co
     if (!dx) return;
     size_t total = (size_t)n * c * hw;
     k_bn_bwd_dx<<<hpff_cuda_blocks(total), HPFF_CUDA_THREADS, 0, cx->stream>>>(
-        x, dy, save_mean, save_invstd, gamma, coef, total, c, hw, dx, beta_dx);
+        x, dy, relu_y, save_mean, save_invstd, gamma, coef, total, c, hw, dx, beta_dx);
     HPFF_CUDA_LAUNCHED(cx, "k_bn_bwd_dx");
 }
 
