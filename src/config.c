@@ -139,8 +139,8 @@ static const key_def k_keys[] = {
     ENUM("backend", device, "auto", "auto, cpu, cuda", 0, "auto: CUDA when built with it and a GPU is present, else CPU"),
     BOOL("backend", tf32, "on", 0, "allow TF32 tensor-core math on the GPU (off for close CPU comparisons)"),
     BOOL("backend", graph, "off", 0,
-         "GPU, one rank owning every module: record a full-batch training step once as a CUDA graph "
-         "and replay it (one launch per step instead of thousands; experimental)"),
+         "GPU: record a full-batch training step once as CUDA graphs (one per stretch between "
+         "transport calls) and replay them: a few launches per step instead of thousands (experimental)"),
 };
 #define N_KEYS (sizeof k_keys / sizeof k_keys[0])
 

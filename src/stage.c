@@ -29,8 +29,13 @@ void hpff_stage_init(hpff_stage *s, hpff_model *md, hpff_transport *tr, const fl
     s->host_stat = hpff_xmalloc(hpff_model_stat_floats(md) * sizeof(float));
 }
 
+static void stage_free_segs(hpff_stage *s) {
+    for (int i = 0; i < s->n_segs; i++) s->md->be->graph_free(s->md->be, s->segs[i]);
+    s->n_segs = 0;
+}
+
 void hpff_stage_free(hpff_stage *s) {
-    if (s->graph) s->md->be->graph_free(s->md->be, s->graph);
+    stage_free_segs(s);
     free(s->host_target);
     free(s->host_stat);
 }
@@ -208,11 +213,55 @@ void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host,
     st->t_total = now_s() - t0;
 }
 
+// ---- graphs (backend.graph): a step's device work between its transport calls ----
+//
+// A step is a fixed sequence: device work, transport call, device work, ... (the same calls with
+// the same buffers every full-batch step). Recording captures each stretch of device work as one
+// graph (a segment) and notes the transport calls between them; a replay launches the segments
+// and makes the same calls, without running the step's host code.
+
+static void act_run(hpff_stage *s, const stage_action *a) {
+    hpff_transport *tr = s->tr;
+    hpff_model *md = s->md;
+    switch (a->kind) {
+    case ACT_SEND_DOWN:
+        tr->ops->send_down(tr, a->src, a->count, md->labels, a->n, md->target, a->target_count);
+        break;
+    case ACT_SEND_UP: tr->ops->send_up(tr, a->src, a->count); break;
+    case ACT_RECV_UP: tr->ops->recv_up(tr, a->dst, a->count); break;
+    }
+}
+
+// Ends the segment being recorded and runs it (its work comes before the transport call).
+static void seg_close(hpff_stage *s) {
+    hpff_backend *be = s->md->be;
+    char why[256] = "";
+    HPFF_CHECK(s->n_segs < HPFF_STAGE_MAX_SEGS, "more than %d graph segments in a step", HPFF_STAGE_MAX_SEGS);
+    void *g = be->graph_end(be, why, sizeof why);
+    HPFF_CHECK(g != NULL, "recording segment %d of the training step as a graph failed after transport "
+               "calls had run (%s); set backend.graph = off", s->n_segs + 1, why);
+    s->segs[s->n_segs++] = g;
+    be->graph_run(be, g);
+}
+
+// A transport call inside stage_compute: made at once, and noted (between two segments) while
+// the step is being recorded.
+static void seg_transport(hpff_stage *s, stage_action a) {
+    if (!s->recording) {
+        act_run(s, &a);
+        return;
+    }
+    seg_close(s);
+    act_run(s, &a);
+    s->acts[s->n_segs - 1] = a;   // after segment n_segs-1
+    HPFF_CHECK(s->md->be->graph_begin(s->md->be), "the backend could not resume recording the step "
+               "after a transport call; set backend.graph = off");
+}
+
 // The device work of one training step on this rank's modules, after its input arrived.
 static void stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
     hpff_model *md = s->md;
     hpff_backend *be = md->be;
-    hpff_transport *tr = s->tr;
     be->fill(be, md->g, 0.f, md->params.total);
     be->fill(be, md->stat, 0.f, hpff_model_stat_floats(md));
     md->ex.train = 1;
@@ -234,8 +283,8 @@ static void stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
         float *h = hpff_seq_forward_out(&mo->seq, &md->ex, n, a.x, a.slot, a.out);
         tp = prof_mark(s, m, 0, tp);
         if (last && m < md->M - 1)   // post downstream first: the next rank starts now
-            tr->ops->send_down(tr, h, numel(mo->seq.out, n), md->labels, n, md->target,
-                               md->target ? numel(md->net.in, n) : 0);
+            seg_transport(s, (stage_action){ACT_SEND_DOWN, h, NULL, numel(mo->seq.out, n), n,
+                                            md->target ? numel(md->net.in, n) : 0});
         float *S = md->seed[k % 2];
         const float *cseed = cascade_seed(s, k, mo, n, h, S, st);
         tp = prof_mark(s, m, 1, tp);
@@ -244,7 +293,7 @@ static void stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
             size_t un = numel(mo->seq.in, n);
             hpff_seq_backward_out(&mo->seq, &md->ex, n, a.x, a.slot, a.out, cseed, u, 0.f, 0, md->g0, md->g1);
             if (k > 0) be->axpy(be, prev_seed, 1.f, u, un);
-            else tr->ops->send_up(tr, u, un);
+            else seg_transport(s, (stage_action){ACT_SEND_UP, u, NULL, un, n, 0});
         }
         tp = prof_mark(s, m, 2, tp);
         independent_seed(s, k, mo, n, h, S);
@@ -257,7 +306,7 @@ static void stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
         in = h;
     }
     if (s->boundary_up && !s->delayed) {   // strict: this step's u_{m1} from rank+1
-        tr->ops->recv_up(tr, md->u_recv, numel(prev->seq.out, n));
+        seg_transport(s, (stage_action){ACT_RECV_UP, NULL, md->u_recv, numel(prev->seq.out, n), n, 0});
         be->axpy(be, prev_seed, 1.f, md->u_recv, numel(prev->seq.out, n));
     }
     double tp = prof_mark(s, -1, 0, 0);
@@ -269,48 +318,62 @@ static void stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
     s->step++;
 }
 
-// A step can be recorded once and replayed when its ops are the same every time: the rank owns
-// the whole network (no transport calls inside the step), the batch is full, nothing
-// synchronises between ops (profiling), and the backend can record.
+// A step can be recorded once and replayed when its ops are the same every time: the batch is
+// full, nothing synchronises between ops (profiling), the backend can record, and the buffers do
+// not alternate by step (the delayed boundary keeps two steps' activations: not recorded).
 static int graph_eligible(const hpff_stage *s, int n) {
     const hpff_model *md = s->md;
-    return s->graph_wanted && !s->graph_failed && !s->prof && md->be->graph_begin && md->m0 == 0 &&
-           md->m1 == md->M - 1 && n == md->n_max;
+    return s->graph_wanted && !s->graph_failed && !s->prof && md->be->graph_begin && n == md->n_max &&
+           !(s->delayed && s->boundary_up);
 }
 
 #define GRAPH_WARM_STEPS 2   // eager steps first: they size the scratch and plan every conv shape
 
-// stage_compute through a recorded graph: warm up eagerly, record once, replay after. The
-// replay repeats the device work; the host-side effects of stage_compute are redone here.
+// stage_compute through recorded graphs: warm up eagerly, record once, replay after. The
+// replay repeats the device work and the transport calls; the host-side effects of
+// stage_compute are redone here.
 static void stage_compute_graph(hpff_stage *s, int n, hpff_step_stats *st) {
     hpff_model *md = s->md;
     hpff_backend *be = md->be;
-    if (!s->graph && s->graph_warm < GRAPH_WARM_STEPS) {
+    if (!s->graph_ready && s->graph_warm < GRAPH_WARM_STEPS) {
         s->graph_warm++;
         stage_compute(s, n, st);
         return;
     }
-    if (!s->graph) {
+    if (!s->graph_ready) {
         char why[256] = "";
         long step0 = s->step;
-        if (!be->graph_begin(be)) snprintf(why, sizeof why, "the backend could not start recording");
-        else {
-            stage_compute(s, n, st);   // recorded, not run; its host-side effects stand for this step
-            s->graph = be->graph_end(be, why, sizeof why);
+        if (be->graph_begin(be)) {
+            s->recording = 1;
+            stage_compute(s, n, st);   // recorded (each segment run as it closes)
+            s->recording = 0;
+            void *g = be->graph_end(be, why, sizeof why);
+            if (g) {
+                s->segs[s->n_segs++] = g;
+                be->graph_run(be, g);
+                s->graph_ready = 1;
+                if (s->graph_verbose)
+                    printf("hpff_pipe: training step recorded as %d graph%s (last: %s)\n", s->n_segs,
+                           s->n_segs > 1 ? "s between transport calls" : "", why);
+                return;
+            }
+            // Only a step without transport calls gets here (seg_close stops the run otherwise):
+            // nothing of it ran, so it runs op by op now.
+        } else {
+            snprintf(why, sizeof why, "the backend could not start recording");
         }
-        if (!s->graph) {
-            fprintf(stderr, "hpff_pipe: recording the training step as a graph failed (%s); training "
-                            "continues without graphs (backend.graph = off silences this)\n", why);
-            s->graph_failed = 1;
-            s->step = step0;   // the recorded pass did not run: run the step for real
-            stage_compute(s, n, st);
-            return;
-        }
-        if (s->graph_verbose) printf("hpff_pipe: training step recorded as one graph (%s)\n", why);
-        be->graph_run(be, s->graph);
+        fprintf(stderr, "hpff_pipe: recording the training step as a graph failed (%s); training "
+                        "continues without graphs (backend.graph = off silences this)\n", why);
+        stage_free_segs(s);
+        s->graph_failed = 1;
+        s->step = step0;
+        stage_compute(s, n, st);
         return;
     }
-    be->graph_run(be, s->graph);
+    for (int i = 0; i < s->n_segs; i++) {
+        be->graph_run(be, s->segs[i]);
+        if (i < s->n_segs - 1) act_run(s, &s->acts[i]);
+    }
     st->has_final = md->final != NULL;
     s->prev_n = n;
     s->step++;

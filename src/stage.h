@@ -21,6 +21,18 @@ typedef struct hpff_step_stats {
     double t_total, t_wait_down, t_wait_up, t_wait_send;
 } hpff_step_stats;
 
+// A transport call of a step, as a recorded step replays it (stage.c).
+#define HPFF_STAGE_MAX_SEGS 8
+typedef enum { ACT_SEND_DOWN, ACT_SEND_UP, ACT_RECV_UP } stage_action_kind;
+typedef struct stage_action {
+    stage_action_kind kind;
+    const float *src;       // send: the payload
+    float *dst;             // receive: where it lands
+    size_t count;
+    int n;                  // batch (send_down)
+    size_t target_count;    // send_down: floats of the reconstruction target (0: none)
+} stage_action;
+
 typedef struct hpff_stage {
     hpff_model *md;
     hpff_transport *tr;
@@ -32,11 +44,15 @@ typedef struct hpff_stage {
     int img_c;
     float *host_target;     // (n_max, image) host staging for x~
     float *host_stat;       // host copy of md->stat, read once per step
-    int graph_wanted;       // backend.graph: replay full-batch steps from one recorded graph
+    int graph_wanted;       // backend.graph: replay full-batch steps from recorded graphs
     int graph_verbose;      // say once when the step was recorded
     int graph_warm;         // eager steps done before recording
     int graph_failed;       // recording failed once: eager from then on
-    void *graph;            // the recorded step (backend graph), NULL until recorded
+    int graph_ready;        // recorded: full-batch steps replay segs and acts
+    int recording;          // stage_compute runs under recording (transport calls cut segments)
+    void *segs[HPFF_STAGE_MAX_SEGS];          // the step's device work between transport calls
+    stage_action acts[HPFF_STAGE_MAX_SEGS];   // the transport call after segs[i]
+    int n_segs;
     double *prof;           // optional (4*M): seconds per module in forward, heads, cascade data
                             // sweep, parameter sweep (synchronises the device; for benchmarks)
 } hpff_stage;

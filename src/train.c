@@ -449,9 +449,11 @@ static int setup(run *r, const char *resume_dir) {
     r->stage.step = r->pos.step;
     r->stage.graph_wanted = c->graph;
     r->stage.graph_verbose = w->rank == 0;
-    if (c->graph && w->rank == 0 && (!r->md.be->graph_begin || w->size > 1))
-        printf("note: backend.graph = on has no effect here (%s); steps run op by op\n",
-               !r->md.be->graph_begin ? "the backend cannot record graphs" : "it needs one rank owning every module");
+    if (c->graph && w->rank == 0 && !r->md.be->graph_begin)
+        printf("note: backend.graph = on has no effect here (the backend cannot record graphs); steps run "
+               "op by op\n");
+    if (c->graph && w->rank == 0 && strcmp(c->cascade, "delayed") == 0 && w->size > 1)
+        printf("note: backend.graph: ranks with a delayed boundary run op by op (its buffers alternate by step)\n");
     size_t xs = (size_t)c->batch * hpff_shape_numel(shape);
     r->x = hpff_xcalloc(xs, sizeof(float));
     r->y = hpff_xcalloc((size_t)c->batch, sizeof(int32_t));

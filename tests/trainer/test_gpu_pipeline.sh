@@ -3,7 +3,8 @@
 # Args after the common two: MODE.
 #  mpi  (one GPU): strict -np 2 with both ranks on one GPU and pipeline.transport = mpi ends with
 #       the same parameters, momentum and BN state as -np 1 on the GPU (bitwise, else within
-#       rtol 1e-6); auto picks mpi there and says why; transport = nccl is refused, saying why.
+#       rtol 1e-6), with and without backend.graph (-np 1 with it too); auto picks mpi there and
+#       says why; transport = nccl is refused, saying why.
 #  nccl (>= 2 GPUs, a rank per GPU): strict -np 2 over nccl equals -np 1; auto picks nccl;
 #       delayed over nccl equals delayed over mpi; with >= 3 GPUs, -np 3 (both upstream lanes)
 #       equals -np 1 and its delayed run equals mpi's.
@@ -64,6 +65,13 @@ if [ "$MODE" = mpi ]; then
   run 2 "$WORK/np2" --set pipeline.transport=mpi && pass
   says "$WORK/np2.log" "transport mpi (pipeline.transport = mpi)"
   same "$WORK/np1" "$WORK/np2" "strict -np 2 over mpi on one GPU differs from -np 1"
+  # backend.graph: steps 4-6 replay recorded graphs (one per stretch between transport calls)
+  run 1 "$WORK/np1g" --set backend.graph=on && pass
+  says "$WORK/np1g.log" "training step recorded as 1 graph"
+  same "$WORK/np1" "$WORK/np1g" "-np 1 with backend.graph differs from op by op"
+  run 2 "$WORK/np2g" --set pipeline.transport=mpi --set backend.graph=on && pass
+  says "$WORK/np2g.log" "graphs between transport calls"
+  same "$WORK/np1" "$WORK/np2g" "strict -np 2 over mpi with backend.graph differs from -np 1"
   run 2 "$WORK/auto" --set train.max_steps=1 && pass
   says "$WORK/auto.log" "transport mpi (auto: 2 ranks on a node with 1 GPU, and NCCL refuses two ranks on one GPU)"
   expect_fail nccl-one-gpu "NCCL refuses two ranks on one GPU; use pipeline.transport=mpi" \
