@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "backend_prof.h"
+#include "backend_record.h"
 #include "metrics.h"
 #include "model.h"
 #include "stage.h"
@@ -106,6 +107,7 @@ int main(int argc, char **argv) {
     if (!be) {
         be = hpff_backend_cpu_create();
         be->set_threads(be, cfg.threads);
+        if (cfg.graph) be = hpff_backend_recorder(be);   // the graph path on the CPU (train.c)
     }
     hpff_backend *inner = be;   // --ops: the model runs on the wrapper; both are destroyed at the end
     if (ops) be = hpff_backend_profiled(inner, OPS_MARKS);

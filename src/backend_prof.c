@@ -6,28 +6,22 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "backend_ops.h"
 #include "check.h"
 
-// Every op the wrapper counts, with its kind. X(entry, kind).
-#define PROF_OPS(X)                                                                               \
-    X(copy, OWN) X(fill, OWN) X(scale, OWN) X(axpy, OWN) X(add, OWN) X(relu_fwd, OWN)             \
-    X(relu_bwd, OWN) X(sigmoid_fwd, OWN) X(sigmoid_bwd, OWN)                                      \
-    X(conv_fwd, LIBRARY) X(conv_bwd_data, LIBRARY) X(conv_bwd_filter, LIBRARY)                    \
-    X(bn_fwd_train, OWN) X(bn_fwd_eval, OWN) X(bn_bwd, OWN)                                       \
-    X(maxpool_fwd, OWN) X(maxpool_bwd, OWN) X(avgpool_fwd, OWN) X(avgpool_bwd, OWN)               \
-    X(adaptive_avgpool_fwd, OWN) X(adaptive_avgpool_bwd, OWN)                                     \
-    X(linear_fwd, LIBRARY) X(linear_bwd_data, LIBRARY) X(linear_bwd_weight, LIBRARY)              \
-    X(resize_bilinear_fwd, OWN) X(resize_bilinear_bwd, OWN) X(patch_extract, OWN)                 \
-    X(patch_scatter, OWN) X(softmax_xent, OWN) X(bce, OWN) X(sgd_nesterov, OWN)                   \
-    X(spatial_std_fwd, OWN) X(spatial_std_bwd, OWN) X(simmat_mse, OWN) X(supcon, OWN)             \
-    X(alloc, MEMORY) X(free, MEMORY) X(to_device, MEMORY) X(to_host, MEMORY) X(sync, MEMORY)
+// Every op the wrapper counts, with its kind: the compute ops (backend_ops.h) and the memory ones.
+#define PROF_MEMORY_OPS(X) X(alloc, MEMORY) X(free, MEMORY) X(to_device, MEMORY) X(to_host, MEMORY) X(sync, MEMORY)
+#define PROF_COMPUTE(X) HPFF_BACKEND_OPS(X)
 
-#define PROF_ENUM(op, kind) PROF_##op,
-enum { PROF_OPS(PROF_ENUM) PROF_N_OPS };
-#define PROF_NAME(op, kind) #op,
-static const char *const k_op_name[PROF_N_OPS] = {PROF_OPS(PROF_NAME)};
-#define PROF_KIND(op, kind) HPFF_OP_##kind,
-static const hpff_op_kind k_op_kind[PROF_N_OPS] = {PROF_OPS(PROF_KIND)};
+#define PROF_ENUM(op, kind, ...) PROF_##op,
+#define PROF_ENUM2(op, kind) PROF_##op,
+enum { PROF_COMPUTE(PROF_ENUM) PROF_MEMORY_OPS(PROF_ENUM2) PROF_N_OPS };
+#define PROF_NAME(op, kind, ...) #op,
+#define PROF_NAME2(op, kind) #op,
+static const char *const k_op_name[PROF_N_OPS] = {PROF_COMPUTE(PROF_NAME) PROF_MEMORY_OPS(PROF_NAME2)};
+#define PROF_KIND(op, kind, ...) HPFF_OP_##kind,
+#define PROF_KIND2(op, kind) HPFF_OP_##kind,
+static const hpff_op_kind k_op_kind[PROF_N_OPS] = {PROF_COMPUTE(PROF_KIND) PROF_MEMORY_OPS(PROF_KIND2)};
 
 // The table's entries besides the counted ops: destroy, the 4 graph hooks, mem_stats,
 // conv_workspace, set_threads and the 3 prof hooks. A new entry in backend.h must be wrapped here (an entry the
@@ -70,28 +64,38 @@ static void call_end(prof_backend *p, int c) {
     if (c >= 0) p->inner->prof_mark(p->inner, 2 * c + 1);
 }
 
-// w_<op>: the inner op between call_begin and call_end. `params` is the op's parameter list
-// after `be`, `args` the names passed on.
-#define PROF_LIST(...) __VA_ARGS__
+// w_<op>: the inner op between call_begin and call_end (parameters from backend_ops.h).
 // The locals end in _ so that no parameter name can shadow them.
-#define PROF_WRAP(op, params, args)                          \
-    static void w_##op(hpff_backend *be, PROF_LIST params) { \
-        prof_backend *pb_ = (prof_backend *)be;              \
-        int call_ = call_begin(pb_, PROF_##op);              \
-        pb_->inner->op(pb_->inner, PROF_LIST args);          \
-        call_end(pb_, call_);                                \
+#define PROF_WRAP(op, kind, ...)                                                        \
+    static void w_##op(hpff_backend *be HPFF_OPS_EACH(HPFF_OPS_PARAM, __VA_ARGS__)) {   \
+        prof_backend *pb_ = (prof_backend *)be;                                         \
+        int call_ = call_begin(pb_, PROF_##op);                                         \
+        pb_->inner->op(pb_->inner HPFF_OPS_EACH(HPFF_OPS_ARG, __VA_ARGS__));            \
+        call_end(pb_, call_);                                                           \
     }
 
-// ---- memory: forwarded (counted, not timed); alloc and sync do not fit PROF_WRAP ----
+// ---- memory: forwarded (counted, not timed) ----
 
 static void *w_alloc(hpff_backend *be, size_t bytes) {
     prof_backend *p = (prof_backend *)be;
     call_begin(p, PROF_alloc);
     return p->inner->alloc(p->inner, bytes);
 }
-PROF_WRAP(free, (void *ptr), (ptr))
-PROF_WRAP(to_device, (void *dst, const void *host_src, size_t bytes), (dst, host_src, bytes))
-PROF_WRAP(to_host, (void *host_dst, const void *src, size_t bytes), (host_dst, src, bytes))
+static void w_free(hpff_backend *be, void *ptr) {
+    prof_backend *p = (prof_backend *)be;
+    call_begin(p, PROF_free);
+    p->inner->free(p->inner, ptr);
+}
+static void w_to_device(hpff_backend *be, void *dst, const void *host_src, size_t bytes) {
+    prof_backend *p = (prof_backend *)be;
+    call_begin(p, PROF_to_device);
+    p->inner->to_device(p->inner, dst, host_src, bytes);
+}
+static void w_to_host(hpff_backend *be, void *host_dst, const void *src, size_t bytes) {
+    prof_backend *p = (prof_backend *)be;
+    call_begin(p, PROF_to_host);
+    p->inner->to_host(p->inner, host_dst, src, bytes);
+}
 static void w_sync(hpff_backend *be) {
     prof_backend *p = (prof_backend *)be;
     call_begin(p, PROF_sync);
@@ -119,89 +123,7 @@ static void w_set_threads(hpff_backend *be, int threads) {
 
 // ---- compute: counted and timed ----
 
-PROF_WRAP(copy, (void *dst, const void *src, size_t bytes), (dst, src, bytes))
-PROF_WRAP(fill, (float *x, float v, size_t n), (x, v, n))
-PROF_WRAP(scale, (float *x, float a, size_t n), (x, a, n))
-PROF_WRAP(axpy, (float *y, float a, const float *x, size_t n), (y, a, x, n))
-PROF_WRAP(add, (float *y, const float *a, const float *b, size_t n), (y, a, b, n))
-PROF_WRAP(relu_fwd, (float *y, const float *x, size_t n), (y, x, n))
-PROF_WRAP(relu_bwd, (float *dx, const float *y, const float *dy, size_t n, float beta), (dx, y, dy, n, beta))
-PROF_WRAP(sigmoid_fwd, (float *y, const float *x, size_t n), (y, x, n))
-PROF_WRAP(sigmoid_bwd, (float *dx, const float *y, const float *dy, size_t n, float beta), (dx, y, dy, n, beta))
-
-PROF_WRAP(conv_fwd,
-          (const hpff_conv_desc *d, const float *x, const float *w, const float *bias, float *y, void *ws),
-          (d, x, w, bias, y, ws))
-PROF_WRAP(conv_bwd_data, (const hpff_conv_desc *d, const float *w, const float *dy, float *dx, float beta, void *ws),
-          (d, w, dy, dx, beta, ws))
-PROF_WRAP(conv_bwd_filter,
-          (const hpff_conv_desc *d, const float *x, const float *dy, float *dw, float *dbias, void *ws),
-          (d, x, dy, dw, dbias, ws))
-
-PROF_WRAP(bn_fwd_train,
-          (int n, int c, int hw, const float *x, const float *gamma, const float *beta, float *y,
-           float *running_mean, float *running_var, float momentum, float eps, float *save_mean,
-           float *save_invstd, int relu),
-          (n, c, hw, x, gamma, beta, y, running_mean, running_var, momentum, eps, save_mean, save_invstd, relu))
-PROF_WRAP(bn_fwd_eval,
-          (int n, int c, int hw, const float *x, const float *gamma, const float *beta, float *y,
-           const float *running_mean, const float *running_var, float eps, int relu),
-          (n, c, hw, x, gamma, beta, y, running_mean, running_var, eps, relu))
-PROF_WRAP(bn_bwd,
-          (int n, int c, int hw, const float *x, const float *dy, const float *gamma, const float *save_mean,
-           const float *save_invstd, const float *relu_y, float *dx, float beta_dx, float *dgamma, float *dbeta),
-          (n, c, hw, x, dy, gamma, save_mean, save_invstd, relu_y, dx, beta_dx, dgamma, dbeta))
-
-PROF_WRAP(maxpool_fwd, (const hpff_pool_desc *d, const float *x, float *y), (d, x, y))
-PROF_WRAP(maxpool_bwd, (const hpff_pool_desc *d, const float *x, const float *y, const float *dy, float *dx, float beta),
-          (d, x, y, dy, dx, beta))
-PROF_WRAP(avgpool_fwd, (const hpff_pool_desc *d, const float *x, float *y), (d, x, y))
-PROF_WRAP(avgpool_bwd, (const hpff_pool_desc *d, const float *dy, float *dx, float beta), (d, dy, dx, beta))
-PROF_WRAP(adaptive_avgpool_fwd, (int n, int c, int h_in, int w_in, int h_out, int w_out, const float *x, float *y),
-          (n, c, h_in, w_in, h_out, w_out, x, y))
-PROF_WRAP(adaptive_avgpool_bwd,
-          (int n, int c, int h_in, int w_in, int h_out, int w_out, const float *dy, float *dx, float beta),
-          (n, c, h_in, w_in, h_out, w_out, dy, dx, beta))
-
-PROF_WRAP(linear_fwd, (int n, int in, int out, const float *x, const float *w, const float *b, float *y),
-          (n, in, out, x, w, b, y))
-PROF_WRAP(linear_bwd_data, (int n, int in, int out, const float *w, const float *dy, float *dx, float beta),
-          (n, in, out, w, dy, dx, beta))
-PROF_WRAP(linear_bwd_weight, (int n, int in, int out, const float *x, const float *dy, float *dw, float *db),
-          (n, in, out, x, dy, dw, db))
-
-PROF_WRAP(resize_bilinear_fwd, (int n, int c, int h_in, int w_in, int h_out, int w_out, const float *x, float *y),
-          (n, c, h_in, w_in, h_out, w_out, x, y))
-PROF_WRAP(resize_bilinear_bwd,
-          (int n, int c, int h_in, int w_in, int h_out, int w_out, const float *dy, float *dx, float beta),
-          (n, c, h_in, w_in, h_out, w_out, dy, dx, beta))
-PROF_WRAP(patch_extract, (int n, int c, int h, int w, int r0, int c0, int ph, int pw, const float *x, float *pt),
-          (n, c, h, w, r0, c0, ph, pw, x, pt))
-PROF_WRAP(patch_scatter,
-          (int n, int c, int h, int w, int r0, int c0, int ph, int pw, const float *dp, float *dx, float beta),
-          (n, c, h, w, r0, c0, ph, pw, dp, dx, beta))
-
-PROF_WRAP(softmax_xent,
-          (int n, int k, const float *logits, const int32_t *labels, float weight, float *dlogits, float *stat,
-           float stat_scale),
-          (n, k, logits, labels, weight, dlogits, stat, stat_scale))
-PROF_WRAP(bce, (size_t count, const float *pr, const float *t, float weight, float *dp, float *stat, float stat_scale),
-          (count, pr, t, weight, dp, stat, stat_scale))
-PROF_WRAP(sgd_nesterov,
-          (float *pr, float *g, float *buf, size_t count, float lr, float mom, float wd, int first),
-          (pr, g, buf, count, lr, mom, wd, first))
-
-PROF_WRAP(spatial_std_fwd, (size_t rows, int hw, const float *x, float *y), (rows, hw, x, y))
-PROF_WRAP(spatial_std_bwd, (size_t rows, int hw, const float *x, const float *y, const float *dy, float *dx, float beta),
-          (rows, hw, x, y, dy, dx, beta))
-PROF_WRAP(simmat_mse,
-          (int n, int d, const float *v, const int32_t *labels, int classes, float weight, float *dv, float *stat,
-           float stat_scale),
-          (n, d, v, labels, classes, weight, dv, stat, stat_scale))
-PROF_WRAP(supcon,
-          (int n, int d, const float *f, const int32_t *labels, float tau, float weight, float *df, float *stat,
-           float stat_scale),
-          (n, d, f, labels, tau, weight, df, stat, stat_scale))
+HPFF_BACKEND_OPS(PROF_WRAP)
 
 // ---- life cycle ----
 
@@ -212,7 +134,8 @@ static void prof_destroy(hpff_backend *be) {
 }
 
 // Forwarders only for the entries the inner has: a NULL entry stays NULL (callers test them).
-#define PROF_SET(op, kind) p->be.op = inner->op ? w_##op : NULL;
+#define PROF_SET(op, kind, ...) p->be.op = inner->op ? w_##op : NULL;
+#define PROF_SET2(op, kind) p->be.op = inner->op ? w_##op : NULL;
 
 hpff_backend *hpff_backend_profiled(hpff_backend *inner, int max_marks) {
     HPFF_CHECK(inner != NULL && max_marks >= 2, "hpff_backend_profiled: no backend or %d marks", max_marks);
@@ -223,7 +146,8 @@ hpff_backend *hpff_backend_profiled(hpff_backend *inner, int max_marks) {
     p->be.host_memory = inner->host_memory;
     p->be.ctx = inner->ctx;   // code that reads the inner's state through be->ctx keeps working
     p->be.destroy = prof_destroy;
-    PROF_OPS(PROF_SET)
+    PROF_COMPUTE(PROF_SET)
+    PROF_MEMORY_OPS(PROF_SET2)
     p->be.conv_workspace = inner->conv_workspace ? w_conv_workspace : NULL;
     p->be.set_threads = inner->set_threads ? w_set_threads : NULL;
     p->be.mem_stats = inner->mem_stats ? w_mem_stats : NULL;

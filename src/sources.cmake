@@ -25,4 +25,5 @@ set(HPFF_CORE_SOURCES
   src/train.c
   src/backend_registry.c
   src/backend_prof.c
+  src/backend_record.c
 )

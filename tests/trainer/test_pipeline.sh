@@ -1,7 +1,8 @@
 #!/bin/bash
 # Pipeline over MPI ranks on the CPU backend (ARCHITECTURE "Across ranks", ALGORITHM §9).
 # strict: -np 2, 3 and 4 (uneven ranges among them) end with the same parameters, momentum and
-# BN state as -np 1, bitwise; delayed runs, differs from strict and matches its single-process
+# BN state as -np 1, bitwise, also with backend.graph (recorded steps replayed; one rank and
+# three, and over two epochs with evaluation); delayed runs, differs from strict and matches its single-process
 # rule (tests/test_hilo_ref.c); a killed rank ends the job; a resumed 2-rank run equals an
 # uninterrupted one. Args after the common two: METHOD (default dgl).
 . "$(dirname "$0")/common.sh" "$@"
@@ -33,6 +34,20 @@ for np in 2 3 4; do
   if "$CKDIFF" "$WORK/np1" "$WORK/np$np"; then pass; else fail "strict -np $np differs from -np 1"; fi
 done
 grep -q "pipeline plan: 4 modules on 3 ranks" "$WORK/np3.log" && pass || fail "plan not printed"
+# backend.graph (on the CPU the op recorder: the graph path of src/stage.c): steps 1-2 op by op,
+# step 3 recorded (one segment per stretch between transport calls), 4-6 replayed: bitwise as
+# op by op, on one rank and on three
+run 1 "$WORK/g1" --set backend.graph=on && pass
+run 3 "$WORK/g3" --set backend.graph=on --set pipeline.ranges=0-1,2,3 && pass
+grep -q "training step recorded as 1 graph " "$WORK/g1.log" && pass || fail "-np 1: no graph recorded"
+grep -q "graphs between transport calls" "$WORK/g3.log" && pass || fail "-np 3: no graph segments recorded"
+for g in g1 g3; do
+  if "$CKDIFF" "$WORK/np1" "$WORK/$g"; then pass; else fail "$g (backend.graph) differs from op-by-op -np 1"; fi
+done
+# ... and over two epochs with evaluation between them (eval runs op by op on the recorded buffers)
+run 2 "$WORK/e2" --set train.max_steps=0 --set train.epochs=2 && pass
+run 2 "$WORK/e2g" --set train.max_steps=0 --set train.epochs=2 --set backend.graph=on && pass
+if "$CKDIFF" "$WORK/e2" "$WORK/e2g"; then pass; else fail "two epochs with evaluation: graph run differs"; fi
 # delayed: runs and differs from strict (its exact rule is checked by test_hilo_ref)
 # (boundary after module 0: with InfoPro's lambda schedule at K = 4 the cascade of module 2 has
 # weight 0, so a boundary after module 1 would carry a zero gradient and delayed = strict)
