@@ -92,6 +92,7 @@ static void allocate(hpff_model *md, hpff_shape img) {
     md->x_in = dev_alloc(md, "rank input", md->x_in_floats);
     md->labels = named_alloc(md, "labels", (size_t)n * sizeof(int32_t) + 64);
     if (md->needs_target) md->target = dev_alloc(md, "reconstruction target", (size_t)n * hpff_shape_numel(img));
+    if (md->needs_target && md->m0 == 0) md->target_map = dev_alloc(md, "target map", 4 * (size_t)img.c);
     md->head_work = dev_alloc(md, "head work area", work);
     md->stat = dev_alloc(md, "loss stats", hpff_model_stat_floats(md));
     md->g0 = dev_alloc(md, "sweep gradient", grad);
@@ -306,7 +307,7 @@ void hpff_model_free(hpff_model *md) {
     free(md->mod);
     hpff_head_free(md->final);
     void *bufs[] = {md->p, md->g, md->mom, md->st, md->shadow, md->pending, md->slot[0], md->slot[1], md->out[0], md->out[1], md->out[2],
-                    md->bnd[0], md->bnd[1], md->x_in, md->target, md->labels, md->head_work, md->stat,
+                    md->bnd[0], md->bnd[1], md->x_in, md->target, md->target_map, md->labels, md->head_work, md->stat,
                     md->g0, md->g1, md->seed[0], md->seed[1], md->cbuf, md->ubuf, md->up_send, md->u_recv,
                     md->ex.ws, md->ex.scratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)

@@ -47,6 +47,7 @@ typedef struct hpff_model {
     size_t x_in_floats;         // the rank's input at n_max (x_in)
     float *x_in;                // (n_max, in) the rank's input: images (rank 0) or received h
     float *target;              // (n_max, image) reconstruction target x~ (when needed)
+    float *target_map;          // (4, C_img) std | mean | 0 | 1: x -> x~ on rank 0 (stage.c)
     int32_t *labels;            // (n_max)
     float *head_work;           // shared by all heads, one at a time
     const char *work_head;      // the head that sizes it (memory report)

@@ -22,10 +22,18 @@ void hpff_stage_init(hpff_stage *s, hpff_model *md, hpff_transport *tr, const fl
     s->tr = tr;
     s->delayed = strcmp(md->cfg->cascade, "delayed") == 0;
     s->boundary_up = md->m1 < md->M - 1 && md->hilo.mod[md->m1 + 1].push_up;
-    s->img_c = img_c;
-    for (int c = 0; c < img_c && c < 4; c++) { s->mean[c] = mean[c]; s->std[c] = std[c]; }
-    if (md->needs_target && md->m0 == 0)
-        s->host_target = hpff_xmalloc((size_t)md->n_max * hpff_shape_numel(md->net.in) * sizeof(float));
+    HPFF_CHECK(img_c == md->net.in.c && img_c <= 4, "stage: %d image channels (model %d, at most 4)", img_c,
+               md->net.in.c);
+    if (md->target_map) {   // x~ = x*std + mean as a batch-norm evaluation: gamma std, beta mean, 0, 1
+        float map[16];
+        for (int c = 0; c < img_c; c++) {
+            map[c] = std[c];
+            map[img_c + c] = mean[c];
+            map[2 * img_c + c] = 0.f;
+            map[3 * img_c + c] = 1.f;
+        }
+        md->be->to_device(md->be, md->target_map, map, 4 * (size_t)img_c * sizeof(float));
+    }
     s->host_stat = hpff_xmalloc(hpff_model_stat_floats(md) * sizeof(float));
 }
 
@@ -36,7 +44,6 @@ static void stage_free_segs(hpff_stage *s) {
 
 void hpff_stage_free(hpff_stage *s) {
     stage_free_segs(s);
-    free(s->host_target);
     free(s->host_stat);
 }
 
@@ -96,17 +103,19 @@ static int stage_input(hpff_stage *s, const float *x_host, const int32_t *y_host
                                      md->target ? numel(img, md->n_max) : 0);
     be->to_device(be, md->x_in, x_host, numel(img, n) * sizeof(float));
     be->to_device(be, md->labels, y_host, (size_t)n * sizeof(int32_t));
-    if (md->target) {   // x~ = x*std + mean, channel by channel (§6)
-        size_t plane = (size_t)img.h * img.w;
-        for (int i = 0; i < n; i++)
-            for (int c = 0; c < img.c; c++) {
-                const float *src = x_host + ((size_t)i * img.c + c) * plane;
-                float *dst = s->host_target + ((size_t)i * img.c + c) * plane;
-                for (size_t j = 0; j < plane; j++) dst[j] = src[j] * s->std[c] + s->mean[c];
-            }
-        be->to_device(be, md->target, s->host_target, numel(img, n) * sizeof(float));
-    }
     return n;
+}
+
+// Rank 0 of an InfoPro run: the reconstruction target x~ = x*std + mean, channel by channel
+// (§6), on the device: a batch-norm evaluation with mean 0, variance 1, eps 0 computes exactly
+// x*std + mean (the scale 1/sqrt(1) is 1), the values the host loop gave, with no host pass and
+// no second upload.
+static void make_target(hpff_model *md, int n) {
+    if (!md->target_map) return;
+    hpff_shape img = md->net.in;
+    const float *m = md->target_map;
+    md->be->bn_fwd_eval(md->be, n, img.c, img.h * img.w, md->x_in, m, m + img.c, md->target, m + 2 * img.c,
+                        m + 3 * img.c, 0.f, 0);
 }
 
 static void run_head(hpff_head *hd, hpff_model *md, int n, const float *h, float w, float *dh, float beta,
@@ -264,6 +273,7 @@ static void stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
     hpff_backend *be = md->be;
     be->fill(be, md->g, 0.f, md->params.total);
     be->fill(be, md->stat, 0.f, hpff_model_stat_floats(md));
+    make_target(md, n);
     md->ex.train = 1;
     int count = md->m1 - md->m0 + 1;
     const float *in = md->x_in;

@@ -40,9 +40,6 @@ typedef struct hpff_stage {
     int boundary_up;        // a cascade gradient arrives from downstream for module m1
     long step;              // training steps done
     int prev_n;             // delayed: batch of the previous step
-    float mean[4], std[4];  // dataset normalisation (reconstruction target x~ = x*std + mean)
-    int img_c;
-    float *host_target;     // (n_max, image) host staging for x~
     float *host_stat;       // host copy of md->stat, read once per step
     int graph_wanted;       // backend.graph: replay full-batch steps from recorded graphs
     int graph_verbose;      // say once when the step was recorded
@@ -57,6 +54,8 @@ typedef struct hpff_stage {
                             // sweep, parameter sweep (synchronises the device; for benchmarks)
 } hpff_stage;
 
+// mean/std (img_c channels): the dataset normalisation, for the reconstruction target
+// x~ = x*std + mean (ALGORITHM §6) that rank 0 forms on the device for InfoPro.
 void hpff_stage_init(hpff_stage *s, hpff_model *md, hpff_transport *tr, const float *mean,
                      const float *std, int img_c);
 void hpff_stage_free(hpff_stage *s);
