@@ -104,6 +104,10 @@ int main(int argc, char **argv) {
     if (st.code) { fprintf(stderr, "bench_step: %s\n", st.msg); return 2; }
     hpff_backend *be = NULL;
     if (strcmp(cfg.device, "cpu") != 0) be = hpff_backend_cuda_create(0, cfg.tf32);
+    if (!be && strcmp(cfg.device, "cuda") == 0) {
+        fprintf(stderr, "bench_step: backend.device = cuda but no usable GPU (or no CUDA backend in this build)\n");
+        return 2;
+    }
     if (!be) {
         be = hpff_backend_cpu_create();
         be->set_threads(be, cfg.threads);
