@@ -367,8 +367,11 @@ static void stage_compute_graph(hpff_stage *s, int n, hpff_step_stats *st) {
                            s->n_segs > 1 ? "s between transport calls" : "", why);
                 return;
             }
-            // Only a step without transport calls gets here (seg_close stops the run otherwise):
-            // nothing of it ran, so it runs op by op now.
+            // Earlier segments ran their work and their transport calls: the step cannot be run
+            // again op by op without sending twice.
+            HPFF_CHECK(s->n_segs == 0, "recording the last of %d segments of the training step as a graph "
+                       "failed after transport calls had run (%s); set backend.graph = off", s->n_segs + 1, why);
+            // A step without transport calls: nothing of it ran, so it runs op by op now.
         } else {
             snprintf(why, sizeof why, "the backend could not start recording");
         }

@@ -77,6 +77,11 @@ extern "C" void *hpff_cuda_scratch(hpff_cuda_ctx *cx, size_t bytes) {
     HPFF_CHECK(cx->graphs == 0, "an op needs %zu bytes of scratch (%zu held) after a graph recorded the "
                "scratch's address; this shape was not seen before recording (set backend.graph = off)",
                bytes, cx->scratch_bytes);
+    if (g_recording) {   // no synchronisation and no free while capturing: fail the recording instead
+        hpff_cuda_fail(__FILE__, __LINE__, "hpff_cuda_scratch", "the scratch must grow to %zu bytes while "
+                       "recording (a shape not seen in the warm-up steps)", bytes);
+        return cx->scratch;
+    }
     HPFF_CUDA_CHECK(cudaStreamSynchronize(cx->stream));   // earlier ops may still use it
     if (cx->scratch) HPFF_CUDA_CHECK(cudaFree(cx->scratch));
     cx->scratch = NULL;
@@ -279,7 +284,9 @@ static void cuda_destroy(hpff_backend *be) {
 // Returns a message for the first set-up step that fails, NULL when all succeed.
 static const char *cuda_setup(hpff_cuda_ctx *cx) {
     if (cudaSetDevice(cx->device) != cudaSuccess) return "cudaSetDevice failed";
-    if (cudaStreamCreate(&cx->stream) != cudaSuccess) return "cudaStreamCreate failed";
+    // Non-blocking: work on the legacy default stream (a library, CUDA-aware MPI) neither waits
+    // for it nor, while a step is being recorded, breaks the capture.
+    if (cudaStreamCreateWithFlags(&cx->stream, cudaStreamNonBlocking) != cudaSuccess) return "cudaStreamCreate failed";
     if (cudnnCreate(&cx->cudnn) != CUDNN_STATUS_SUCCESS) return "cudnnCreate failed (cuDNN missing or too old for the driver?)";
     if (cudnnSetStream(cx->cudnn, cx->stream) != CUDNN_STATUS_SUCCESS) return "cudnnSetStream failed";
     if (cublasCreate(&cx->cublas) != CUBLAS_STATUS_SUCCESS) return "cublasCreate failed";

@@ -81,7 +81,7 @@ __global__ void k_bn_apply(const float *x, float *y, size_t total, int c, int hw
         float istd = from_var ? 1.0f / sqrtf(scale_src[ch] + eps) : scale_src[ch];
         float g = gamma ? gamma[ch] : 1.0f, b = beta ? beta[ch] : 0.0f;
         float v = g * ((x[i] - mean[ch]) * istd) + b;
-        y[i] = relu && v < 0.0f ? 0.0f : v;
+        y[i] = relu && v < 0.0f ? 0.0f : v;   // k_relu_fwd's expression: fused = separate, bitwise
     }
 }
 

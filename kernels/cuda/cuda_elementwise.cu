@@ -15,7 +15,7 @@ __global__ void k_add(float *y, const float *a, const float *b, size_t n) {
     HPFF_GRID_LOOP(i, n) y[i] = a[i] + b[i];
 }
 __global__ void k_relu_fwd(float *y, const float *x, size_t n) {
-    HPFF_GRID_LOOP(i, n) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    HPFF_GRID_LOOP(i, n) y[i] = x[i] < 0.0f ? 0.0f : x[i];   // NaN passes, as in PyTorch and the CPU op
 }
 __global__ void k_relu_bwd(float *dx, const float *y, const float *dy, size_t n, float beta) {
     HPFF_GRID_LOOP(i, n) hpff_store_beta(&dx[i], y[i] > 0.0f ? dy[i] : 0.0f, beta);
