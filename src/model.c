@@ -40,7 +40,7 @@ static void *named_alloc(hpff_model *md, const char *name, size_t bytes) {
     md->mem[md->n_mem].name = name;
     md->mem[md->n_mem].bytes = bytes;
     md->n_mem++;
-    return md->be->alloc(md->be, bytes);
+    return md->sizing ? NULL : md->be->alloc(md->be, bytes);
 }
 
 static void *dev_alloc(hpff_model *md, const char *name, size_t floats) {
@@ -123,6 +123,8 @@ static void allocate(hpff_model *md, hpff_shape img) {
     md->ex.train = 1;
 }
 
+enum { BUILD_PLAN = 0, BUILD_ALLOC = 1, BUILD_SIZE = 2 };   // build's last argument
+
 static hpff_status build(hpff_model *md, const hpff_config *cfg, hpff_backend *be, hpff_shape in,
                          int classes, int m0, int m1, int do_alloc) {
     memset(md, 0, sizeof *md);
@@ -174,13 +176,23 @@ static hpff_status build(hpff_model *md, const hpff_config *cfg, hpff_backend *b
     b.bn_momentum = 0.1f;
     st = build_heads(md, &b, in, classes);
     if (st.code) return st;
+    md->sizing = do_alloc == BUILD_SIZE;
     if (do_alloc) allocate(md, in);
     return hpff_status_ok();
 }
 
+hpff_status hpff_model_plan_bytes(const hpff_config *cfg, hpff_backend *be, hpff_shape in, int classes,
+                                  int m0, int m1, size_t *bytes) {
+    hpff_model md;
+    hpff_status st = build(&md, cfg, be, in, classes, m0, m1, BUILD_SIZE);
+    *bytes = st.code ? 0 : hpff_model_bytes(&md);
+    hpff_model_free(&md);
+    return st;
+}
+
 hpff_status hpff_model_build(hpff_model *md, const hpff_config *cfg, hpff_backend *be,
                              hpff_shape in, int classes, int m0, int m1) {
-    return build(md, cfg, be, in, classes, m0, m1, 1);
+    return build(md, cfg, be, in, classes, m0, m1, BUILD_ALLOC);
 }
 
 hpff_status hpff_model_build_all(hpff_model *md, const hpff_config *cfg, hpff_backend *be,
@@ -191,17 +203,17 @@ hpff_status hpff_model_build_all(hpff_model *md, const hpff_config *cfg, hpff_ba
     int K = strcmp(cfg->method, "bp") == 0 ? 1 : cfg->K;
     hpff_status st = hpff_split_make(nb, K, cfg->split, cfg->modules, &sp);
     if (st.code) return st;
-    return build(md, cfg, be, in, classes, 0, sp.M - 1, 1);
+    return build(md, cfg, be, in, classes, 0, sp.M - 1, BUILD_ALLOC);
 }
 
 hpff_status hpff_model_costs(const hpff_config *cfg, hpff_backend *be, hpff_shape in, int classes,
                              hpff_module_cost *cost, int *M) {
     hpff_model md;
-    hpff_status st = build(&md, cfg, be, in, classes, 0, 0, 0);   // learn M first
+    hpff_status st = build(&md, cfg, be, in, classes, 0, 0, BUILD_PLAN);   // learn M first
     if (!st.code) {
         *M = md.M;
         hpff_model_free(&md);
-        st = build(&md, cfg, be, in, classes, 0, *M - 1, 0);
+        st = build(&md, cfg, be, in, classes, 0, *M - 1, BUILD_PLAN);
     }
     if (st.code) return st;
     for (int m = 0; m < *M; m++) {

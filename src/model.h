@@ -62,6 +62,7 @@ typedef struct hpff_model {
     float *u_recv;              // u_{m1} received from downstream (NULL: nothing arrives)
     hpff_model_buffer mem[HPFF_MODEL_MAX_BUFFERS];   // every device buffer allocated, by role
     int n_mem;
+    int sizing;                 // hpff_model_plan_bytes: buffers counted, not allocated
     int needs_target;
     int opt_first;              // 1 until the first optimizer step (momentum init)
 } hpff_model;
@@ -89,6 +90,10 @@ int hpff_model_get_grad(const hpff_model *md, const char *name, float *host, siz
 // Sets the initial parameter and state values (rank-independent, from cfg->seed).
 void hpff_model_init_values(hpff_model *md);
 void hpff_model_free(hpff_model *md);
+// Bytes of every buffer a rank owning modules [m0, m1] allocates (hpff_model_bytes of that
+// model), counted without allocating: the plan's memory column.
+hpff_status hpff_model_plan_bytes(const hpff_config *cfg, hpff_backend *be, hpff_shape in, int classes,
+                                  int m0, int m1, size_t *bytes);
 // Floats of md->stat.
 size_t hpff_model_stat_floats(const hpff_model *md);
 // Bytes of device memory the model allocated (every buffer; the backend's own workspaces, e.g.

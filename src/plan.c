@@ -84,7 +84,8 @@ void hpff_plan_print(const hpff_plan *p, const hpff_module_cost *cost, double ms
         total += p->cost[r];
     }
     fprintf(f, "pipeline plan: %d modules on %d rank%s\n", p->M, p->ranks, p->ranks > 1 ? "s" : "");
-    fprintf(f, "  rank  modules   params     act/slot  params+slots  rel.time%s\n", ms_per_cost > 0 ? "  pred ms/step" : "");
+    fprintf(f, "  rank  modules   params     act/slot  %s  rel.time%s\n", p->bytes[0] > 0 ? "   memory   " : "params+slots",
+            ms_per_cost > 0 ? "  pred ms/step" : "");
     for (int r = 0; r < p->ranks; r++) {
         size_t params = 0;
         double act = 0, out = 0;
@@ -98,6 +99,7 @@ void hpff_plan_print(const hpff_plan *p, const hpff_module_cost *cost, double ms
         // parameters, gradients, momentum + the rotating activation slots and outputs (src/model.c)
         int count = p->m1[r] - p->m0[r] + 1;
         double mem = 12.0 * (double)params + (count < 2 ? count : 2) * act + (count < 3 ? count : 3) * out;
+        if (p->bytes[r] > 0) mem = p->bytes[r];   // every buffer of the rank, counted
         fprintf(f, "  %4d  %-8s %8zu  %8.1f MiB  %8.1f MiB  %7.1f%%", r, mods, params, (act + out) / (1 << 20),
                 mem / (1 << 20), 100.0 * p->cost[r] / total);
         if (ms_per_cost > 0) fprintf(f, "  %10.1f", p->cost[r] * ms_per_cost);

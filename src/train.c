@@ -398,6 +398,11 @@ static int plan_ranks(run *r, const char *resume_dir, hpff_shape shape) {
     if (!st.code) st = hpff_plan_make(cost, M, w->size, ranges[0] ? ranges : c->ranges, &r->plan);
     if (st.code) { if (w->rank == 0) fprintf(stderr, "hpff_pipe: %s\n", st.msg); return 2; }
     if (w->rank == 0) {
+        for (int k = 0; k < w->size; k++) {   // each rank's buffers, counted without allocating
+            size_t b = 0;
+            if (!hpff_model_plan_bytes(c, r->be, shape, in->classes, r->plan.m0[k], r->plan.m1[k], &b).code)
+                r->plan.bytes[k] = (double)b;
+        }
         printf("hpff_pipe: %s, %s on %s (%d x %d x %d, %d classes, %ld train / %ld test), backend %s, %d rank%s\n",
                c->arch, c->method, c->train_file, in->c, in->h, in->w, in->classes, in->n_train, in->n_test,
                r->be->name, w->size, w->size > 1 ? "s" : "");
