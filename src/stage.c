@@ -9,6 +9,8 @@
 #include <time.h>
 #include "check.h"
 
+static void seg_transport(hpff_stage *s, stage_action a);   // transport calls of a step (graphs)
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -37,13 +39,14 @@ void hpff_stage_init(hpff_stage *s, hpff_model *md, hpff_transport *tr, const fl
     s->host_stat = hpff_xmalloc(hpff_model_stat_floats(md) * sizeof(float));
 }
 
-static void stage_free_segs(hpff_stage *s) {
-    for (int i = 0; i < s->n_segs; i++) s->md->be->graph_free(s->md->be, s->segs[i]);
-    s->n_segs = 0;
+static void free_graphs(hpff_stage *s, stage_graphs *gs) {
+    for (int i = 0; i < gs->n_segs; i++) s->md->be->graph_free(s->md->be, gs->segs[i]);
+    memset(gs, 0, sizeof *gs);
 }
 
 void hpff_stage_free(hpff_stage *s) {
-    stage_free_segs(s);
+    free_graphs(s, &s->graphs[0]);
+    free_graphs(s, &s->graphs[1]);
     free(s->host_stat);
 }
 
@@ -175,7 +178,7 @@ static void delayed_pending(hpff_stage *s) {
     hpff_module *last = &md->mod[md->m1 - md->m0];
     size_t pn = last->p_end - last->p_begin;
     float *p = md->p + last->p_begin;
-    s->tr->ops->recv_up(s->tr, md->u_recv, numel(last->seq.out, s->prev_n));
+    seg_transport(s, (stage_action){ACT_RECV_UP, NULL, md->u_recv, numel(last->seq.out, s->prev_n), s->prev_n, 0});
     float *cur = md->shadow + pn;   // second half of the shadow buffer holds the current weights
     be->copy(be, cur, p, pn * sizeof(float));
     be->copy(be, p, md->shadow, pn * sizeof(float));
@@ -244,17 +247,18 @@ static void act_run(hpff_stage *s, const stage_action *a) {
 // Ends the segment being recorded and runs it (its work comes before the transport call).
 static void seg_close(hpff_stage *s) {
     hpff_backend *be = s->md->be;
+    stage_graphs *gs = s->recording;
     char why[256] = "";
-    HPFF_CHECK(s->n_segs < HPFF_STAGE_MAX_SEGS, "more than %d graph segments in a step", HPFF_STAGE_MAX_SEGS);
+    HPFF_CHECK(gs->n_segs < HPFF_STAGE_MAX_SEGS, "more than %d graph segments in a step", HPFF_STAGE_MAX_SEGS);
     void *g = be->graph_end(be, why, sizeof why);
     HPFF_CHECK(g != NULL, "recording segment %d of the training step as a graph failed after transport "
-               "calls had run (%s); set backend.graph = off", s->n_segs + 1, why);
-    s->segs[s->n_segs++] = g;
+               "calls had run (%s); set backend.graph = off", gs->n_segs + 1, why);
+    gs->segs[gs->n_segs++] = g;
     be->graph_run(be, g);
 }
 
-// A transport call inside stage_compute: made at once, and noted (between two segments) while
-// the step is being recorded.
+// A transport call inside a step: made at once, and noted (between two segments) while the step
+// is being recorded.
 static void seg_transport(hpff_stage *s, stage_action a) {
     if (!s->recording) {
         act_run(s, &a);
@@ -262,7 +266,7 @@ static void seg_transport(hpff_stage *s, stage_action a) {
     }
     seg_close(s);
     act_run(s, &a);
-    s->acts[s->n_segs - 1] = a;   // after segment n_segs-1
+    s->recording->acts[s->recording->n_segs - 1] = a;   // after the segment just closed
     HPFF_CHECK(s->md->be->graph_begin(s->md->be), "the backend could not resume recording the step "
                "after a transport call; set backend.graph = off");
 }
@@ -329,65 +333,85 @@ static void stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
 }
 
 // A step can be recorded once and replayed when its ops are the same every time: the batch is
-// full, nothing synchronises between ops (profiling), the backend can record, and the buffers do
-// not alternate by step (the delayed boundary keeps two steps' activations: not recorded).
+// full, nothing synchronises between ops (profiling), and the backend can record. A rank with a
+// delayed boundary keeps two steps' boundary activations (one graph set per step parity), and its
+// step runs the previous step's pending gradient only when that step was full and no flush
+// (checkpoint, evaluation) computed it already.
 static int graph_eligible(const hpff_stage *s, int n) {
     const hpff_model *md = s->md;
-    return s->graph_wanted && !s->graph_failed && !s->prof && md->be->graph_begin && n == md->n_max &&
-           !(s->delayed && s->boundary_up);
+    if (!s->graph_wanted || s->graph_failed || s->prof || !md->be->graph_begin || n != md->n_max) return 0;
+    if (!(s->delayed && s->boundary_up)) return 1;
+    return s->step > 0 && !md->pending_ready && s->prev_n == md->n_max;
 }
 
 #define GRAPH_WARM_STEPS 2   // eager steps first: they size the scratch and plan every conv shape
 
-// stage_compute through recorded graphs: warm up eagerly, record once, replay after. The
-// replay repeats the device work and the transport calls; the host-side effects of
+// The set the next step replays or records: by step parity on a delayed boundary rank.
+static stage_graphs *graph_set(hpff_stage *s) {
+    return &s->graphs[s->delayed && s->boundary_up ? s->step % 2 : 0];
+}
+
+// Records the next step into gs (each segment runs as it closes); 0 if nothing of it ran.
+static int record_step(hpff_stage *s, stage_graphs *gs, int n, hpff_step_stats *st, char *why, size_t why_len) {
+    hpff_backend *be = s->md->be;
+    if (!be->graph_begin(be)) {
+        snprintf(why, why_len, "the backend could not start recording");
+        return 0;
+    }
+    s->recording = gs;
+    stage_compute(s, n, st);
+    s->recording = NULL;
+    void *g = be->graph_end(be, why, why_len);
+    if (!g) {
+        // Earlier segments ran their work and their transport calls: the step cannot be run
+        // again op by op without sending twice.
+        HPFF_CHECK(gs->n_segs == 0, "recording the last of %d segments of the training step as a graph "
+                   "failed after transport calls had run (%s); set backend.graph = off", gs->n_segs + 1, why);
+        return 0;   // a step without transport calls: nothing of it ran
+    }
+    gs->segs[gs->n_segs++] = g;
+    be->graph_run(be, g);
+    gs->ready = 1;
+    return 1;
+}
+
+// stage_compute through recorded graphs: warm up eagerly, record once (per parity), replay after.
+// The replay repeats the device work and the transport calls; the host-side effects of
 // stage_compute are redone here.
 static void stage_compute_graph(hpff_stage *s, int n, hpff_step_stats *st) {
     hpff_model *md = s->md;
     hpff_backend *be = md->be;
-    if (!s->graph_ready && s->graph_warm < GRAPH_WARM_STEPS) {
+    stage_graphs *gs = graph_set(s);
+    if (!gs->ready && s->graph_warm < GRAPH_WARM_STEPS) {
         s->graph_warm++;
         stage_compute(s, n, st);
         return;
     }
-    if (!s->graph_ready) {
+    if (!gs->ready) {
         char why[256] = "";
         long step0 = s->step;
-        if (be->graph_begin(be)) {
-            s->recording = 1;
-            stage_compute(s, n, st);   // recorded (each segment run as it closes)
-            s->recording = 0;
-            void *g = be->graph_end(be, why, sizeof why);
-            if (g) {
-                s->segs[s->n_segs++] = g;
-                be->graph_run(be, g);
-                s->graph_ready = 1;
-                if (s->graph_verbose)
-                    printf("hpff_pipe: training step recorded as %d graph%s (last: %s)\n", s->n_segs,
-                           s->n_segs > 1 ? "s between transport calls" : "", why);
-                return;
-            }
-            // Earlier segments ran their work and their transport calls: the step cannot be run
-            // again op by op without sending twice.
-            HPFF_CHECK(s->n_segs == 0, "recording the last of %d segments of the training step as a graph "
-                       "failed after transport calls had run (%s); set backend.graph = off", s->n_segs + 1, why);
-            // A step without transport calls: nothing of it ran, so it runs op by op now.
-        } else {
-            snprintf(why, sizeof why, "the backend could not start recording");
+        if (record_step(s, gs, n, st, why, sizeof why)) {
+            s->graph_ready = s->graphs[0].ready && (!(s->delayed && s->boundary_up) || s->graphs[1].ready);
+            if (s->graph_verbose)
+                printf("hpff_pipe: training step recorded as %d graph%s (last: %s)\n", gs->n_segs,
+                       gs->n_segs > 1 ? "s between transport calls" : "", why);
+            return;
         }
         fprintf(stderr, "hpff_pipe: recording the training step as a graph failed (%s); training "
                         "continues without graphs (backend.graph = off silences this)\n", why);
-        stage_free_segs(s);
+        free_graphs(s, &s->graphs[0]);
+        free_graphs(s, &s->graphs[1]);
         s->graph_failed = 1;
         s->step = step0;
         stage_compute(s, n, st);
         return;
     }
-    for (int i = 0; i < s->n_segs; i++) {
-        be->graph_run(be, s->segs[i]);
-        if (i < s->n_segs - 1) act_run(s, &s->acts[i]);
+    for (int i = 0; i < gs->n_segs; i++) {
+        be->graph_run(be, gs->segs[i]);
+        if (i < gs->n_segs - 1) act_run(s, &gs->acts[i]);
     }
     st->has_final = md->final != NULL;
+    md->pending_ready = 0;   // a delayed boundary's pending gradient was made and applied
     s->prev_n = n;
     s->step++;
 }

@@ -33,6 +33,14 @@ typedef struct stage_action {
     size_t target_count;    // send_down: floats of the reconstruction target (0: none)
 } stage_action;
 
+// One recorded step: its device work between transport calls, and the calls.
+typedef struct stage_graphs {
+    void *segs[HPFF_STAGE_MAX_SEGS];          // segment i: device work before acts[i]
+    stage_action acts[HPFF_STAGE_MAX_SEGS];   // the transport call after segs[i] (not after the last)
+    int n_segs;
+    int ready;
+} stage_graphs;
+
 typedef struct hpff_stage {
     hpff_model *md;
     hpff_transport *tr;
@@ -45,11 +53,10 @@ typedef struct hpff_stage {
     int graph_verbose;      // say once when the step was recorded
     int graph_warm;         // eager steps done before recording
     int graph_failed;       // recording failed once: eager from then on
-    int graph_ready;        // recorded: full-batch steps replay segs and acts
-    int recording;          // stage_compute runs under recording (transport calls cut segments)
-    void *segs[HPFF_STAGE_MAX_SEGS];          // the step's device work between transport calls
-    stage_action acts[HPFF_STAGE_MAX_SEGS];   // the transport call after segs[i]
-    int n_segs;
+    int graph_ready;        // every graph set this rank replays is recorded
+    stage_graphs graphs[2]; // by step parity on a delayed boundary rank (its buffers alternate),
+                            // else graphs[0] only
+    stage_graphs *recording;   // the set stage_compute is being recorded into, else NULL
     double *prof;           // optional (4*M): seconds per module in forward, heads, cascade data
                             // sweep, parameter sweep (synchronises the device; for benchmarks)
 } hpff_stage;

@@ -460,8 +460,6 @@ static int setup(run *r, const char *resume_dir) {
     if (c->graph && w->rank == 0 && hpff_backend_is_recorder(r->md.be))
         printf("note: backend.graph on the CPU: steps are recorded and replayed by an op recorder (the graph "
                "path, no faster than op by op)\n");
-    if (c->graph && w->rank == 0 && strcmp(c->cascade, "delayed") == 0 && w->size > 1)
-        printf("note: backend.graph: ranks with a delayed boundary run op by op (its buffers alternate by step)\n");
     size_t xs = (size_t)c->batch * hpff_shape_numel(shape);
     r->x = hpff_xcalloc(xs, sizeof(float));
     r->y = hpff_xcalloc((size_t)c->batch, sizeof(int32_t));

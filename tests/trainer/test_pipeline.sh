@@ -59,10 +59,19 @@ if "$CKDIFF" "$WORK/e2" "$WORK/e2g"; then pass; else fail "two epochs with evalu
 # weight 0, so a boundary after module 1 would carry a zero gradient and delayed = strict)
 run 2 "$WORK/d2" --set pipeline.cascade=delayed --set pipeline.ranges=0,1-3 && pass
 if "$CKDIFF" "$WORK/np2" "$WORK/d2" > /dev/null 2>&1; then fail "delayed equals strict"; else pass; fi
+# delayed with backend.graph: the boundary rank records one graph set per step parity
+run 2 "$WORK/d2g" --set pipeline.cascade=delayed --set pipeline.ranges=0,1-3 --set backend.graph=on && pass
+if "$CKDIFF" "$WORK/d2" "$WORK/d2g"; then pass; else fail "delayed -np 2 with backend.graph differs from op by op"; fi
 # delayed with whole epochs, evaluation and epoch checkpoints over 3 ranks ends normally
 timeout 120 $MPIRUN 3 "$BIN" --config "$WORK/c.ini" --set train.run_dir="$WORK/d3e" --set pipeline.cascade=delayed \
   --set train.max_steps=0 --set train.epochs=2 > "$WORK/d3e.log" 2>&1 && grep -q "epoch 2/2 done" "$WORK/d3e.log" && pass \
   || fail "delayed -np 3 over two epochs with evaluation did not finish: $(tail -3 "$WORK/d3e.log")"
+# ... and the same with backend.graph: flushes before evaluation and checkpoints make the next
+# step run op by op, then the recorded sets take over again; the end state is the same
+timeout 120 $MPIRUN 3 "$BIN" --config "$WORK/c.ini" --set train.run_dir="$WORK/d3eg" --set pipeline.cascade=delayed \
+  --set train.max_steps=0 --set train.epochs=2 --set backend.graph=on > "$WORK/d3eg.log" 2>&1 && pass \
+  || fail "delayed -np 3 with backend.graph did not finish: $(tail -3 "$WORK/d3eg.log")"
+if "$CKDIFF" "$WORK/d3e" "$WORK/d3eg"; then pass; else fail "delayed -np 3 over epochs: backend.graph differs"; fi
 # a rank killed by a signal mid-run ends the whole job, non-zero, within 30 s
 $MPIRUN 2 "$BIN" --config "$WORK/c.ini" --set train.run_dir="$WORK/kill" --set train.max_steps=0 \
   --set train.epochs=1000 > "$WORK/kill.log" 2>&1 &
