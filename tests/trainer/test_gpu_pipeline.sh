@@ -3,8 +3,8 @@
 # Args after the common two: MODE.
 #  mpi  (one GPU): strict -np 2 with both ranks on one GPU and pipeline.transport = mpi ends with
 #       the same parameters, momentum and BN state as -np 1 on the GPU (bitwise, else within
-#       rtol 1e-6), with and without backend.graph (-np 1 with it too); auto picks mpi there and
-#       says why; transport = nccl is refused, saying why.
+#       rtol 1e-6), with and without backend.graph (-np 1 with it too; and delayed -np 2 with it
+#       equals delayed without); auto picks mpi there and says why; transport = nccl is refused.
 #  nccl (>= 2 GPUs, a rank per GPU): strict -np 2 over nccl equals -np 1; auto picks nccl;
 #       delayed over nccl equals delayed over mpi; with >= 3 GPUs, -np 3 (both upstream lanes)
 #       equals -np 1 and its delayed run equals mpi's.
@@ -72,6 +72,9 @@ if [ "$MODE" = mpi ]; then
   run 2 "$WORK/np2g" --set pipeline.transport=mpi --set backend.graph=on && pass
   says "$WORK/np2g.log" "graphs between transport calls"
   same "$WORK/np1" "$WORK/np2g" "strict -np 2 over mpi with backend.graph differs from -np 1"
+  run 2 "$WORK/d2" --set pipeline.transport=mpi --set pipeline.cascade=delayed && pass
+  run 2 "$WORK/d2g" --set pipeline.transport=mpi --set pipeline.cascade=delayed --set backend.graph=on && pass
+  same "$WORK/d2" "$WORK/d2g" "delayed -np 2 over mpi: backend.graph differs from op by op"
   run 2 "$WORK/auto" --set train.max_steps=1 && pass
   says "$WORK/auto.log" "transport mpi (auto: 2 ranks on a node with 1 GPU, and NCCL refuses two ranks on one GPU)"
   expect_fail nccl-one-gpu "NCCL refuses two ranks on one GPU; use pipeline.transport=mpi" \
