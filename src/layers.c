@@ -342,6 +342,7 @@ static void block_backward(hpff_layer *L, hpff_exec *ex, int n, const float *x, 
     const float *fixed = saved + (size_t)n * L->saved_per_sample;
     const float *st1 = fixed, *st2 = st1 + block_bn_saved(p->bn1), *st3 = st2 + block_bn_saved(p->bn2);
     HPFF_CHECK(ex->scratch_floats >= 2 * E, "block %s: scratch too small", L->name);
+    HPFF_CHECK(beta == 0.f || beta == 1.f, "block %s: beta %g (the data-gradient contract is 0 or 1)", L->name, beta);
     float *A = ex->scratch, *B = A + E;
     ex->be->relu_bwd(ex->be, A, y, dy, E, 0.f);   // grad at the sum
     if (p->sc_conv) {
