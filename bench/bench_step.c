@@ -168,7 +168,7 @@ int main(int argc, char **argv) {
            "\"ms_per_step\":%.2f,\"arena_mb\":%.1f,\"peak_rss_mb\":%.1f,\"loss\":%.4f,\"graph\":%d",
            label, be->name, cfg.arch, cfg.method, cfg.K, md.M, cfg.pff, cfg.il, cfg.cl, cfg.batch, cfg.threads,
            steps, steps * cfg.batch / dt, 1000.0 * dt / steps, hpff_model_bytes(&md) / 1048576.0,
-           hpff_peak_rss_bytes() / 1048576.0, stats.final_loss, s.graph_ready);
+           hpff_peak_rss_bytes() / 1048576.0, stats.final_loss, hpff_stage_graphs_ready(&s));
     hpff_mem_stats ms;
     if (hpff_backend_mem_stats(be, &ms))   // device: held by hpff_pipe (peak), and the card's use
         printf(",\"device_mb\":%.1f,\"device_used_mb\":%.1f", hpff_mem_held_peak(&ms) / 1048576.0,

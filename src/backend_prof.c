@@ -109,7 +109,6 @@ static size_t w_conv_workspace(hpff_backend *be, const hpff_conv_desc *d) {
     return p->inner->conv_workspace(p->inner, d);
 }
 
-// The CPU backend keeps its pool in ctx; mirror the inner's ctx again in case it moved.
 static void w_mem_stats(hpff_backend *be, hpff_mem_stats *st) {
     prof_backend *p = (prof_backend *)be;
     p->inner->mem_stats(p->inner, st);
@@ -118,7 +117,6 @@ static void w_mem_stats(hpff_backend *be, hpff_mem_stats *st) {
 static void w_set_threads(hpff_backend *be, int threads) {
     prof_backend *p = (prof_backend *)be;
     p->inner->set_threads(p->inner, threads);
-    be->ctx = p->inner->ctx;
 }
 
 // ---- compute: counted and timed ----

@@ -119,7 +119,6 @@ static size_t r_conv_workspace(hpff_backend *be, const hpff_conv_desc *d) {
 static void r_set_threads(hpff_backend *be, int threads) {
     rec_backend *rb = (rec_backend *)be;
     rb->inner->set_threads(rb->inner, threads);
-    be->ctx = rb->inner->ctx;
 }
 static void r_mem_stats(hpff_backend *be, hpff_mem_stats *st) {
     rec_backend *rb = (rec_backend *)be;

@@ -102,7 +102,6 @@ static void allocate(hpff_model *md, hpff_shape img) {
         md->cbuf = dev_alloc(md, "final cascade seed", (size_t)n * hpff_shape_numel(md->mod[count - 1].seq.out));
     // u_{m-1} of a module after the rank's first goes to the backward sweep's spare gradient
     // buffer (hpff_seq_spare_grad) when that is large enough, else to a buffer of its own.
-    md->grad_floats = grad;
     size_t u_need = 0;
     for (int k = 1; k < count; k++)
         if (md->hilo.mod[md->mod[k].m].push_up) u_need = zmax(u_need, (size_t)n * hpff_shape_numel(md->mod[k].seq.in));

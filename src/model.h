@@ -57,7 +57,6 @@ typedef struct hpff_model {
     float *seed[2];             // c, then (a + c) [+ u], of the two modules in flight (stage.c)
     float *cbuf;                // Φ's cascade seed w_C dℓF (on the rank owning M-1, else NULL)
     float *ubuf;                // u_{m-1} when it stays on the rank and g0/g1 are too small (else NULL)
-    size_t grad_floats;         // g0 and g1 each
     float *up_send;             // u_{m0-1} while it is being sent upstream (NULL: nothing to send)
     float *u_recv;              // u_{m1} received from downstream (NULL: nothing arrives)
     hpff_model_buffer mem[HPFF_MODEL_MAX_BUFFERS];   // every device buffer allocated, by role

@@ -9,7 +9,7 @@
 #include <time.h>
 #include "check.h"
 
-static void seg_transport(hpff_stage *s, stage_action a);   // transport calls of a step (graphs)
+static void seg_transport(hpff_stage *s, hpff_stage_action a);   // transport calls of a step (graphs)
 
 static double now_s(void) {
     struct timespec ts;
@@ -39,7 +39,7 @@ void hpff_stage_init(hpff_stage *s, hpff_model *md, hpff_transport *tr, const fl
     s->host_stat = hpff_xmalloc(hpff_model_stat_floats(md) * sizeof(float));
 }
 
-static void free_graphs(hpff_stage *s, stage_graphs *gs) {
+static void free_graphs(hpff_stage *s, hpff_stage_graphs *gs) {
     for (int i = 0; i < gs->n_segs; i++) s->md->be->graph_free(s->md->be, gs->segs[i]);
     memset(gs, 0, sizeof *gs);
 }
@@ -178,7 +178,8 @@ static void delayed_pending(hpff_stage *s) {
     hpff_module *last = &md->mod[md->m1 - md->m0];
     size_t pn = last->p_end - last->p_begin;
     float *p = md->p + last->p_begin;
-    seg_transport(s, (stage_action){ACT_RECV_UP, NULL, md->u_recv, numel(last->seq.out, s->prev_n), s->prev_n, 0});
+    size_t un = numel(last->seq.out, s->prev_n);
+    seg_transport(s, (hpff_stage_action){HPFF_ACT_RECV_UP, NULL, md->u_recv, un, s->prev_n, 0});
     float *cur = md->shadow + pn;   // second half of the shadow buffer holds the current weights
     be->copy(be, cur, p, pn * sizeof(float));
     be->copy(be, p, md->shadow, pn * sizeof(float));
@@ -232,22 +233,22 @@ void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host,
 // graph (a segment) and notes the transport calls between them; a replay launches the segments
 // and makes the same calls, without running the step's host code.
 
-static void act_run(hpff_stage *s, const stage_action *a) {
+static void act_run(hpff_stage *s, const hpff_stage_action *a) {
     hpff_transport *tr = s->tr;
     hpff_model *md = s->md;
     switch (a->kind) {
-    case ACT_SEND_DOWN:
+    case HPFF_ACT_SEND_DOWN:
         tr->ops->send_down(tr, a->src, a->count, md->labels, a->n, md->target, a->target_count);
         break;
-    case ACT_SEND_UP: tr->ops->send_up(tr, a->src, a->count); break;
-    case ACT_RECV_UP: tr->ops->recv_up(tr, a->dst, a->count); break;
+    case HPFF_ACT_SEND_UP: tr->ops->send_up(tr, a->src, a->count); break;
+    case HPFF_ACT_RECV_UP: tr->ops->recv_up(tr, a->dst, a->count); break;
     }
 }
 
 // Ends the segment being recorded and runs it (its work comes before the transport call).
 static void seg_close(hpff_stage *s) {
     hpff_backend *be = s->md->be;
-    stage_graphs *gs = s->recording;
+    hpff_stage_graphs *gs = s->recording;
     char why[256] = "";
     HPFF_CHECK(gs->n_segs < HPFF_STAGE_MAX_SEGS, "more than %d graph segments in a step", HPFF_STAGE_MAX_SEGS);
     void *g = be->graph_end(be, why, sizeof why);
@@ -259,7 +260,7 @@ static void seg_close(hpff_stage *s) {
 
 // A transport call inside a step: made at once, and noted (between two segments) while the step
 // is being recorded.
-static void seg_transport(hpff_stage *s, stage_action a) {
+static void seg_transport(hpff_stage *s, hpff_stage_action a) {
     if (!s->recording) {
         act_run(s, &a);
         return;
@@ -297,7 +298,7 @@ static void stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
         float *h = hpff_seq_forward_out(&mo->seq, &md->ex, n, a.x, a.slot, a.out);
         tp = prof_mark(s, m, 0, tp);
         if (last && m < md->M - 1)   // post downstream first: the next rank starts now
-            seg_transport(s, (stage_action){ACT_SEND_DOWN, h, NULL, numel(mo->seq.out, n), n,
+            seg_transport(s, (hpff_stage_action){HPFF_ACT_SEND_DOWN, h, NULL, numel(mo->seq.out, n), n,
                                             md->target ? numel(md->net.in, n) : 0});
         float *S = md->seed[k % 2];
         const float *cseed = cascade_seed(s, k, mo, n, h, S, st);
@@ -307,7 +308,7 @@ static void stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
             size_t un = numel(mo->seq.in, n);
             hpff_seq_backward_out(&mo->seq, &md->ex, n, a.x, a.slot, a.out, cseed, u, 0.f, 0, md->g0, md->g1);
             if (k > 0) be->axpy(be, prev_seed, 1.f, u, un);
-            else seg_transport(s, (stage_action){ACT_SEND_UP, u, NULL, un, n, 0});
+            else seg_transport(s, (hpff_stage_action){HPFF_ACT_SEND_UP, u, NULL, un, n, 0});
         }
         tp = prof_mark(s, m, 2, tp);
         independent_seed(s, k, mo, n, h, S);
@@ -320,7 +321,7 @@ static void stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
         in = h;
     }
     if (s->boundary_up && !s->delayed) {   // strict: this step's u_{m1} from rank+1
-        seg_transport(s, (stage_action){ACT_RECV_UP, NULL, md->u_recv, numel(prev->seq.out, n), n, 0});
+        seg_transport(s, (hpff_stage_action){HPFF_ACT_RECV_UP, NULL, md->u_recv, numel(prev->seq.out, n), n, 0});
         be->axpy(be, prev_seed, 1.f, md->u_recv, numel(prev->seq.out, n));
     }
     double tp = prof_mark(s, -1, 0, 0);
@@ -346,13 +347,17 @@ static int graph_eligible(const hpff_stage *s, int n) {
 
 #define GRAPH_WARM_STEPS 2   // eager steps first: they size the scratch and plan every conv shape
 
+int hpff_stage_graphs_ready(const hpff_stage *s) {
+    return s->graphs[0].ready && (!(s->delayed && s->boundary_up) || s->graphs[1].ready);
+}
+
 // The set the next step replays or records: by step parity on a delayed boundary rank.
-static stage_graphs *graph_set(hpff_stage *s) {
+static hpff_stage_graphs *graph_set(hpff_stage *s) {
     return &s->graphs[s->delayed && s->boundary_up ? s->step % 2 : 0];
 }
 
 // Records the next step into gs (each segment runs as it closes); 0 if nothing of it ran.
-static int record_step(hpff_stage *s, stage_graphs *gs, int n, hpff_step_stats *st, char *why, size_t why_len) {
+static int record_step(hpff_stage *s, hpff_stage_graphs *gs, int n, hpff_step_stats *st, char *why, size_t why_len) {
     hpff_backend *be = s->md->be;
     if (!be->graph_begin(be)) {
         snprintf(why, why_len, "the backend could not start recording");
@@ -381,7 +386,7 @@ static int record_step(hpff_stage *s, stage_graphs *gs, int n, hpff_step_stats *
 static void stage_compute_graph(hpff_stage *s, int n, hpff_step_stats *st) {
     hpff_model *md = s->md;
     hpff_backend *be = md->be;
-    stage_graphs *gs = graph_set(s);
+    hpff_stage_graphs *gs = graph_set(s);
     if (!gs->ready && s->graph_warm < GRAPH_WARM_STEPS) {
         s->graph_warm++;
         stage_compute(s, n, st);
@@ -391,7 +396,6 @@ static void stage_compute_graph(hpff_stage *s, int n, hpff_step_stats *st) {
         char why[256] = "";
         long step0 = s->step;
         if (record_step(s, gs, n, st, why, sizeof why)) {
-            s->graph_ready = s->graphs[0].ready && (!(s->delayed && s->boundary_up) || s->graphs[1].ready);
             if (s->graph_verbose)
                 printf("hpff_pipe: training step recorded as %d graph%s (last: %s)\n", gs->n_segs,
                        gs->n_segs > 1 ? "s between transport calls" : "", why);

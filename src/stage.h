@@ -23,23 +23,23 @@ typedef struct hpff_step_stats {
 
 // A transport call of a step, as a recorded step replays it (stage.c).
 #define HPFF_STAGE_MAX_SEGS 8
-typedef enum { ACT_SEND_DOWN, ACT_SEND_UP, ACT_RECV_UP } stage_action_kind;
-typedef struct stage_action {
-    stage_action_kind kind;
+typedef enum { HPFF_ACT_SEND_DOWN, HPFF_ACT_SEND_UP, HPFF_ACT_RECV_UP } hpff_stage_action_kind;
+typedef struct hpff_stage_action {
+    hpff_stage_action_kind kind;
     const float *src;       // send: the payload
     float *dst;             // receive: where it lands
     size_t count;
     int n;                  // batch (send_down)
     size_t target_count;    // send_down: floats of the reconstruction target (0: none)
-} stage_action;
+} hpff_stage_action;
 
 // One recorded step: its device work between transport calls, and the calls.
-typedef struct stage_graphs {
+typedef struct hpff_stage_graphs {
     void *segs[HPFF_STAGE_MAX_SEGS];          // segment i: device work before acts[i]
-    stage_action acts[HPFF_STAGE_MAX_SEGS];   // the transport call after segs[i] (not after the last)
+    hpff_stage_action acts[HPFF_STAGE_MAX_SEGS];   // the transport call after segs[i] (not after the last)
     int n_segs;
     int ready;
-} stage_graphs;
+} hpff_stage_graphs;
 
 typedef struct hpff_stage {
     hpff_model *md;
@@ -53,10 +53,9 @@ typedef struct hpff_stage {
     int graph_verbose;      // say once when the step was recorded
     int graph_warm;         // eager steps done before recording
     int graph_failed;       // recording failed once: eager from then on
-    int graph_ready;        // every graph set this rank replays is recorded
-    stage_graphs graphs[2]; // by step parity on a delayed boundary rank (its buffers alternate),
+    hpff_stage_graphs graphs[2]; // by step parity on a delayed boundary rank (its buffers alternate),
                             // else graphs[0] only
-    stage_graphs *recording;   // the set stage_compute is being recorded into, else NULL
+    hpff_stage_graphs *recording;   // the set stage_compute is being recorded into, else NULL
     double *prof;           // optional (4*M): seconds per module in forward, heads, cascade data
                             // sweep, parameter sweep (synchronises the device; for benchmarks)
 } hpff_stage;
@@ -78,6 +77,8 @@ void hpff_stage_eval(hpff_stage *s, const float *x_host, const int32_t *y_host, 
 // Delayed mode, between steps: receives the pending cascade gradient and turns it into the
 // boundary module's pending parameter gradient (done before a checkpoint is written).
 void hpff_stage_flush(hpff_stage *s);
+// 1 when backend.graph recorded every graph set this rank replays.
+int hpff_stage_graphs_ready(const hpff_stage *s);
 // Ends training: consumes a delayed cascade gradient that will never be applied.
 void hpff_stage_finish(hpff_stage *s);
 

@@ -78,7 +78,7 @@ static void graph_case(const char *method, hpff_backend *gpu) {
         TEST_CHECK(e.st.step == g.st.step && g.st.step == t + 1, "%s: step counters %ld / %ld", what,
                    e.st.step, g.st.step);
     }
-    TEST_CHECK(g.st.graph_ready && !g.st.graph_failed, "%s: no graph was recorded", method);
+    TEST_CHECK(hpff_stage_graphs_ready(&g.st) && !g.st.graph_failed, "%s: no graph was recorded", method);
     printf("%s: %d modules, %d steps bitwise equal with and without the graph (final loss %.6f)\n", method,
            M, STEPS + 1, g.stats.final_loss);
     stepf_side_free(&e);
