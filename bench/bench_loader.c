@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "data.h"
+#include "loader.h"
 #include "dsfile.h"
 
 static double now_s(void) {

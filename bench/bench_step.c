@@ -6,7 +6,7 @@
 // one line per module with the milliseconds per step of its forward, heads, cascade data sweep
 // and parameter sweep (the input of bench/pipeline_sim.py). --memory prints the model's buffers
 // by role (hpff_model_memory_report) after building it and exits without stepping.
-// --ops runs the model on a profiling wrapper of the backend (src/backend_prof.h): after the
+// --ops runs the model on a profiling wrapper of the backend (src/backend/backend_prof.h): after the
 // usual timed steps (wrapper idle: the true ms/step), up to 3 more steps count and time every op
 // and print, on stderr, the ops per step and the device ms in library ops (cuDNN / cuBLAS), in
 // our own kernels and idle (true ms/step - both), then the top ops by time and by count; the

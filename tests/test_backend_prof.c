@@ -1,4 +1,4 @@
-// test_backend_prof.c — the profiling wrapper (src/backend_prof.h) on the CPU backend:
+// test_backend_prof.c — the profiling wrapper (src/backend/backend_prof.h) on the CPU backend:
 //  - it looks like its inner backend (name, host_memory, ctx, also after set_threads), has no
 //    graph or prof hooks of its own, and destroying it leaves the inner usable;
 //  - a hand-made op sequence is counted exactly (by op, by kind), only between step_begin and

@@ -11,7 +11,7 @@
 // the same values (initial values depend only on (seed, name)).
 #include <math.h>
 #include <string.h>
-#include "aux.h"
+#include "aux_select.h"
 #include "model.h"
 #include "stage.h"
 #include "test_util.h"

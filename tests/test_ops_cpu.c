@@ -113,7 +113,7 @@ static void test_conv(const conv_case *c, uint64_t seed) {
 }
 
 static void test_convs(void) {
-    // Shapes chosen to reach every path of conv_cpu.c: one image per gemm (>= 8 output channels
+    // Shapes chosen to reach every path of cpu_conv.c: one image per gemm (>= 8 output channels
     // per group), multi-image chunks (fewer), a last partial chunk (26x27 maps, batch 4), 1x1
     // direct and gathered, groups, odd kernels, strides and pads.
     static const conv_case cases[] = {

@@ -57,7 +57,7 @@ run_benchmarks() {
             "$b" --steps 20 --warmup 5 --set backend.device=cuda --set train.batch=1024 --label ${cfg} \
             | tee -a "$OUT/bench_gpu.jsonl" || status=1
     done
-    # Where a step's device time goes (src/backend_prof.h): ops per step, library vs own kernels
+    # Where a step's device time goes (src/backend/backend_prof.h): ops per step, library vs own kernels
     # vs idle, top ops; op by op (a recorded graph would bypass the counting wrapper).
     for cfg in "r32_k16_dgl_hpff_ops --set train.method=dgl" "r32_k16_infopro_hpff_ops --set train.method=infopro"; do
         [ "$(remaining)" -lt 40 ] && { echo "=== skipping ${cfg%% *}: out of time"; continue; }

@@ -1,0 +1,9 @@
+# src/run: one training run — configuration, the registry of backends and transports, the
+# trainer, checkpoints and metrics. main.c is hpff_pipe's own (CMakeLists.txt).
+set(HPFF_RUN_SOURCES
+  src/run/config.c        # the key table: INI, --set, validation, --help
+  src/run/registry.c      # which backends and transports were built
+  src/run/train.c         # one training run from start (or a checkpoint) to the summary
+  src/run/ckpt.c          # HDF5 checkpoints
+  src/run/metrics.c       # JSON-lines metrics
+)
