@@ -4,16 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include "loader.h"
 #include "dsfile.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "system.h"
 
 static uint64_t next_u64(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -59,13 +53,13 @@ static void run(const hpff_dataset *ds, int threads, int batch, int epochs) {
     float *x = malloc((size_t)batch * (size_t)(c * h * w) * sizeof(float));
     int32_t *y = malloc((size_t)batch * sizeof(int32_t));
     long long images = 0;
-    double wait = 0, t0 = now_s();
+    double wait = 0, t0 = hpff_now();
     for (int e = 0; e < epochs; e++) {
         hpff_loader_start_epoch(L, e, 0);
         int n;
         while ((n = hpff_loader_next(L, x, y, &wait)) > 0) images += n;
     }
-    double dt = now_s() - t0;
+    double dt = hpff_now() - t0;
     printf("threads %d: %lld images in %.2f s = %.0f img/s (consumer waited %.2f s)\n", threads,
            images, dt, (double)images / dt, wait);
     fflush(stdout);

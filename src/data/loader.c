@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "augment.h"
+#include "system.h"
 
 enum { SLOT_FREE, SLOT_FILLING, SLOT_READY };
 
@@ -189,12 +189,6 @@ void hpff_loader_start_epoch(hpff_loader *L, int epoch, int first_batch) {
     pthread_mutex_unlock(&L->mu);
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 int hpff_loader_next(hpff_loader *L, float *x, int32_t *y, double *wait_s) {
     HPFF_CHECK(x && y, "hpff_loader_next needs both output buffers");
     pthread_mutex_lock(&L->mu);
@@ -205,10 +199,10 @@ int hpff_loader_next(hpff_loader *L, float *x, int32_t *y, double *wait_s) {
     }
     slot *s = &L->slots[L->next_out % L->nslots];
     if (!(s->state == SLOT_READY && s->batch == L->next_out)) {
-        double t0 = now_s();
+        double t0 = hpff_now();
         while (!(s->state == SLOT_READY && s->batch == L->next_out))
             pthread_cond_wait(&L->ready_cv, &L->mu);
-        if (wait_s) *wait_s += now_s() - t0;
+        if (wait_s) *wait_s += hpff_now() - t0;
     }
     pthread_mutex_unlock(&L->mu);
     int n = s->n;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include "method_nets.h"
 #include "auxnet.h"
+#include "sizes.h"
 
 #define PB_MAX_NETS 4   // distinct patch shapes: row and column sizes take at most two values
 
@@ -41,8 +42,6 @@ typedef struct pb_priv {
     size_t w_z, w_dz, w_v, w_dv, w_vt, w_st, w_pin, w_pgrad, w_cls, w_sim, w_sdy, w_whole, w_wdy, w_grad;
 } pb_priv;
 
-static size_t align16(size_t v) { return (v + 15) & ~(size_t)15; }
-static size_t zmax(size_t a, size_t b) { return a > b ? a : b; }
 
 // ---------------------------------------------------------------- running
 
@@ -233,16 +232,16 @@ static size_t pb_layout(pb_priv *p, int n_max) {
     size_t off = 0, nn = (size_t)n_max, pin = 0, cls = 0, sim = 0, sdy = 0, grad = 0;
     for (int i = 0; i < p->n_nets; i++) {
         pb_net *N = &p->nets[i];
-        pin = zmax(pin, nn * hpff_shape_numel(N->in));
-        cls = zmax(cls, N->cls.slot_floats);
-        grad = zmax(grad, N->cls.grad_floats);
+        pin = hpff_zmax(pin, nn * hpff_shape_numel(N->in));
+        cls = hpff_zmax(cls, N->cls.slot_floats);
+        grad = hpff_zmax(grad, N->cls.grad_floats);
         if (p->sim == PB_SIM_PATCH) {
-            sim = zmax(sim, N->sim.slot_floats);
-            sdy = zmax(sdy, nn * hpff_shape_numel(N->sim.out));
-            grad = zmax(grad, N->sim.grad_floats);
+            sim = hpff_zmax(sim, N->sim.slot_floats);
+            sdy = hpff_zmax(sdy, nn * hpff_shape_numel(N->sim.out));
+            grad = hpff_zmax(grad, N->sim.grad_floats);
         }
     }
-#define TAKE(field, floats) (p->field = off, off += align16(floats))
+#define TAKE(field, floats) (p->field = off, off += hpff_align16(floats))
     TAKE(w_z, nn * p->classes);
     TAKE(w_dz, nn * p->classes);
     if (p->sim) {
@@ -263,7 +262,7 @@ static size_t pb_layout(pb_priv *p, int n_max) {
     if (p->sim == PB_SIM_WHOLE) {
         TAKE(w_whole, p->whole.slot_floats);
         TAKE(w_wdy, nn * hpff_shape_numel(p->whole.out));
-        grad = zmax(grad, p->whole.grad_floats);
+        grad = hpff_zmax(grad, p->whole.grad_floats);
     }
     TAKE(w_grad, grad);
 #undef TAKE
@@ -283,11 +282,11 @@ static void pb_costs(const pb_priv *p, hpff_head *hd) {
     hd->flops_per_sample = flops;
     for (int i = 0; i < p->n_nets; i++) {
         const pb_net *N = &p->nets[i];
-        hd->ws_bytes = zmax(hd->ws_bytes, zmax(N->cls.ws_bytes, N->sim.ws_bytes));
-        hd->scratch_floats = zmax(hd->scratch_floats, zmax(N->cls.scratch_floats, N->sim.scratch_floats));
+        hd->ws_bytes = hpff_zmax(hd->ws_bytes, hpff_zmax(N->cls.ws_bytes, N->sim.ws_bytes));
+        hd->scratch_floats = hpff_zmax(hd->scratch_floats, hpff_zmax(N->cls.scratch_floats, N->sim.scratch_floats));
     }
-    hd->ws_bytes = zmax(hd->ws_bytes, p->whole.ws_bytes);
-    hd->scratch_floats = zmax(hd->scratch_floats, p->whole.scratch_floats);
+    hd->ws_bytes = hpff_zmax(hd->ws_bytes, p->whole.ws_bytes);
+    hd->scratch_floats = hpff_zmax(hd->scratch_floats, p->whole.scratch_floats);
 }
 
 hpff_head *hpff_pffb_create(hpff_build *b, const hpff_pffb_spec *s, hpff_shape in, hpff_status *st) {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "method_nets.h"
 #include "auxnet.h"
+#include "sizes.h"
 
 #define IP_FEATURE_DIM 128   // SupCon feature size (§3.2)
 #define IP_TAU 0.07f         // SupCon temperature (§3.2)
@@ -32,8 +33,6 @@ typedef struct ip_priv {
     size_t w_oq, w_tq, w_doq;     // PFF-C: one output patch, its target patch, its BCE gradient
 } ip_priv;
 
-static size_t align16(size_t v) { return (v + 15) & ~(size_t)15; }
-static size_t zmax(size_t a, size_t b) { return a > b ? a : b; }
 
 // ---------------------------------------------------------------- running
 
@@ -186,7 +185,7 @@ static int ip_build_patched(hpff_build *b, const hpff_infopro_spec *s, ip_priv *
 
 static size_t ip_layout(ip_priv *p, int n_max) {
     size_t nn = (size_t)n_max, off = 0, pin = 0, tgt = 0, slot = 0, dout = 0, grad = 0;
-#define TAKE(field, floats) (p->field = off, off += align16(floats))
+#define TAKE(field, floats) (p->field = off, off += hpff_align16(floats))
     TAKE(w_dout, nn * p->out_dim);
     TAKE(w_cls, p->cls.slot_floats);
     TAKE(w_cgrad, p->cls.grad_floats);
@@ -194,11 +193,11 @@ static size_t ip_layout(ip_priv *p, int n_max) {
     for (int k = 0; k < p->nterms; k++) {
         const ip_term *t = &p->term[k];
         const hpff_auxnet *D = &p->dec[t->net];
-        pin = zmax(pin, nn * p->in.c * t->feat.h * t->feat.w);
-        tgt = zmax(tgt, nn * p->img.c * t->img.h * t->img.w);
-        slot = zmax(slot, D->slot_floats);
-        dout = zmax(dout, nn * hpff_shape_numel(D->out));
-        grad = zmax(grad, D->grad_floats);
+        pin = hpff_zmax(pin, nn * p->in.c * t->feat.h * t->feat.w);
+        tgt = hpff_zmax(tgt, nn * p->img.c * t->img.h * t->img.w);
+        slot = hpff_zmax(slot, D->slot_floats);
+        dout = hpff_zmax(dout, nn * hpff_shape_numel(D->out));
+        grad = hpff_zmax(grad, D->grad_floats);
     }
     off = 0;
     if (p->patched) {
@@ -211,13 +210,13 @@ static size_t ip_layout(ip_priv *p, int n_max) {
     TAKE(w_dgrad, grad);
     if (p->nout) {
         size_t oq = 0;
-        for (int q = 0; q < p->nout; q++) oq = zmax(oq, nn * p->img.c * p->opatch[q].h * p->opatch[q].w);
+        for (int q = 0; q < p->nout; q++) oq = hpff_zmax(oq, nn * p->img.c * p->opatch[q].h * p->opatch[q].w);
         TAKE(w_oq, oq);
         TAKE(w_tq, oq);
         TAKE(w_doq, oq);
     }
 #undef TAKE
-    return zmax(end_cls, off);
+    return hpff_zmax(end_cls, off);
 }
 
 static void ip_costs(const ip_priv *p, hpff_head *hd) {
@@ -226,8 +225,8 @@ static void ip_costs(const ip_priv *p, hpff_head *hd) {
     hd->scratch_floats = p->cls.scratch_floats;
     for (int k = 0; k < p->nterms; k++) hd->flops_per_sample += p->dec[p->term[k].net].flops_per_sample;
     for (int i = 0; i < p->nnets; i++) {
-        hd->ws_bytes = zmax(hd->ws_bytes, p->dec[i].ws_bytes);
-        hd->scratch_floats = zmax(hd->scratch_floats, p->dec[i].scratch_floats);
+        hd->ws_bytes = hpff_zmax(hd->ws_bytes, p->dec[i].ws_bytes);
+        hd->scratch_floats = hpff_zmax(hd->scratch_floats, p->dec[i].scratch_floats);
     }
 }
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
+#include "sizes.h"
 
 void hpff_seq_init(hpff_seq *s, hpff_shape in) {
     memset(s, 0, sizeof *s);
@@ -23,7 +24,6 @@ void hpff_seq_push(hpff_seq *s, hpff_layer *L) {
     s->out = L->out;
 }
 
-static size_t align16(size_t v) { return (v + 15) & ~(size_t)15; }
 
 static int is_relu(const hpff_layer *L) { return strcmp(L->ops->kind, "relu") == 0; }
 
@@ -31,7 +31,7 @@ static void plan(hpff_seq *s, int n_max, int split_out) {
     HPFF_CHECK(s->n > 0, "empty layer sequence");
     s->n_max = n_max;
     s->split_out = split_out;
-    s->out_floats = align16((size_t)n_max * hpff_shape_numel(s->out));
+    s->out_floats = hpff_align16((size_t)n_max * hpff_shape_numel(s->out));
     s->y_off = hpff_xcalloc((size_t)s->n, sizeof(size_t));
     s->saved_off = hpff_xcalloc((size_t)s->n, sizeof(size_t));
     s->skip = hpff_xcalloc((size_t)s->n, sizeof(int));
@@ -52,10 +52,10 @@ static void plan(hpff_seq *s, int n_max, int split_out) {
             }
         } else {
             s->y_off[i] = off;
-            off += align16((size_t)n_max * hpff_shape_numel(L->out));
+            off += hpff_align16((size_t)n_max * hpff_shape_numel(L->out));
         }
         s->saved_off[i] = off;
-        off += align16(hpff_layer_saved_floats(L, n_max));
+        off += hpff_align16(hpff_layer_saved_floats(L, n_max));
         size_t sc = L->scratch_per_sample * (size_t)n_max;
         if (sc > s->scratch_floats) s->scratch_floats = sc;
         if (i < s->n - 1 && hpff_shape_numel(L->out) > g) g = hpff_shape_numel(L->out);
@@ -153,6 +153,6 @@ float *hpff_seq_spare_grad(const hpff_seq *s, float *g0, float *g1) {
     return s->grad_writes % 2 == 0 ? g0 : g1;
 }
 
-size_t hpff_seq_grad_pair(const hpff_seq *s) { return align16(s->grad_par[0]) + align16(s->grad_par[1]); }
+size_t hpff_seq_grad_pair(const hpff_seq *s) { return hpff_align16(s->grad_par[0]) + hpff_align16(s->grad_par[1]); }
 
-float *hpff_seq_grad_g1(const hpff_seq *s, float *g0) { return g0 + align16(s->grad_par[0]); }
+float *hpff_seq_grad_g1(const hpff_seq *s, float *g0) { return g0 + hpff_align16(s->grad_par[0]); }

@@ -90,14 +90,3 @@ hpff_status hpff_split_make(int n, int K, const char *mode, const char *list, hp
     return hpff_status_ok();
 }
 
-void hpff_split_describe(const hpff_split *s, int n, int m, char *buf, int len) {
-    int off = snprintf(buf, (size_t)len, "M%d:", m);
-    int u = s->first[m];
-    if (u == 0 && off < len) { off += snprintf(buf + off, (size_t)(len - off), " stem"); u = 1; }
-    while (u <= s->last[m] && off < len) {
-        int st = (u - 1) / n, b0 = (u - 1) % n, b1 = b0;
-        while (u + (b1 - b0) + 1 <= s->last[m] && b1 + 1 < n) b1++;
-        off += snprintf(buf + off, (size_t)(len - off), b0 == b1 ? " L%d[%d]" : " L%d[%d..%d]", st + 1, b0, b1);
-        u += b1 - b0 + 1;
-    }
-}

@@ -22,8 +22,6 @@ typedef struct hpff_split {
 hpff_status hpff_split_make(int n, int K, const char *mode, const char *list, hpff_split *out);
 // Units per network: 1 + 3n.
 static inline int hpff_split_units(int n) { return 1 + 3 * n; }
-// "M3: L2[0..1]"-style description of module m into buf.
-void hpff_split_describe(const hpff_split *s, int n, int m, char *buf, int len);
 
 #ifdef __cplusplus
 }

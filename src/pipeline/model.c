@@ -5,8 +5,8 @@
 #include <string.h>
 #include "aux_select.h"
 #include "check.h"
+#include "sizes.h"
 
-static size_t zmax(size_t a, size_t b) { return a > b ? a : b; }
 
 static hpff_status build_heads(hpff_model *md, hpff_build *b, hpff_shape img, int classes) {
     for (int m = md->m0; m <= md->m1; m++) {
@@ -44,7 +44,7 @@ static void *named_alloc(hpff_model *md, const char *name, size_t bytes) {
 }
 
 static void *dev_alloc(hpff_model *md, const char *name, size_t floats) {
-    return named_alloc(md, name, zmax(floats, 16) * sizeof(float));
+    return named_alloc(md, name, hpff_zmax(floats, 16) * sizeof(float));
 }
 
 // Sizes and allocates every buffer; nothing is allocated after this.
@@ -54,19 +54,19 @@ static void allocate(hpff_model *md, hpff_shape img) {
     int n = md->n_max, count = md->m1 - md->m0 + 1;
     for (int k = 0; k < count; k++) {
         hpff_module *mo = &md->mod[k];
-        md->slot_floats = zmax(md->slot_floats, mo->seq.slot_floats);
-        md->in_floats_max = zmax(md->in_floats_max, (size_t)n * hpff_shape_numel(mo->seq.in));
-        md->out_floats_max = zmax(md->out_floats_max, (size_t)n * hpff_shape_numel(mo->seq.out));
-        ws = zmax(ws, mo->seq.ws_bytes);
-        scratch = zmax(scratch, mo->seq.scratch_floats);
-        grad = zmax(grad, mo->seq.grad_floats);
+        md->slot_floats = hpff_zmax(md->slot_floats, mo->seq.slot_floats);
+        md->in_floats_max = hpff_zmax(md->in_floats_max, (size_t)n * hpff_shape_numel(mo->seq.in));
+        md->out_floats_max = hpff_zmax(md->out_floats_max, (size_t)n * hpff_shape_numel(mo->seq.out));
+        ws = hpff_zmax(ws, mo->seq.ws_bytes);
+        scratch = hpff_zmax(scratch, mo->seq.scratch_floats);
+        grad = hpff_zmax(grad, mo->seq.grad_floats);
         hpff_head *hs[3] = {mo->il, mo->cl, k == count - 1 ? md->final : NULL};
         for (int i = 0; i < 3; i++)
             if (hs[i]) {
-                ws = zmax(ws, hs[i]->ws_bytes);
-                scratch = zmax(scratch, hs[i]->scratch_floats);
+                ws = hpff_zmax(ws, hs[i]->ws_bytes);
+                scratch = hpff_zmax(scratch, hs[i]->scratch_floats);
                 if (hs[i]->work_floats > work) md->work_head = hs[i]->name;
-                work = zmax(work, hs[i]->work_floats);
+                work = hpff_zmax(work, hs[i]->work_floats);
             }
     }
     md->p = dev_alloc(md, "parameters", md->params.total);
@@ -104,7 +104,7 @@ static void allocate(hpff_model *md, hpff_shape img) {
     // buffer (hpff_seq_spare_grad) when that is large enough, else to a buffer of its own.
     size_t u_need = 0;
     for (int k = 1; k < count; k++)
-        if (md->hilo.mod[md->mod[k].m].push_up) u_need = zmax(u_need, (size_t)n * hpff_shape_numel(md->mod[k].seq.in));
+        if (md->hilo.mod[md->mod[k].m].push_up) u_need = hpff_zmax(u_need, (size_t)n * hpff_shape_numel(md->mod[k].seq.in));
     if (u_need > grad) md->ubuf = dev_alloc(md, "cascade gradient", u_need);
     // Cascade gradients cross rank boundaries only where a module pushes one upstream.
     if (md->m0 > 0 && md->hilo.mod[md->m0].push_up)
@@ -237,7 +237,7 @@ hpff_status hpff_model_costs(const hpff_config *cfg, hpff_backend *be, hpff_shap
 }
 
 void hpff_model_init_values(hpff_model *md) {
-    float *host = hpff_xmalloc(zmax(md->params.total, md->state.total) * sizeof(float) + 64);
+    float *host = hpff_xmalloc(hpff_zmax(md->params.total, md->state.total) * sizeof(float) + 64);
     hpff_registry_init_values(&md->params, (uint64_t)md->cfg->seed, host);
     md->be->to_device(md->be, md->p, host, md->params.total * sizeof(float));
     hpff_registry_init_values(&md->state, (uint64_t)md->cfg->seed, host);
@@ -252,15 +252,6 @@ void hpff_model_sgd(hpff_model *md, float lr) {
     md->be->sgd_nesterov(md->be, md->p, md->g, md->mom, md->params.total, lr, c->momentum,
                          c->weight_decay, md->opt_first);
     md->opt_first = 0;
-}
-
-size_t hpff_model_module_flops(const hpff_model *md, int m) {
-    const hpff_module *mo = &md->mod[m - md->m0];
-    size_t f = mo->seq.flops_per_sample;
-    if (mo->il) f += mo->il->flops_per_sample;
-    if (mo->cl) f += mo->cl->flops_per_sample;
-    if (m == md->M - 1 && md->final) f += md->final->flops_per_sample;
-    return f;
 }
 
 size_t hpff_model_stat_floats(const hpff_model *md) {

@@ -102,8 +102,6 @@ size_t hpff_model_bytes(const hpff_model *md);
 void hpff_model_memory_report(const hpff_model *md, FILE *f);
 // One SGD-Nesterov step over the whole parameter arena.
 void hpff_model_sgd(hpff_model *md, float lr);
-// Total forward multiply-adds per sample of module m including its heads (cost model).
-size_t hpff_model_module_flops(const hpff_model *md, int m);
 
 #ifdef __cplusplus
 }

@@ -6,16 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "check.h"
+#include "system.h"
 
 static void seg_transport(hpff_stage *s, hpff_stage_action a);   // transport calls of a step (graphs)
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void hpff_stage_init(hpff_stage *s, hpff_model *md, hpff_transport *tr, const float *mean,
                      const float *std, int img_c) {
@@ -92,7 +86,7 @@ static size_t numel(hpff_shape sh, int n) { return (size_t)n * hpff_shape_numel(
 static double prof_mark(hpff_stage *s, int m, int phase, double since) {
     if (!s->prof) return 0;
     s->md->be->sync(s->md->be);
-    double t = now_s();
+    double t = hpff_now();
     if (m >= 0) s->prof[4 * m + phase] += t - since;
     return t;
 }
@@ -211,19 +205,19 @@ static void stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_hos
 
 void hpff_stage_step(hpff_stage *s, const float *x_host, const int32_t *y_host, int n, float lr,
                      hpff_step_stats *st) {
-    double t0 = now_s();
+    double t0 = hpff_now();
     stage_grads(s, x_host, y_host, n, st);
     hpff_model_sgd(s->md, lr);
     read_stats(s, st, 1);   // after the update is queued, so the device never waits on the host
-    st->t_total = now_s() - t0;
+    st->t_total = hpff_now() - t0;
 }
 
 void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
                       hpff_step_stats *st) {
-    double t0 = now_s();
+    double t0 = hpff_now();
     stage_grads(s, x_host, y_host, n, st);
     read_stats(s, st, 1);
-    st->t_total = now_s() - t0;
+    st->t_total = hpff_now() - t0;
 }
 
 // ---- graphs (backend.graph): a step's device work between its transport calls ----

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "check.h"
+#include "system.h"
 #include "transport.h"
 
 enum { TAG_HEAD = 11, TAG_ACT, TAG_LABELS, TAG_IMAGE, TAG_GRAD };
@@ -24,12 +25,6 @@ typedef struct mpi_ctx {
     int n_req;
     double wait_down, wait_up, wait_send;
 } mpi_ctx;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 // Completes one request, sleeping between polls.
 static void wait_req(MPI_Request *r) {
@@ -86,7 +81,7 @@ static int mpi_recv_down(hpff_transport *t, float *act, size_t act_max, int32_t 
                          size_t image_max) {
     mpi_ctx *c = t->ctx;
     int src = t->rank - 1;
-    double t0 = now_s();
+    double t0 = hpff_now();
     long long head[3];
     recv_blocking(head, 3, MPI_LONG_LONG, src, TAG_HEAD);
     HPFF_CHECK((size_t)head[1] <= act_max, "payload of %lld floats exceeds the %zu planned", head[1], act_max);
@@ -97,7 +92,7 @@ static int mpi_recv_down(hpff_transport *t, float *act, size_t act_max, int32_t 
     recv_blocking(lab, (int)head[0], MPI_INT32_T, src, TAG_LABELS);
     float *img = c->staged ? c->stage_img : image;
     if (head[2]) recv_blocking(img, (int)head[2], MPI_FLOAT, src, TAG_IMAGE);
-    c->wait_down += now_s() - t0;
+    c->wait_down += hpff_now() - t0;
     if (c->staged) {
         c->be->to_device(c->be, act, a, (size_t)head[1] * sizeof(float));
         c->be->to_device(c->be, labels, lab, (size_t)head[0] * sizeof(int32_t));
@@ -113,19 +108,19 @@ static void mpi_send_up(hpff_transport *t, const float *grad, size_t floats) {
 
 static void mpi_recv_up(hpff_transport *t, float *grad, size_t floats) {
     mpi_ctx *c = t->ctx;
-    double t0 = now_s();
+    double t0 = hpff_now();
     float *g = c->staged ? c->stage_recv : grad;
     recv_blocking(g, (int)floats, MPI_FLOAT, t->rank + 1, TAG_GRAD);
-    c->wait_up += now_s() - t0;
+    c->wait_up += hpff_now() - t0;
     if (c->staged) c->be->to_device(c->be, grad, g, floats * sizeof(float));
 }
 
 static void mpi_wait_sends(hpff_transport *t) {
     mpi_ctx *c = t->ctx;
-    double t0 = now_s();
+    double t0 = hpff_now();
     for (int i = 0; i < c->n_req; i++) wait_req(&c->req[i]);
     c->n_req = 0;
-    c->wait_send += now_s() - t0;
+    c->wait_send += hpff_now() - t0;
 }
 
 static void mpi_take_wait_times(hpff_transport *t, double *d, double *u, double *s) {

@@ -29,6 +29,7 @@
 #include <cuda_runtime.h>
 #include "cuda_backend.h"
 #include "cuda_check.h"
+#include "system.h"
 #include "transport.h"
 #include "transport_nccl.h"
 
@@ -61,12 +62,6 @@ typedef struct nccl_ctx {
     MPI_Request head_req;
     double wait_down, wait_up, wait_send;
 } nccl_ctx;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static const struct timespec nap = {0, 20000};
 
@@ -183,13 +178,13 @@ static int nccl_recv_down(hpff_transport *t, float *act, size_t act_max, int32_t
                           size_t image_max) {
     nccl_ctx *c = t->ctx;
     int src = t->rank - 1;
-    double t0 = now_s();
+    double t0 = hpff_now();
     long long head[3];
     MPI_Request r;
     int rc = MPI_Irecv(head, 3, MPI_LONG_LONG, src, TAG_HEAD, MPI_COMM_WORLD, &r);
     HPFF_CHECK(rc == MPI_SUCCESS, "MPI_Irecv from rank %d failed", src);
     wait_req(&r);
-    c->wait_down += now_s() - t0;
+    c->wait_down += hpff_now() - t0;
     HPFF_CHECK(head[0] > 0 && (size_t)head[1] <= act_max, "payload of %lld floats (batch %lld) exceeds the %zu planned",
                head[1], head[0], act_max);
     HPFF_CHECK(!head[2] || (image && (size_t)head[2] <= image_max), "unexpected image payload of %lld floats", head[2]);
@@ -221,14 +216,14 @@ static void nccl_recv_up(hpff_transport *t, float *grad, size_t floats) {
 
 static void nccl_wait_sends(hpff_transport *t) {
     nccl_ctx *c = t->ctx;
-    double t0 = now_s();
+    double t0 = hpff_now();
     if (c->head_req != MPI_REQUEST_NULL) wait_req(&c->head_req);   // sets it to MPI_REQUEST_NULL
     for (int i = 0; i < N_LANES; i++) {
         lane *l = &c->lane[i];
         if (l->has_sent) wait_event(c, l->sent);
         l->has_sent = 0;
     }
-    c->wait_send += now_s() - t0;
+    c->wait_send += hpff_now() - t0;
 }
 
 static void nccl_take_wait_times(hpff_transport *t, double *d, double *u, double *s) {
