@@ -68,15 +68,29 @@ static void run(const hpff_dataset *ds, int threads, int batch, int epochs) {
     hpff_loader_destroy(L);
 }
 
+static void usage(FILE *f) {
+    fprintf(f, "usage: bench_loader [--n N] [--epochs E] [--batch B] [--threads 1,2,...]\n"
+               "       bench_loader --help\n\n"
+               "Training-loader throughput on N synthetic 32x32x3 images (a temporary HDF5 file),\n"
+               "cifar augmentation: images/s for each prefetch thread count.\n\n"
+               "  --n N            images (default 50000)\n"
+               "  --epochs E       epochs per thread count (default 3)\n"
+               "  --batch B        batch size (default 1024)\n"
+               "  --threads LIST   comma-separated thread counts (default 1,2)\n"
+               "  --help           this text\n");
+}
+
 int main(int argc, char **argv) {
     int n = 50000, epochs = 3, batch = 1024;
     char threads[64] = "1,2";
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        if (i + 1 >= argc) { fprintf(stderr, "bench_loader: %s needs a value (see bench_loader --help)\n", argv[i]); return 2; }
         if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--epochs")) epochs = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) snprintf(threads, sizeof threads, "%s", argv[i + 1]);
-        else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
+        else { fprintf(stderr, "bench_loader: unknown option %s (see bench_loader --help)\n", argv[i]); return 2; }
     }
     const char *tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     char path[512];

@@ -80,6 +80,26 @@ static void ops_json(const hpff_op_profile *p, double true_ms, double wrapped_ms
     printf("}");
 }
 
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: bench_step [--set section.key=value ...] [--shape C,H,W] [--steps N] [--warmup N]\n"
+            "                  [--label TEXT] [--profile] [--memory] [--ops]\n"
+            "       bench_step --help\n\n"
+            "Training-step throughput and memory of one configuration (hpff_pipe's keys, see\n"
+            "hpff_pipe --help) on synthetic data in one process. Prints one JSON line on stdout.\n\n"
+            "  --set S.K=V     override one configuration key (repeatable)\n"
+            "  --shape C,H,W   input image shape (default 3,32,32; 10 classes)\n"
+            "  --steps N       timed steps (default 10)\n"
+            "  --warmup N      untimed steps first (default 2; 3 with backend.graph)\n"
+            "  --label TEXT    copied into the JSON line\n"
+            "  --profile       also one JSON line per module: ms per step of forward, heads, cascade\n"
+            "                  data sweep, parameter sweep (bench/pipeline_sim.py reads them)\n"
+            "  --memory        print the model's buffers by role and exit without stepping\n"
+            "  --ops           count and time every backend op of up to 3 more steps (stderr, and an\n"
+            "                  \"ops\" object in the JSON line)\n"
+            "  --help          this text\n");
+}
+
 int main(int argc, char **argv) {
     hpff_config cfg;
     hpff_config_defaults(&cfg);
@@ -98,7 +118,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--memory")) memory_only = 1;
         else if (!strcmp(argv[i], "--ops")) ops = 1;
-        else { fprintf(stderr, "bench_step: unknown argument '%s'\n", argv[i]); return 2; }
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        else { fprintf(stderr, "bench_step: unknown argument '%s' (see bench_step --help)\n", argv[i]); return 2; }
     }
     hpff_status st = hpff_config_validate(&cfg);
     if (st.code) { fprintf(stderr, "bench_step: %s\n", st.msg); return 2; }
