@@ -124,8 +124,8 @@ int main(int argc, char **argv) {
     hpff_status st = hpff_config_validate(&cfg);
     if (st.code) { fprintf(stderr, "bench_step: %s\n", st.msg); return 2; }
     hpff_backend *be = NULL;
-    if (strcmp(cfg.device, "cpu") != 0) be = hpff_backend_cuda_create(0, cfg.tf32);
-    if (!be && strcmp(cfg.device, "cuda") == 0) {
+    if (cfg.device != HPFF_DEVICE_CPU) be = hpff_backend_cuda_create(0, cfg.tf32);
+    if (!be && cfg.device == HPFF_DEVICE_CUDA) {
         fprintf(stderr, "bench_step: backend.device = cuda but no usable GPU (or no CUDA backend in this build)\n");
         return 2;
     }
@@ -187,7 +187,7 @@ int main(int argc, char **argv) {
     printf("{\"label\":\"%s\",\"backend\":\"%s\",\"arch\":\"%s\",\"method\":\"%s\",\"K\":%d,\"modules\":%d,"
            "\"pff\":%d,\"il\":%d,\"cl\":%d,\"batch\":%d,\"threads\":%d,\"steps\":%d,\"img_per_s\":%.1f,"
            "\"ms_per_step\":%.2f,\"arena_mb\":%.1f,\"peak_rss_mb\":%.1f,\"loss\":%.4f,\"graph\":%d",
-           label, be->name, cfg.arch, cfg.method, cfg.K, md.M, cfg.pff, cfg.il, cfg.cl, cfg.batch, cfg.threads,
+           label, be->name, hpff_config_enum_name(&cfg, &cfg.arch), hpff_config_enum_name(&cfg, &cfg.method), cfg.K, md.M, cfg.pff, cfg.il, cfg.cl, cfg.batch, cfg.threads,
            steps, steps * cfg.batch / dt, 1000.0 * dt / steps, hpff_model_bytes(&md) / 1048576.0,
            hpff_peak_rss_bytes() / 1048576.0, stats.final_loss, hpff_stage_graphs_ready(&s));
     hpff_mem_stats ms;

@@ -12,7 +12,7 @@ static void infopro_lambda(const hpff_config *c, int m, float *rec, float *ce) {
 hpff_status hpff_hilo_plan(const hpff_config *c, int M, hpff_hilo *h) {
     memset(h, 0, sizeof *h);
     h->M = M;
-    if (strcmp(c->method, "bp") == 0 || M == 1) {   // end to end: Φ alone, weight 1
+    if (c->method == HPFF_METHOD_BP || M == 1) {   // end to end: Φ alone, weight 1
         h->w_final_a = 1.f;
         return hpff_status_ok();
     }
@@ -36,7 +36,7 @@ hpff_status hpff_hilo_plan(const hpff_config *c, int M, hpff_hilo *h) {
         x->w_cl = x->cl ? w_cl : 0.f;
         x->push_up = x->cl;
         x->lambda_rec = x->lambda_ce = 1.f;
-        if (strcmp(c->method, "infopro") == 0) infopro_lambda(c, m, &x->lambda_rec, &x->lambda_ce);
+        if (c->method == HPFF_METHOD_INFOPRO) infopro_lambda(c, m, &x->lambda_rec, &x->lambda_ce);
     }
     h->w_final_a = w_il;
     h->w_final_c = w_cl;

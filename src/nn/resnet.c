@@ -4,13 +4,11 @@
 #include <string.h>
 #include "check.h"
 
-int hpff_resnet_blocks(const char *arch) {
-    static const struct { const char *name; int n; } table[] = {
-        {"resnet8", 1}, {"resnet14", 2}, {"resnet20", 3}, {"resnet32", 5},
-        {"resnet44", 7}, {"resnet56", 9}, {"resnet110", 18}};
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(arch, table[i].name) == 0) return table[i].n;
-    return 0;
+int hpff_resnet_blocks(hpff_arch arch) {
+    static const int blocks[HPFF_ARCH_COUNT] = {
+        [HPFF_ARCH_RESNET8] = 1,  [HPFF_ARCH_RESNET14] = 2, [HPFF_ARCH_RESNET20] = 3,  [HPFF_ARCH_RESNET32] = 5,
+        [HPFF_ARCH_RESNET44] = 7, [HPFF_ARCH_RESNET56] = 9, [HPFF_ARCH_RESNET110] = 18};
+    return arch >= 0 && arch < HPFF_ARCH_COUNT ? blocks[arch] : 0;
 }
 
 // Side after the stride-2 first blocks of stages 2 and 3 (conv k3 s2 p1: ceil(h/2)).

@@ -3,6 +3,7 @@
 // state_dict names of the same model (stem.conv.weight, layer2.0.shortcut.bn.bias, fc.weight).
 #ifndef HPFF_RESNET_H
 #define HPFF_RESNET_H
+#include "config.h"
 #include "layers.h"
 #include "seq.h"
 #ifdef __cplusplus
@@ -16,8 +17,8 @@ typedef struct hpff_resnet_spec {
     int classes;
 } hpff_resnet_spec;
 
-// Blocks per stage for "resnet8/14/20/32/44/56/110"; 0 if the name is unknown.
-int hpff_resnet_blocks(const char *arch);
+// Blocks per stage n of the 6n+2-layer resnet8/14/20/32/44/56/110; 0 for another value.
+int hpff_resnet_blocks(hpff_arch arch);
 // Output shape of unit u (0 = stem, 1 + (s-1)*n + b = block b of stage s).
 hpff_shape hpff_resnet_unit_out(const hpff_resnet_spec *r, int u);
 // Input shape of unit u.

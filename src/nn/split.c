@@ -44,7 +44,7 @@ static hpff_status parse_list(int n, const char *list, int *ends, int *M) {
     return hpff_status_ok();
 }
 
-hpff_status hpff_split_make(int n, int K, const char *mode, const char *list, hpff_split *s) {
+hpff_status hpff_split_make(int n, int K, hpff_split_mode mode, const char *list, hpff_split *s) {
     int blocks = 3 * n, ends[HPFF_MAX_MODULES];
     memset(s, 0, sizeof *s);
     if (K < 1) return hpff_status_fail("local.K = %d; it must be at least 1", K);
@@ -54,14 +54,14 @@ hpff_status hpff_split_make(int n, int K, const char *mode, const char *list, hp
         s->last[0] = blocks;
         return hpff_status_ok();
     }
-    if (strcmp(mode, "list") == 0) {
+    if (mode == HPFF_SPLIT_LIST) {
         int M;
         hpff_status st = parse_list(n, list, ends, &M);
         if (st.code) return st;
         from_block_ends(ends, M, s);
         return hpff_status_ok();
     }
-    if (strcmp(mode, "paper") == 0) {   // stem alone, blocks evenly over the other K-1 modules
+    if (mode == HPFF_SPLIT_PAPER) {   // stem alone, blocks evenly over the other K-1 modules
         if (K - 1 > blocks) return hpff_status_fail("local.K = %d with split = paper needs at most %d modules for %d blocks", K, blocks + 1, blocks);
         even_ends(blocks, K - 1, ends);
         s->M = K;
@@ -72,7 +72,7 @@ hpff_status hpff_split_make(int n, int K, const char *mode, const char *list, hp
         }
         return hpff_status_ok();
     }
-    if (strcmp(mode, "code") == 0) {
+    if (mode == HPFF_SPLIT_CODE) {
         if (n == 5 && K == 8) { from_block_ends(R32_K8, 8, s); return hpff_status_ok(); }
         if (n == 18 && K == 32) { from_block_ends(R110_K32, 32, s); return hpff_status_ok(); }
         if ((n == 5 && K == 16) || (n == 18 && K == 55)) {   // one block per module, K-1 modules
@@ -81,8 +81,8 @@ hpff_status hpff_split_make(int n, int K, const char *mode, const char *list, hp
             return hpff_status_ok();
         }
         // No table for this network/K: the even rule (documented in the README).
-    } else if (strcmp(mode, "even") != 0) {
-        return hpff_status_fail("local.split = '%s' is not one of: code, paper, even, list", mode);
+    } else if (mode != HPFF_SPLIT_EVEN) {
+        return hpff_status_fail("local.split = %d is not one of: code, paper, even, list", (int)mode);
     }
     if (K > blocks) return hpff_status_fail("local.K = %d exceeds the %d blocks of this network", K, blocks);
     even_ends(blocks, K, ends);

@@ -5,6 +5,7 @@
 #ifndef HPFF_SPLIT_H
 #define HPFF_SPLIT_H
 #include "check.h"
+#include "config.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -19,7 +20,7 @@ typedef struct hpff_split {
 
 // n = blocks per stage (3 stages), K = the paper's module count, mode = code|paper|even|list,
 // list = "stage:block,..." end points (list mode). K == 1 gives one module (end-to-end).
-hpff_status hpff_split_make(int n, int K, const char *mode, const char *list, hpff_split *out);
+hpff_status hpff_split_make(int n, int K, hpff_split_mode mode, const char *list, hpff_split *out);
 // Units per network: 1 + 3n.
 static inline int hpff_split_units(int n) { return 1 + 3 * n; }
 

@@ -79,7 +79,7 @@ static void allocate(hpff_model *md, hpff_shape img) {
     int slots = count < 2 ? count : 2, outs = count < 3 ? count : 3;
     for (int i = 0; i < slots; i++) md->slot[i] = dev_alloc(md, "module activations", md->slot_floats);
     for (int i = 0; i < outs; i++) md->out[i] = dev_alloc(md, "module output", md->out_floats_max);
-    int delayed = strcmp(md->cfg->cascade, "delayed") == 0 && md->m1 < md->M - 1;
+    int delayed = md->cfg->cascade == HPFF_CASCADE_DELAYED && md->m1 < md->M - 1;
     if (delayed) {   // per step parity: the boundary module's activations | its input | its output
         hpff_module *last = &md->mod[count - 1];
         md->bnd_in_floats = (size_t)n * hpff_shape_numel(last->seq.in);
@@ -132,10 +132,10 @@ static hpff_status build(hpff_model *md, const hpff_config *cfg, hpff_backend *b
     md->n_max = cfg->batch;
     md->opt_first = 1;
     int nb = hpff_resnet_blocks(cfg->arch);
-    if (!nb) return hpff_status_fail("model.arch = '%s' is not a known network", cfg->arch);
+    if (!nb) return hpff_status_fail("model.arch = %d is not a known network", (int)cfg->arch);
     hpff_resnet_spec net = {nb, cfg->width, in, classes};
     md->net = net;
-    int K = strcmp(cfg->method, "bp") == 0 ? 1 : cfg->K;
+    int K = cfg->method == HPFF_METHOD_BP ? 1 : cfg->K;
     hpff_status st = hpff_split_make(nb, K, cfg->split, cfg->modules, &md->split);
     if (st.code) return st;
     md->M = md->split.M;
@@ -198,8 +198,8 @@ hpff_status hpff_model_build_all(hpff_model *md, const hpff_config *cfg, hpff_ba
                                  hpff_shape in, int classes) {
     hpff_split sp;
     int nb = hpff_resnet_blocks(cfg->arch);
-    if (!nb) return hpff_status_fail("model.arch = '%s' is not a known network", cfg->arch);
-    int K = strcmp(cfg->method, "bp") == 0 ? 1 : cfg->K;
+    if (!nb) return hpff_status_fail("model.arch = %d is not a known network", (int)cfg->arch);
+    int K = cfg->method == HPFF_METHOD_BP ? 1 : cfg->K;
     hpff_status st = hpff_split_make(nb, K, cfg->split, cfg->modules, &sp);
     if (st.code) return st;
     return build(md, cfg, be, in, classes, 0, sp.M - 1, BUILD_ALLOC);

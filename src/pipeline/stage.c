@@ -16,7 +16,7 @@ void hpff_stage_init(hpff_stage *s, hpff_model *md, hpff_transport *tr, const fl
     memset(s, 0, sizeof *s);
     s->md = md;
     s->tr = tr;
-    s->delayed = strcmp(md->cfg->cascade, "delayed") == 0;
+    s->delayed = md->cfg->cascade == HPFF_CASCADE_DELAYED;
     s->boundary_up = md->m1 < md->M - 1 && md->hilo.mod[md->m1 + 1].push_up;
     HPFF_CHECK(img_c == md->net.in.c && img_c <= 4, "stage: %d image channels (model %d, at most 4)", img_c,
                md->net.in.c);

@@ -21,7 +21,7 @@ typedef struct key_def {
     const char *section, *name;
     key_type type;
     const char *def;     // default, spelled as in an INI file
-    const char *values;  // KEY_ENUM: the accepted values, ", "-separated
+    const char *const *names;   // KEY_ENUM: the accepted values in enum order, NULL-terminated
     double lo, hi;       // numeric range, inclusive (NOLO/NOHI: unbounded)
     int model;           // model-defining: compared by hpff_config_diff_model
     size_t off;          // offsetof(hpff_config, field)
@@ -37,15 +37,37 @@ typedef struct key_def {
     {sec, #f, KEY_BOOL, def, NULL, ANY, model, offsetof(hpff_config, f), help}
 #define STR(sec, f, def, model, help) \
     {sec, #f, KEY_STR, def, NULL, ANY, model, offsetof(hpff_config, f), help}
-#define ENUM(sec, f, def, values, model, help) \
-    {sec, #f, KEY_ENUM, def, values, ANY, model, offsetof(hpff_config, f), help}
+#define ENUM(sec, f, def, names, model, help) \
+    {sec, #f, KEY_ENUM, def, names, ANY, model, offsetof(hpff_config, f), help}
+
+// The spellings of each enum key, in the order of its C enum (config.h).
+#define NAMES(var, count, ...)                                                              \
+    static const char *const var[] = {__VA_ARGS__, NULL};                                    \
+    _Static_assert(sizeof var / sizeof var[0] == (count) + 1, #var " does not match its enum")
+NAMES(k_arch, HPFF_ARCH_COUNT, "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110");
+NAMES(k_augment, HPFF_AUGMENT_COUNT, "auto", "cifar", "svhn", "stl", "none");
+NAMES(k_method, HPFF_METHOD_COUNT, "bp", "dgl", "infopro", "predsim");
+NAMES(k_schedule, HPFF_SCHEDULE_COUNT, "cifar_cosine", "cosine", "constant");
+NAMES(k_nan_policy, HPFF_NAN_COUNT, "abort", "ignore");
+NAMES(k_split, HPFF_SPLIT_COUNT, "code", "paper", "even", "list");
+NAMES(k_pff_levels, HPFF_PFF_LEVELS_COUNT, "both", "cascade");
+NAMES(k_il_loss, HPFF_IL_LOSS_COUNT, "code", "full");
+NAMES(k_dgl_aux, HPFF_DGL_AUX_COUNT, "port", "official");
+NAMES(k_infopro_aux, HPFF_INFOPRO_AUX_COUNT, "2c2f", "1c2f");
+NAMES(k_infopro_mode, HPFF_INFOPRO_MODE_COUNT, "ce", "contrast");
+NAMES(k_predsim_variant, HPFF_PREDSIM_VARIANT_COUNT, "port", "official");
+NAMES(k_pff_rec, HPFF_PFF_REC_COUNT, "code", "shared", "output");
+NAMES(k_cascade, HPFF_CASCADE_COUNT, "strict", "delayed");
+NAMES(k_transport, HPFF_TRANSPORT_COUNT, "auto", "local", "mpi", "nccl");
+NAMES(k_balance, HPFF_BALANCE_COUNT, "measure", "flops");
+NAMES(k_device, HPFF_DEVICE_COUNT, "auto", "cpu", "cuda");
 
 static const char *const k_sections[] = {"model", "data", "train", "local", "pipeline", "backend"};
 #define N_SECTIONS (sizeof k_sections / sizeof k_sections[0])
 
 static const key_def k_keys[] = {
     // [model]
-    ENUM("model", arch, "resnet32", "resnet8, resnet14, resnet20, resnet32, resnet44, resnet56, resnet110", 1,
+    ENUM("model", arch, "resnet32", k_arch, 1,
          "CIFAR-style ResNet, 6n+2 layers: 3 stages of n BasicBlocks (§2.1)"),
     NUM("model", width, KEY_INT, "16", 1, NOHI, 1,
         "channels of the stem and stage 1; stages 2 and 3 double it (16 in the paper, §2.1)"),
@@ -53,21 +75,21 @@ static const key_def k_keys[] = {
     STR("data", train_file, "data/fmnist.h5", 1,
         "HDF5 file in the project layout (datasets/README.md); its train split is trained on"),
     STR("data", test_file, "", 0, "HDF5 file whose test split is evaluated (empty: train_file)"),
-    ENUM("data", augment, "auto", "auto, cifar, svhn, stl, none", 1,
+    ENUM("data", augment, "auto", k_augment, 1,
          "training augmentation (§6): auto picks by dataset; cifar, svhn, stl recipes; none"),
     NUM("data", pad_to, KEY_INT, "0", 0, NOHI, 1,
         "zero-pad images to pad_to x pad_to before augmentation (0: native size)"),
     NUM("data", loader_threads, KEY_INT, "2", 1, NOHI, 0,
         "background threads that read and augment batches ahead of the step"),
     // [train]
-    ENUM("train", method, "bp", "bp, dgl, infopro, predsim", 1,
+    ENUM("train", method, "bp", k_method, 1,
          "bp: end-to-end backprop; dgl, infopro, predsim: local learning with that base method (§3)"),
     NUM("train", epochs, KEY_INT, "1", 1, NOHI, 0, "passes over the training set (400 in the paper, §6)"),
     NUM("train", batch, KEY_INT, "128", 1, NOHI, 1,
         "mini-batch size; whole batches go through the pipeline (§6: 1024 CIFAR/SVHN, 128 STL)"),
     NUM("train", lr, KEY_FLOAT, "0.1", 0, NOHI, 0,
         "initial learning rate eta_0 (§6: 0.8 CIFAR/SVHN, 0.1 STL)"),
-    ENUM("train", schedule, "cifar_cosine", "cifar_cosine, cosine, constant", 0,
+    ENUM("train", schedule, "cifar_cosine", k_schedule, 0,
          "lr per epoch: cosine with the code's 10-epoch warm-up from 0.01 (§6), plain cosine, or constant"),
     NUM("train", momentum, KEY_FLOAT, "0.9", 0, 1, 0, "SGD Nesterov momentum (§1.10)"),
     NUM("train", weight_decay, KEY_FLOAT, "0.0001", 0, NOHI, 0,
@@ -81,20 +103,20 @@ static const key_def k_keys[] = {
     NUM("train", ckpt_every_epochs, KEY_INT, "1", 0, NOHI, 0,
         "checkpoint every N epochs (0: only at the end of training)"),
     NUM("train", threads, KEY_INT, "1", 1, NOHI, 0, "BLAS threads per rank"),
-    ENUM("train", nan_policy, "abort", "abort, ignore", 0,
+    ENUM("train", nan_policy, "abort", k_nan_policy, 0,
          "on a non-finite loss: abort the run with a message, or ignore it and continue"),
     BOOL("train", eval, "on", 0, "evaluate on the test split after every epoch"),
     // [local]
     NUM("local", K, KEY_INT, "1", 1, NOHI, 1,
         "local modules as the paper counts them (§2.4); 1 for bp, >= 2 for local methods"),
-    ENUM("local", split, "code", "code, paper, even, list", 1,
+    ENUM("local", split, "code", k_split, 1,
          "module split (§2.4): HPFF code tables, paper (stem is module 0), even, or local.modules"),
     STR("local", modules, "", 1, "split = list: block end points stage:block, e.g. 1:0,1:2,2:1 (§2.4)"),
     BOOL("local", il, "on", 1, "independent level: a local loss on every module output (HiLo, §4)"),
     BOOL("local", cl, "on", 1, "cascade level: a loss spanning two consecutive modules (HiLo, §4)"),
     BOOL("local", pff, "on", 1, "patch feature fusion in the auxiliary nets (§5)"),
     NUM("local", pff_n, KEY_INT, "2", 1, NOHI, 1, "PFF cuts the aux input into n x n patches (n = 2, §5.4)"),
-    ENUM("local", pff_levels, "both", "both, cascade", 1,
+    ENUM("local", pff_levels, "both", k_pff_levels, 1,
          "PFF-B at both levels, or at the cascade level only as in the InfoPro code (§5.4)"),
     NUM("local", w_il, KEY_FLOAT, "-1", NOLO, NOHI, 0,
         "independent-level weight w_I (negative: method default, 0.001 on CIFAR; §4.5, §4.7-1)"),
@@ -102,15 +124,15 @@ static const key_def k_keys[] = {
         "cascade-level weight w_C (negative: method default, 0.999 on CIFAR; §4.5, §4.7-1)"),
     BOOL("local", il_first, "off", 1, "independent-level aux at module 0 as well (paper; the code has none; §4.7-2)"),
     BOOL("local", last_cascade, "on", 1, "the final head also acts as the last cascade head (code; §4.7-3)"),
-    ENUM("local", il_loss, "code", "code, full", 1,
+    ENUM("local", il_loss, "code", k_il_loss, 1,
          "InfoPro IL loss: CE with the aux classifier (code) or reconstruction + CE (§4.7-4)"),
     BOOL("local", bn_emulate, "off", 0,
          "BN running-stat momentum 1-0.9^n, as the code's repeated forwards give (§4.6)"),
-    ENUM("local", dgl_aux, "port", "port, official", 1,
+    ENUM("local", dgl_aux, "port", k_dgl_aux, 1,
          "DGL aux net: AugLocal CIFAR-ResNet port or the official MLP-SR-aux (§3.1)"),
-    ENUM("local", infopro_aux, "2c2f", "2c2f, 1c2f", 1,
+    ENUM("local", infopro_aux, "2c2f", k_infopro_aux, 1,
          "InfoPro aux classifier: 2c2f (HPFF) or 1c2f (InfoPro baseline) (§3.2)"),
-    ENUM("local", infopro_mode, "ce", "ce, contrast", 1,
+    ENUM("local", infopro_mode, "ce", k_infopro_mode, 1,
          "InfoPro classifier loss: cross-entropy or SupCon with tau = 0.07 (§3.2)"),
     NUM("local", ixx_1, KEY_FLOAT, "5", 0, NOHI, 0, "InfoPro lambda_rec at the first aux (§3.2)"),
     NUM("local", ixy_1, KEY_FLOAT, "0.5", 0, NOHI, 0, "InfoPro lambda_ce at the first aux (§3.2)"),
@@ -119,24 +141,24 @@ static const key_def k_keys[] = {
     NUM("local", predsim_beta, KEY_FLOAT, "0.99", 0, 1, 0, "PredSim loss beta*L_sim + (1-beta)*L_pred (§3.3)"),
     NUM("local", predsim_T, KEY_INT, "512", 1, NOHI, 1,
         "PredSim prediction input size target of the pooling rule (512 port, 4096 official; §3.3)"),
-    ENUM("local", predsim_variant, "port", "port, official", 1,
+    ENUM("local", predsim_variant, "port", k_predsim_variant, 1,
          "PredSim: AugLocal port, or official local-loss with the prediction weight 0 at init (§3.3)"),
     BOOL("local", predsim_sim_patch, "on", 0,
          "under PFF-B, PredSim's similarity branch per patch (off: on the whole map) (§5.4)"),
-    ENUM("local", pff_rec, "code", "code, shared, output", 1,
+    ENUM("local", pff_rec, "code", k_pff_rec, 1,
          "InfoPro reconstruction under PFF: n^2 separate decoders (PFF-A, code), one shared, or output "
          "(PFF-C: one full-map decoder, its output split into n² quadrant BCEs (§5.4, ImageNet code))"),
     // [pipeline]
-    ENUM("pipeline", cascade, "strict", "strict, delayed", 0,
+    ENUM("pipeline", cascade, "strict", k_cascade, 0,
          "boundary cascade gradient applied in the same step (= one process) or one step late (§9)"),
-    ENUM("pipeline", transport, "auto", "auto, local, mpi, nccl", 0,
+    ENUM("pipeline", transport, "auto", k_transport, 0,
          "rank-to-rank transport; auto: nccl when every rank has its own GPU, else mpi"),
     STR("pipeline", ranges, "", 0, "module ranges per rank, e.g. 0-3,4-9 (empty: balanced by cost)"),
-    ENUM("pipeline", balance, "measure", "measure, flops", 0,
+    ENUM("pipeline", balance, "measure", k_balance, 0,
          "cost that balances ranks when ranges is empty: a timed warm-up step of every module on "
          "rank 0, or FLOP counts"),
     // [backend]
-    ENUM("backend", device, "auto", "auto, cpu, cuda", 0, "auto: CUDA when built with it and a GPU is present, else CPU"),
+    ENUM("backend", device, "auto", k_device, 0, "auto: CUDA when built with it and a GPU is present, else CPU"),
     BOOL("backend", tf32, "on", 0, "allow TF32 tensor-core math on the GPU (off for close CPU comparisons)"),
     BOOL("backend", graph, "off", 0,
          "GPU: record a full-batch training step once as CUDA graphs (one per stretch between "
@@ -252,15 +274,24 @@ static void range_text(const key_def *k, char *out, size_t n) {
     else snprintf(out, n, "between %g and %g", k->lo, k->hi);
 }
 
-static int enum_has(const char *values, const char *v) {
-    size_t len = strlen(v);
-    for (const char *p = values; *p;) {
-        size_t t = strcspn(p, ",");
-        if (t == len && strncmp(p, v, len) == 0) return 1;
-        p += t;
-        while (*p == ',' || *p == ' ') p++;
-    }
-    return 0;
+// The index of v among names, or -1.
+static int enum_index(const char *const *names, const char *v) {
+    for (int i = 0; names[i]; i++)
+        if (strcmp(names[i], v) == 0) return i;
+    return -1;
+}
+
+// "a, b, c": the accepted values of an enum key.
+static void enum_list(const key_def *k, char *out, size_t n) {
+    out[0] = 0;
+    for (int i = 0; k->names[i]; i++) append(out, n, "%s%s", i ? ", " : "", k->names[i]);
+}
+
+// The number of values of an enum key.
+static int enum_count(const key_def *k) {
+    int i = 0;
+    while (k->names[i]) i++;
+    return i;
 }
 
 static int parse_bool(const char *v, int *out) {
@@ -297,12 +328,18 @@ static int parse_value(hpff_config *c, const key_def *k, const char *v, char *wh
         *(int *)field(c, k) = b;
         return 0;
     }
-    case KEY_STR:
-    case KEY_ENUM:
-        if (k->type == KEY_ENUM && !enum_has(k->values, v)) {
-            snprintf(why, n, "is not one of: %s", k->values);
+    case KEY_ENUM: {
+        int e = enum_index(k->names, v);
+        if (e < 0) {
+            char list[256];
+            enum_list(k, list, sizeof list);
+            snprintf(why, n, "is not one of: %s", list);
             return -1;
         }
+        *(int *)field(c, k) = e;
+        return 0;
+    }
+    case KEY_STR:
         if (!ini_safe(v)) {
             snprintf(why, n, "cannot be stored in an INI file (control character, or ';' at the "
                              "start or after white space starts a comment)");
@@ -360,8 +397,13 @@ static void format_value(const hpff_config *c, const key_def *k, char *out, size
     case KEY_INT: snprintf(out, n, "%d", *(const int *)p); break;
     case KEY_LONG: snprintf(out, n, "%ld", *(const long *)p); break;
     case KEY_BOOL: snprintf(out, n, "%s", *(const int *)p ? "on" : "off"); break;
-    case KEY_STR:
-    case KEY_ENUM: snprintf(out, n, "%.*s", HPFF_STR - 1, (const char *)p); break;
+    case KEY_STR: snprintf(out, n, "%.*s", HPFF_STR - 1, (const char *)p); break;
+    case KEY_ENUM: {   // a value outside the enum reads as its number (validate refuses it)
+        int e = *(const int *)p;
+        if (e >= 0 && e < enum_count(k)) snprintf(out, n, "%s", k->names[e]);
+        else snprintf(out, n, "%d", e);
+        break;
+    }
     case KEY_FLOAT: {
         float f = *(const float *)p;
         for (int digits = 6; digits <= 9; digits++) {
@@ -528,23 +570,24 @@ hpff_status hpff_config_validate(const hpff_config *c) {
         if (parse_value(&scratch, k, text, why, sizeof why) != 0)
             return hpff_status_fail("%s.%s = '%s' %s", k->section, k->name, text, why);
     }
-    int bp = strcmp(c->method, "bp") == 0;
+    int bp = c->method == HPFF_METHOD_BP;
+    const char *method = hpff_config_enum_name(c, &c->method);
     if (bp && c->K != 1)
         return hpff_status_fail("train.method = bp trains end to end; local.K must be 1 (got %d)", c->K);
     if (!bp && c->K < 2)
         return hpff_status_fail("train.method = %s trains local modules; local.K must be >= 2 (got %d)",
-                                c->method, c->K);
+                                method, c->K);
     if (!bp && !c->il && !c->cl)
         return hpff_status_fail("train.method = %s with local.il and local.cl both off has no local "
-                                "loss; turn one of them on", c->method);
-    int list = strcmp(c->split, "list") == 0;
+                                "loss; turn one of them on", method);
+    int list = c->split == HPFF_SPLIT_LIST;
     if (list && !c->modules[0])
         return hpff_status_fail("local.split = list needs local.modules (block end points such as "
                                 "1:0,1:2,2:1)");
     if (!list && c->modules[0])
         return hpff_status_fail("local.modules is set but local.split = %s; set local.split = list "
-                                "or clear local.modules", c->split);
-    if (strcmp(c->transport, "nccl") == 0 && strcmp(c->device, "cpu") == 0)
+                                "or clear local.modules", hpff_config_enum_name(c, &c->split));
+    if (c->transport == HPFF_TRANSPORT_NCCL && c->device == HPFF_DEVICE_CPU)
         return hpff_status_fail("pipeline.transport = nccl needs GPUs, but backend.device = cpu");
     return hpff_status_ok();
 }
@@ -555,8 +598,11 @@ static void type_text(const key_def *k, char *out, size_t n) {
     static const char *const names[] = {"int", "int", "float", "bool (on/off)", "string", "enum"};
     char r[64];
     range_text(k, r, sizeof r);
-    if (k->type == KEY_ENUM) snprintf(out, n, "one of: %s", k->values);
-    else snprintf(out, n, "%s%s%s", names[k->type], *r ? " " : "", r);
+    if (k->type == KEY_ENUM) {
+        char list[256];
+        enum_list(k, list, sizeof list);
+        snprintf(out, n, "one of: %s", list);
+    } else snprintf(out, n, "%s%s%s", names[k->type], *r ? " " : "", r);
 }
 
 void hpff_config_write(const hpff_config *c, FILE *f) {
@@ -589,6 +635,19 @@ void hpff_config_help(FILE *f) {
             fprintf(f, "  %-18s %s; default %s\n      %s\n", k->name, type, *k->def ? k->def : "\"\"", k->help);
         }
     }
+}
+
+const char *hpff_config_enum_name(const hpff_config *c, const void *f) {
+    size_t off = (size_t)((const char *)f - (const char *)c);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const key_def *k = &k_keys[i];
+        if (k->off != off) continue;
+        HPFF_CHECK(k->type == KEY_ENUM, "%s.%s is not an enum key", k->section, k->name);
+        int e = *(const int *)f;
+        HPFF_CHECK(e >= 0 && e < enum_count(k), "%s.%s holds %d, not one of its values", k->section, k->name, e);
+        return k->names[e];
+    }
+    hpff_fatal(__FILE__, __LINE__, "field", "hpff_config_enum_name: not a field of the configuration");
 }
 
 int hpff_config_diff_model(const hpff_config *a, const hpff_config *b, char *why, size_t why_len) {

@@ -17,8 +17,8 @@
 float hpff_lr_at(const hpff_config *c, int epoch) {
     const double pi = 3.14159265358979323846;
     double E = c->epochs, eta0 = c->lr;
-    if (strcmp(c->schedule, "constant") == 0) return (float)eta0;
-    if (strcmp(c->schedule, "cosine") == 0) return (float)(0.5 * eta0 * (1 + cos(pi * epoch / E)));
+    if (c->schedule == HPFF_SCHEDULE_CONSTANT) return (float)eta0;
+    if (c->schedule == HPFF_SCHEDULE_COSINE) return (float)(0.5 * eta0 * (1 + cos(pi * epoch / E)));
     int e = epoch + 1;   // the CIFAR code counts epochs from 1, with a 10-epoch warm-up from 0.01
     double cosv = 0.5 * eta0 * (1 + cos(pi * e / E));
     if (e <= 10) return (float)(cosv * (e - 1) / 10.0 + 0.01 * (11 - e) / 10.0);
@@ -53,7 +53,7 @@ static hpff_status open_data(const hpff_config *c, data_src *d, data_info *info)
         d->test.mean[i] = d->train.mean[i];
         d->test.std[i] = d->train.std[i];
     }
-    hpff_loader_opts tr = {c->augment, c->pad_to, c->batch, c->loader_threads, (uint64_t)c->seed, 1};
+    hpff_loader_opts tr = {hpff_config_enum_name(c, &c->augment), c->pad_to, c->batch, c->loader_threads, (uint64_t)c->seed, 1};
     hpff_loader_opts te = tr;
     te.shuffle = 0;
     if ((st = hpff_loader_check(&d->train, &tr)).code) return st;
@@ -79,7 +79,7 @@ static void close_data(data_src *d) {
 }
 
 static hpff_backend *make_backend(const hpff_config *c, const hpff_world *w, char *why, size_t n) {
-    int want_cuda = strcmp(c->device, "cuda") == 0, auto_dev = strcmp(c->device, "auto") == 0;
+    int want_cuda = c->device == HPFF_DEVICE_CUDA, auto_dev = c->device == HPFF_DEVICE_AUTO;
     if (want_cuda || auto_dev) {
         // The ranks of a node take its GPUs in turn; with more ranks than GPUs some share one.
         int gpus = hpff_cuda_device_count();
@@ -100,13 +100,13 @@ static hpff_backend *make_backend(const hpff_config *c, const hpff_world *w, cha
 static hpff_transport *make_transport(const hpff_config *c, const hpff_world *w, hpff_backend *be,
                                       size_t max_floats, char *why, size_t n) {
     if (w->size == 1) return hpff_transport_local_create();
-    if (strcmp(c->transport, "local") == 0) {
+    if (c->transport == HPFF_TRANSPORT_LOCAL) {
         snprintf(why, n, "pipeline.transport = local cannot connect %d ranks; use auto or mpi", w->size);
         return NULL;
     }
     char reason[256] = "pipeline.transport = mpi";
-    if (strcmp(c->transport, "mpi") != 0) {   // auto or nccl, decided alike on every rank
-        int want = strcmp(c->transport, "nccl") == 0;
+    if (c->transport != HPFF_TRANSPORT_MPI) {   // auto or nccl, decided alike on every rank
+        int want = c->transport == HPFF_TRANSPORT_NCCL;
         int cuda = !be->host_memory, gpus = cuda ? hpff_cuda_device_count() : 0;
         int n_cuda = (int)hpff_world_sum(w, cuda);
         int all_own = (int)hpff_world_sum(w, cuda && w->local_size <= gpus) == w->size;
@@ -199,7 +199,7 @@ static void log_step(hpff_metrics *mt, const hpff_model *md, const hpff_step_sta
 }
 
 static void check_finite(const hpff_config *c, const hpff_step_stats *st, long step) {
-    if (strcmp(c->nan_policy, "abort") != 0) return;
+    if (c->nan_policy != HPFF_NAN_ABORT) return;
     int bad = st->has_final && !isfinite(st->final_loss);
     for (int m = 0; m < HPFF_MAX_MODULES && !bad; m++)
         bad = (st->il[m].present && !isfinite(st->il[m].loss)) || (st->cl[m].present && !isfinite(st->cl[m].loss));
@@ -387,7 +387,7 @@ static int plan_ranks(run *r, const char *resume_dir, hpff_shape shape) {
                     "Resume with mpirun -np %d\n", resume_dir, stored + 1, w->size, stored + 1);
         return 2;
     }
-    int measured = !st.code && w->size > 1 && !c->ranges[0] && !ranges[0] && strcmp(c->balance, "measure") == 0;
+    int measured = !st.code && w->size > 1 && !c->ranges[0] && !ranges[0] && c->balance == HPFF_BALANCE_MEASURE;
     if (measured) {   // rank 0 times the modules; everyone plans from the same numbers
         if (w->rank == 0) measure_costs(c, r->be, shape, in->classes, cost, M);
         double ms[HPFF_MAX_MODULES];
@@ -404,7 +404,7 @@ static int plan_ranks(run *r, const char *resume_dir, hpff_shape shape) {
                 r->plan.bytes[k] = (double)b;
         }
         printf("hpff_pipe: %s, %s on %s (%d x %d x %d, %d classes, %ld train / %ld test), backend %s, %d rank%s\n",
-               c->arch, c->method, c->train_file, in->c, in->h, in->w, in->classes, in->n_train, in->n_test,
+               hpff_config_enum_name(c, &c->arch), hpff_config_enum_name(c, &c->method), c->train_file, in->c, in->h, in->w, in->classes, in->n_train, in->n_test,
                r->be->name, w->size, w->size > 1 ? "s" : "");
         hpff_plan_print(&r->plan, cost, measured ? 1.0 : 0.0, stdout);
         if (ranges[0]) printf("  (module ranges of the checkpoint being resumed: %s)\n", ranges);
