@@ -7,7 +7,6 @@
 #include "check.h"
 #include "sizes.h"
 
-
 static hpff_status build_heads(hpff_model *md, hpff_build *b, hpff_shape img, int classes) {
     for (int m = md->m0; m <= md->m1; m++) {
         hpff_module *mo = &md->mod[m - md->m0];
@@ -34,98 +33,81 @@ static hpff_status build_heads(hpff_model *md, hpff_build *b, hpff_shape img, in
     return hpff_status_ok();
 }
 
-// Allocates and records a named buffer (the memory report and hpff_model_bytes add these).
-static void *named_alloc(hpff_model *md, const char *name, size_t bytes) {
-    HPFF_CHECK(md->n_mem < HPFF_MODEL_MAX_BUFFERS, "more than %d model buffers", HPFF_MODEL_MAX_BUFFERS);
-    md->mem[md->n_mem].name = name;
-    md->mem[md->n_mem].bytes = bytes;
-    md->n_mem++;
-    return md->sizing ? NULL : md->be->alloc(md->be, bytes);
+// Parameters (or state) of modules [m0, m1], Φ's with M-1: the arena a rank owning them holds
+// (every tensor is stored 16-float aligned, hpff_registry_add).
+static size_t range_total(const hpff_registry *r, int m0, int m1, int M) {
+    size_t total = 0;
+    for (int i = 0; i < r->n; i++) {
+        int g = r->t[i].group;
+        if ((g >= m0 && g <= m1) || (g == M && m1 == M - 1)) total += hpff_align16(r->t[i].count);
+    }
+    return total;
 }
 
-static void *dev_alloc(hpff_model *md, const char *name, size_t floats) {
-    return named_alloc(md, name, hpff_zmax(floats, 16) * sizeof(float));
-}
+// The largest needs of the modules' sequences and heads: workspace, scratch, head work area,
+// sweep gradients; the activation sizes go into v.
+typedef struct needs { size_t ws, scratch, work, grad; } needs;
 
-// Sizes and allocates every buffer; nothing is allocated after this.
-static void allocate(hpff_model *md, hpff_shape img) {
-    hpff_backend *be = md->be;
-    size_t ws = 0, scratch = 0, work = 0, grad = 0;
-    int n = md->n_max, count = md->m1 - md->m0 + 1;
-    for (int k = 0; k < count; k++) {
-        hpff_module *mo = &md->mod[k];
-        md->slot_floats = hpff_zmax(md->slot_floats, mo->seq.slot_floats);
-        md->in_floats_max = hpff_zmax(md->in_floats_max, (size_t)n * hpff_shape_numel(mo->seq.in));
-        md->out_floats_max = hpff_zmax(md->out_floats_max, (size_t)n * hpff_shape_numel(mo->seq.out));
-        ws = hpff_zmax(ws, mo->seq.ws_bytes);
-        scratch = hpff_zmax(scratch, mo->seq.scratch_floats);
-        grad = hpff_zmax(grad, mo->seq.grad_floats);
-        hpff_head *hs[3] = {mo->il, mo->cl, k == count - 1 ? md->final : NULL};
+static needs range_needs(hpff_model *v, int m0, int m1) {
+    needs z = {0, 0, 0, 0};
+    int n = v->n_max;
+    v->slot_floats = v->in_floats_max = v->out_floats_max = 0;
+    v->work_head = NULL;
+    for (int m = m0; m <= m1; m++) {
+        const hpff_module *mo = hpff_model_module(v, m);
+        v->slot_floats = hpff_zmax(v->slot_floats, mo->seq.slot_floats);
+        v->in_floats_max = hpff_zmax(v->in_floats_max, (size_t)n * hpff_shape_numel(mo->seq.in));
+        v->out_floats_max = hpff_zmax(v->out_floats_max, (size_t)n * hpff_shape_numel(mo->seq.out));
+        z.ws = hpff_zmax(z.ws, mo->seq.ws_bytes);
+        z.scratch = hpff_zmax(z.scratch, mo->seq.scratch_floats);
+        z.grad = hpff_zmax(z.grad, mo->seq.grad_floats);
+        hpff_head *hs[3] = {mo->il, mo->cl, m == v->M - 1 ? v->final : NULL};
         for (int i = 0; i < 3; i++)
             if (hs[i]) {
-                ws = hpff_zmax(ws, hs[i]->ws_bytes);
-                scratch = hpff_zmax(scratch, hs[i]->scratch_floats);
-                if (hs[i]->work_floats > work) md->work_head = hs[i]->name;
-                work = hpff_zmax(work, hs[i]->work_floats);
+                z.ws = hpff_zmax(z.ws, hs[i]->ws_bytes);
+                z.scratch = hpff_zmax(z.scratch, hs[i]->scratch_floats);
+                if (hs[i]->work_floats > z.work) v->work_head = hs[i]->name;
+                z.work = hpff_zmax(z.work, hs[i]->work_floats);
             }
     }
-    md->p = dev_alloc(md, "parameters", md->params.total);
-    md->g = dev_alloc(md, "gradients", md->params.total);
-    md->mom = dev_alloc(md, "momentum", md->params.total);
-    md->st = dev_alloc(md, "BN statistics", md->state.total);
-    // Module k's activations live in slot k % 2 and its output in out k % 3: the parameter sweep
-    // of module k-1 runs after module k's forward and reads h_{k-2}, so three outputs but only
-    // two modules' other activations are alive at once.
-    int slots = count < 2 ? count : 2, outs = count < 3 ? count : 3;
-    for (int i = 0; i < slots; i++) md->slot[i] = dev_alloc(md, "module activations", md->slot_floats);
-    for (int i = 0; i < outs; i++) md->out[i] = dev_alloc(md, "module output", md->out_floats_max);
-    int delayed = md->cfg->cascade == HPFF_CASCADE_DELAYED && md->m1 < md->M - 1;
-    if (delayed) {   // per step parity: the boundary module's activations | its input | its output
-        hpff_module *last = &md->mod[count - 1];
-        md->bnd_in_floats = (size_t)n * hpff_shape_numel(last->seq.in);
-        size_t f = last->seq.slot_floats + md->bnd_in_floats + last->seq.out_floats;
-        for (int i = 0; i < 2; i++) md->bnd[i] = dev_alloc(md, "delayed boundary module", f);
-        md->shadow = dev_alloc(md, "delayed weight shadow", 2 * (last->p_end - last->p_begin));   // previous | current
-        md->pending = dev_alloc(md, "delayed pending gradient", last->p_end - last->p_begin);
-    }
-    md->x_in_floats = (size_t)n * hpff_shape_numel(md->mod[0].seq.in);   // images on rank 0
-    md->x_in = dev_alloc(md, "rank input", md->x_in_floats);
-    md->labels = named_alloc(md, "labels", (size_t)n * sizeof(int32_t) + 64);
-    if (md->needs_target) md->target = dev_alloc(md, "reconstruction target", (size_t)n * hpff_shape_numel(img));
-    if (md->needs_target && md->m0 == 0) md->target_map = dev_alloc(md, "target map", 4 * (size_t)img.c);
-    md->head_work = dev_alloc(md, "head work area", work);
-    md->stat = dev_alloc(md, "loss stats", hpff_model_stat_floats(md));
-    md->g0 = dev_alloc(md, "sweep gradient", grad);
-    md->g1 = dev_alloc(md, "sweep gradient", grad);
-    for (int i = 0; i < 2; i++) md->seed[i] = dev_alloc(md, "module seed", md->out_floats_max);
-    if (md->m1 == md->M - 1 && md->hilo.mod[md->M - 1].push_up)   // Φ's cascade part (stage.c)
-        md->cbuf = dev_alloc(md, "final cascade seed", (size_t)n * hpff_shape_numel(md->mod[count - 1].seq.out));
-    // u_{m-1} of a module after the rank's first goes to the backward sweep's spare gradient
-    // buffer (hpff_seq_spare_grad) when that is large enough, else to a buffer of its own.
-    size_t u_need = 0;
-    for (int k = 1; k < count; k++)
-        if (md->hilo.mod[md->mod[k].m].push_up) u_need = hpff_zmax(u_need, (size_t)n * hpff_shape_numel(md->mod[k].seq.in));
-    if (u_need > grad) md->ubuf = dev_alloc(md, "cascade gradient", u_need);
-    // Cascade gradients cross rank boundaries only where a module pushes one upstream.
-    if (md->m0 > 0 && md->hilo.mod[md->m0].push_up)
-        md->up_send = dev_alloc(md, "upstream send", md->x_in_floats);
-    if (md->m1 < md->M - 1 && md->hilo.mod[md->m1 + 1].push_up)
-        md->u_recv = dev_alloc(md, "downstream receive", (size_t)n * hpff_shape_numel(md->mod[count - 1].seq.out));
-    md->ex.be = be;
-    md->ex.params = md->p;
-    md->ex.grads = md->g;
-    md->ex.state = md->st;
-    md->ex.ws_bytes = ws;
-    md->ex.ws = ws ? named_alloc(md, "conv workspace", ws) : NULL;
-    md->ex.scratch_floats = scratch;
-    md->ex.scratch = dev_alloc(md, "layer scratch", scratch);
-    md->ex.train = 1;
+    return z;
 }
 
-enum { BUILD_PLAN = 0, BUILD_ALLOC = 1, BUILD_SIZE = 2 };   // build's last argument
+// Module k's activations live in slot k % 2 and its output in out k % 3: the parameter sweep
+// of module k-1 runs after module k's forward and reads h_{k-2}, so three outputs but only two
+// modules' other activations are alive at once.
+static void activation_buffers(hpff_model *v, int count, hpff_ledger *l) {
+    int slots = count < 2 ? count : 2, outs = count < 3 ? count : 3;
+    for (int i = 0; i < 2; i++) v->slot[i] = i < slots ? hpff_ledger_floats(l, "module activations", v->slot_floats) : NULL;
+    for (int i = 0; i < 3; i++) v->out[i] = i < outs ? hpff_ledger_floats(l, "module output", v->out_floats_max) : NULL;
+}
+
+void hpff_model_buffers(hpff_model *v, int m0, int m1, hpff_ledger *l) {
+    int n = v->n_max, count = m1 - m0 + 1;
+    hpff_shape img = v->net.in;
+    needs z = range_needs(v, m0, m1);
+    size_t params = range_total(&v->params, m0, m1, v->M), state = range_total(&v->state, m0, m1, v->M);
+    v->p = hpff_ledger_floats(l, "parameters", params);
+    v->g = hpff_ledger_floats(l, "gradients", params);
+    v->mom = hpff_ledger_floats(l, "momentum", params);
+    v->st = hpff_ledger_floats(l, "BN statistics", state);
+    activation_buffers(v, count, l);
+    v->x_in_floats = (size_t)n * hpff_shape_numel(hpff_model_module(v, m0)->seq.in);   // images on rank 0
+    v->x_in = hpff_ledger_floats(l, "rank input", v->x_in_floats);
+    v->labels = hpff_ledger_alloc(l, "labels", (size_t)n * sizeof(int32_t) + 64);
+    v->target = v->needs_target ? hpff_ledger_floats(l, "reconstruction target", (size_t)n * hpff_shape_numel(img)) : NULL;
+    v->target_map = v->needs_target && m0 == 0 ? hpff_ledger_floats(l, "target map", 4 * (size_t)img.c) : NULL;
+    v->head_work = hpff_ledger_floats(l, "head work area", z.work);
+    v->stat = hpff_ledger_floats(l, "loss stats", (size_t)(2 * count + 1) * HPFF_STAT_FLOATS);
+    v->g0 = hpff_ledger_floats(l, "sweep gradient", z.grad);
+    v->g1 = hpff_ledger_floats(l, "sweep gradient", z.grad);
+    v->ex = (hpff_exec){v->be, v->p, v->g, v->st, NULL, z.ws, NULL, z.scratch, 1};
+    v->ex.ws = z.ws ? hpff_ledger_alloc(l, "conv workspace", z.ws) : NULL;
+    v->ex.scratch = hpff_ledger_floats(l, "layer scratch", z.scratch);
+}
 
 static hpff_status build(hpff_model *md, const hpff_config *cfg, hpff_backend *be, hpff_shape in,
-                         int classes, int m0, int m1, int do_alloc) {
+                         int classes, int m0, int m1, int sizing) {
     memset(md, 0, sizeof *md);
     md->cfg = cfg;
     md->be = be;
@@ -139,6 +121,7 @@ static hpff_status build(hpff_model *md, const hpff_config *cfg, hpff_backend *b
     hpff_status st = hpff_split_make(nb, K, cfg->split, cfg->modules, &md->split);
     if (st.code) return st;
     md->M = md->split.M;
+    if (m1 < 0) m1 = md->M - 1;   // every module
     if (m0 < 0 || m1 >= md->M || m0 > m1)
         return hpff_status_fail("module range %d..%d is outside the %d modules", m0, m1, md->M);
     md->m0 = m0;
@@ -175,65 +158,57 @@ static hpff_status build(hpff_model *md, const hpff_config *cfg, hpff_backend *b
     b.bn_momentum = 0.1f;
     st = build_heads(md, &b, in, classes);
     if (st.code) return st;
-    md->sizing = do_alloc == BUILD_SIZE;
-    if (do_alloc) allocate(md, in);
+    hpff_ledger_init(&md->mem, be, sizing);
+    if (!sizing) hpff_model_buffers(md, m0, m1, &md->mem);
     return hpff_status_ok();
-}
-
-hpff_status hpff_model_plan_bytes(const hpff_config *cfg, hpff_backend *be, hpff_shape in, int classes,
-                                  int m0, int m1, size_t *bytes) {
-    hpff_model md;
-    hpff_status st = build(&md, cfg, be, in, classes, m0, m1, BUILD_SIZE);
-    *bytes = st.code ? 0 : hpff_model_bytes(&md);
-    hpff_model_free(&md);
-    return st;
 }
 
 hpff_status hpff_model_build(hpff_model *md, const hpff_config *cfg, hpff_backend *be,
                              hpff_shape in, int classes, int m0, int m1) {
-    return build(md, cfg, be, in, classes, m0, m1, BUILD_ALLOC);
+    return build(md, cfg, be, in, classes, m0, m1, 0);
 }
 
 hpff_status hpff_model_build_all(hpff_model *md, const hpff_config *cfg, hpff_backend *be,
                                  hpff_shape in, int classes) {
-    hpff_split sp;
-    int nb = hpff_resnet_blocks(cfg->arch);
-    if (!nb) return hpff_status_fail("model.arch = %d is not a known network", (int)cfg->arch);
-    int K = cfg->method == HPFF_METHOD_BP ? 1 : cfg->K;
-    hpff_status st = hpff_split_make(nb, K, cfg->split, cfg->modules, &sp);
-    if (st.code) return st;
-    return build(md, cfg, be, in, classes, 0, sp.M - 1, BUILD_ALLOC);
+    return build(md, cfg, be, in, classes, 0, -1, 0);
 }
 
-hpff_status hpff_model_costs(const hpff_config *cfg, hpff_backend *be, hpff_shape in, int classes,
-                             hpff_module_cost *cost, int *M) {
-    hpff_model md;
-    hpff_status st = build(&md, cfg, be, in, classes, 0, 0, BUILD_PLAN);   // learn M first
-    if (!st.code) {
-        *M = md.M;
-        hpff_model_free(&md);
-        st = build(&md, cfg, be, in, classes, 0, *M - 1, BUILD_PLAN);
-    }
-    if (st.code) return st;
-    for (int m = 0; m < *M; m++) {
-        const hpff_module *mo = &md.mod[m];
+hpff_status hpff_model_size_all(hpff_model *md, const hpff_config *cfg, hpff_backend *be,
+                                hpff_shape in, int classes) {
+    return build(md, cfg, be, in, classes, 0, -1, 1);
+}
+
+void hpff_model_module_costs(const hpff_model *md, hpff_module_cost *cost) {
+    HPFF_CHECK(md->m0 == 0 && md->m1 == md->M - 1, "module costs need every module (held: %d..%d of %d)",
+               md->m0, md->m1, md->M);
+    for (int m = 0; m < md->M; m++) {
+        const hpff_module *mo = &md->mod[m];
         hpff_module_cost *c = &cost[m];
         memset(c, 0, sizeof *c);
         c->fwd_flops = (double)mo->seq.flops_per_sample;
         if (mo->il) c->head_flops += (double)mo->il->flops_per_sample;
         if (mo->cl) c->head_flops += (double)mo->cl->flops_per_sample;
-        if (m == *M - 1) c->head_flops += (double)md.final->flops_per_sample;
+        if (m == md->M - 1) c->head_flops += (double)md->final->flops_per_sample;
         // forward + ~2x backward for the parameter sweep, +1x for the data sweep, heads 3x
-        c->cost = c->fwd_flops * (3.0 + (md.hilo.mod[m].push_up ? 1.0 : 0.0)) + 3.0 * c->head_flops;
-        c->params = 0;
-        for (int i = 0; i < md.params.n; i++)
-            if (md.params.t[i].group == m || (m == *M - 1 && md.params.t[i].group == *M))
-                c->params += md.params.t[i].count;
+        c->cost = c->fwd_flops * (3.0 + (md->hilo.mod[m].push_up ? 1.0 : 0.0)) + 3.0 * c->head_flops;
+        for (int i = 0; i < md->params.n; i++)
+            if (md->params.t[i].group == m || (m == md->M - 1 && md->params.t[i].group == md->M))
+                c->params += md->params.t[i].count;
         c->act_bytes = (double)mo->seq.slot_floats * sizeof(float);
         c->out_bytes = (double)mo->seq.out_floats * sizeof(float);
     }
+}
+
+hpff_status hpff_model_costs(const hpff_config *cfg, hpff_backend *be, hpff_shape in, int classes,
+                             hpff_module_cost *cost, int *M) {
+    hpff_model md;
+    hpff_status st = hpff_model_size_all(&md, cfg, be, in, classes);
+    if (!st.code) {
+        *M = md.M;
+        hpff_model_module_costs(&md, cost);
+    }
     hpff_model_free(&md);
-    return hpff_status_ok();
+    return st;
 }
 
 void hpff_model_init_values(hpff_model *md) {
@@ -258,62 +233,16 @@ size_t hpff_model_stat_floats(const hpff_model *md) {
     return (size_t)(2 * (md->m1 - md->m0 + 1) + 1) * HPFF_STAT_FLOATS;
 }
 
-size_t hpff_model_bytes(const hpff_model *md) {
-    size_t b = 0;
-    for (int i = 0; i < md->n_mem; i++) b += md->mem[i].bytes;
-    return b;
-}
-
-void hpff_model_memory_report(const hpff_model *md, FILE *f) {
-    // Buffers of one name are summed, in the order first allocated.
-    size_t total = hpff_model_bytes(md);
-    for (int i = 0; i < md->n_mem; i++) {
-        int first = 1, count = 0;
-        size_t bytes = 0;
-        for (int j = 0; j < md->n_mem; j++) {
-            if (strcmp(md->mem[j].name, md->mem[i].name) != 0) continue;
-            if (j < i) first = 0;
-            bytes += md->mem[j].bytes;
-            count++;
-        }
-        if (!first) continue;
-        fprintf(f, "  %-26s %3d x %10.1f MiB = %8.1f MiB (%4.1f%%)\n", md->mem[i].name, count,
-                bytes / (double)count / 1048576.0, bytes / 1048576.0, total ? 100.0 * bytes / total : 0.0);
-    }
-    fprintf(f, "  %-26s                      %8.1f MiB\n", "total", total / 1048576.0);
-    if (md->work_head) fprintf(f, "  (the head work area is sized by head %s)\n", md->work_head);
-}
-
 void hpff_model_free(hpff_model *md) {
-    hpff_backend *be = md->be;
-    if (!be) return;
-    if (!md->p) {   // planned only: no buffers
-        for (int k = 0; k < md->m1 - md->m0 + 1; k++) {
-            hpff_seq_free(&md->mod[k].seq);
-            hpff_head_free(md->mod[k].il);
-            hpff_head_free(md->mod[k].cl);
-        }
-        free(md->mod);
-        hpff_head_free(md->final);
-        hpff_registry_free(&md->params);
-        hpff_registry_free(&md->state);
-        memset(md, 0, sizeof *md);
-        return;
-    }
-    int count = md->m1 - md->m0 + 1;
-    for (int k = 0; k < count; k++) {
+    if (!md->be) return;
+    for (int k = 0; md->mod && k < md->m1 - md->m0 + 1; k++) {
         hpff_seq_free(&md->mod[k].seq);
         hpff_head_free(md->mod[k].il);
         hpff_head_free(md->mod[k].cl);
     }
     free(md->mod);
     hpff_head_free(md->final);
-    void *bufs[] = {md->p, md->g, md->mom, md->st, md->shadow, md->pending, md->slot[0], md->slot[1], md->out[0], md->out[1], md->out[2],
-                    md->bnd[0], md->bnd[1], md->x_in, md->target, md->target_map, md->labels, md->head_work, md->stat,
-                    md->g0, md->g1, md->seed[0], md->seed[1], md->cbuf, md->ubuf, md->up_send, md->u_recv,
-                    md->ex.ws, md->ex.scratch};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        if (bufs[i]) be->free(be, bufs[i]);
+    hpff_ledger_free(&md->mem);
     hpff_registry_free(&md->params);
     hpff_registry_free(&md->state);
     memset(md, 0, sizeof *md);

@@ -2,6 +2,8 @@
 set(HPFF_PIPELINE_SOURCES
   src/pipeline/model.c             # a rank's modules, heads and arenas, sized up front
   src/pipeline/stage.c             # the HiLo step on a rank's modules, §9's protocol
+  src/pipeline/stage_graph.c       # backend.graph: the step recorded between transport calls
+  src/pipeline/profile.c           # the whole network on synthetic data, timed by module and phase
   src/pipeline/plan.c              # module ranges per rank by cost
   src/pipeline/world.c             # MPI start-up and collectives
   src/pipeline/transport_local.c   # one process: nothing to move

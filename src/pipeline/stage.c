@@ -7,9 +7,70 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
+#include "sizes.h"
 #include "system.h"
 
-static void seg_transport(hpff_stage *s, hpff_stage_action a);   // transport calls of a step (graphs)
+static size_t numel(hpff_shape sh, int n) { return (size_t)n * hpff_shape_numel(sh); }
+
+// ---- buffers ----
+
+// The delayed boundary's two steps of activations, its weight shadow and pending gradient.
+static void delayed_buffers(hpff_delayed *d, const hpff_module *last, int n, hpff_ledger *l) {
+    size_t pn = last->p_end - last->p_begin;
+    d->in_floats = numel(last->seq.in, n);
+    size_t f = last->seq.slot_floats + d->in_floats + last->seq.out_floats;   // activations | input | output
+    for (int i = 0; i < 2; i++) d->act[i] = hpff_ledger_floats(l, "delayed boundary module", f);
+    d->shadow = hpff_ledger_floats(l, "delayed weight shadow", 2 * pn);   // previous | current
+    d->pending = hpff_ledger_floats(l, "delayed pending gradient", pn);
+}
+
+void hpff_stage_buffers(hpff_stage *s, const hpff_model *md, int m0, int m1, hpff_ledger *l) {
+    const hpff_hilo_module *hm = md->hilo.mod;
+    const hpff_module *first = hpff_model_module(md, m0), *last = hpff_model_module(md, m1);
+    int n = md->n_max, M = md->M;
+    size_t out_max = 0, grad = 0, u_need = 0;
+    for (int m = m0; m <= m1; m++) {
+        const hpff_module *mo = hpff_model_module(md, m);
+        out_max = hpff_zmax(out_max, numel(mo->seq.out, n));
+        grad = hpff_zmax(grad, mo->seq.grad_floats);
+        if (m > m0 && hm[m].push_up) u_need = hpff_zmax(u_need, numel(mo->seq.in, n));
+    }
+    if (md->cfg->cascade == HPFF_CASCADE_DELAYED && m1 < M - 1) delayed_buffers(&s->d, last, n, l);
+    for (int i = 0; i < 2; i++) s->seed[i] = hpff_ledger_floats(l, "module seed", out_max);
+    // Φ's cascade part; u_{m-1} of a module after the rank's first goes to the backward sweep's
+    // spare gradient buffer (hpff_seq_spare_grad) when that is large enough, else to its own.
+    s->cbuf = m1 == M - 1 && hm[M - 1].push_up ? hpff_ledger_floats(l, "final cascade seed", numel(last->seq.out, n)) : NULL;
+    s->ubuf = u_need > grad ? hpff_ledger_floats(l, "cascade gradient", u_need) : NULL;
+    // Cascade gradients cross rank boundaries only where a module pushes one upstream.
+    s->up_send = m0 > 0 && hm[m0].push_up ? hpff_ledger_floats(l, "upstream send", numel(first->seq.in, n)) : NULL;
+    s->u_recv = m1 < M - 1 && hm[m1 + 1].push_up ? hpff_ledger_floats(l, "downstream receive", numel(last->seq.out, n)) : NULL;
+}
+
+size_t hpff_rank_bytes(const hpff_model *md, int m0, int m1) {
+    hpff_ledger l;
+    hpff_ledger_init(&l, md->be, 1);
+    hpff_model v = *md;   // a view: only its buffer fields are written (NULL: sizing)
+    hpff_model_buffers(&v, m0, m1, &l);
+    hpff_stage s;
+    memset(&s, 0, sizeof s);
+    hpff_stage_buffers(&s, md, m0, m1, &l);
+    return hpff_ledger_bytes(&l);
+}
+
+size_t hpff_stage_bytes(const hpff_stage *s) { return hpff_ledger_bytes(&s->md->mem) + hpff_ledger_bytes(&s->mem); }
+
+void hpff_stage_memory_report(const hpff_stage *s, FILE *f) {
+    const hpff_ledger *ls[2] = {&s->md->mem, &s->mem};
+    hpff_ledger_report(ls, 2, f);
+    if (s->md->work_head) fprintf(f, "  (the head work area is sized by head %s)\n", s->md->work_head);
+}
+
+size_t hpff_stage_boundary_params(const hpff_stage *s) {
+    const hpff_module *last = hpff_model_module(s->md, s->md->m1);
+    return last->p_end - last->p_begin;
+}
+
+// ---- life cycle ----
 
 void hpff_stage_init(hpff_stage *s, hpff_model *md, hpff_transport *tr, const float *mean,
                      const float *std, int img_c) {
@@ -20,6 +81,8 @@ void hpff_stage_init(hpff_stage *s, hpff_model *md, hpff_transport *tr, const fl
     s->boundary_up = md->m1 < md->M - 1 && md->hilo.mod[md->m1 + 1].push_up;
     HPFF_CHECK(img_c == md->net.in.c && img_c <= 4, "stage: %d image channels (model %d, at most 4)", img_c,
                md->net.in.c);
+    hpff_ledger_init(&s->mem, md->be, 0);
+    hpff_stage_buffers(s, md, md->m0, md->m1, &s->mem);
     if (md->target_map) {   // x~ = x*std + mean as a batch-norm evaluation: gamma std, beta mean, 0, 1
         float map[16];
         for (int c = 0; c < img_c; c++) {
@@ -33,16 +96,13 @@ void hpff_stage_init(hpff_stage *s, hpff_model *md, hpff_transport *tr, const fl
     s->host_stat = hpff_xmalloc(hpff_model_stat_floats(md) * sizeof(float));
 }
 
-static void free_graphs(hpff_stage *s, hpff_stage_graphs *gs) {
-    for (int i = 0; i < gs->n_segs; i++) s->md->be->graph_free(s->md->be, gs->segs[i]);
-    memset(gs, 0, sizeof *gs);
-}
-
 void hpff_stage_free(hpff_stage *s) {
-    free_graphs(s, &s->graphs[0]);
-    free_graphs(s, &s->graphs[1]);
+    hpff_stage_graph_free(s);
+    hpff_ledger_free(&s->mem);
     free(s->host_stat);
 }
+
+// ---- losses of a step ----
 
 // The stat block of local module k's head of `level` (0 il, 1 cl), or of Φ (k = count).
 static float *stat_block(hpff_model *md, int k, int level) {
@@ -78,19 +138,14 @@ static void read_stats(hpff_stage *s, hpff_step_stats *st, int heads) {
     }
 }
 
-static size_t numel(hpff_shape sh, int n) { return (size_t)n * hpff_shape_numel(sh); }
+// ---- the step ----
 
-// Rank input: the batch (rank 0) or the payload of rank-1. Returns n.
-// Profiling (s->prof != NULL): adds the seconds since `since` to phase `phase` of module m
-// (0 forward, 1 heads, 2 cascade data sweep, 3 parameter sweep); returns the time now.
-static double prof_mark(hpff_stage *s, int m, int phase, double since) {
-    if (!s->prof) return 0;
-    s->md->be->sync(s->md->be);
-    double t = hpff_now();
-    if (m >= 0) s->prof[4 * m + phase] += t - since;
-    return t;
+// The phase hook, where one is attached (profiling).
+static void phase(hpff_stage *s, int m, hpff_phase p) {
+    if (s->on_phase) s->on_phase(s->phase_ctx, m, p);
 }
 
+// Rank input: the batch (rank 0) or the payload of rank-1. Returns n.
 static int stage_input(hpff_stage *s, const float *x_host, const int32_t *y_host, int n) {
     hpff_model *md = s->md;
     hpff_backend *be = md->be;
@@ -124,7 +179,7 @@ static void run_head(hpff_head *hd, hpff_model *md, int n, const float *h, float
 // The seeds of module k are formed in S in two parts so that no separate buffer holds the
 // cascade seed c_m: first S = c_m (this function), from which the data sweep computes u_{m-1},
 // then S += a_m (independent_seed), the seed of the parameter sweep. Returns the data sweep's
-// seed: S, or at Φ, whose seed carries both levels, c_M-1 = S * w_C / (w_I + w_C) in md->cbuf.
+// seed: S, or at Φ, whose seed carries both levels, c_M-1 = S * w_C / (w_I + w_C) in s->cbuf.
 static const float *cascade_seed(hpff_stage *s, int k, hpff_module *mo, int n, const float *h, float *S,
                                  hpff_step_stats *st) {
     hpff_model *md = s->md;
@@ -133,11 +188,11 @@ static const float *cascade_seed(hpff_stage *s, int k, hpff_module *mo, int n, c
         float W = hl->w_final_a + hl->w_final_c;
         run_head(md->final, md, n, h, W, S, 0.f, stat_block(md, k + 1, 0));
         st->has_final = 1;
-        if (!md->cbuf) return S;   // no cascade from Φ
+        if (!s->cbuf) return S;   // no cascade from Φ
         size_t hn = numel(mo->seq.out, n);
-        md->be->copy(md->be, md->cbuf, S, hn * sizeof(float));
-        md->be->scale(md->be, md->cbuf, hl->w_final_c / W, hn);
-        return md->cbuf;
+        md->be->copy(md->be, s->cbuf, S, hn * sizeof(float));
+        md->be->scale(md->be, s->cbuf, hl->w_final_c / W, hn);
+        return s->cbuf;
     }
     if (mo->cl) run_head(mo->cl, md, n, h, hl->mod[mo->m].w_cl, S, 0.f, stat_block(md, k, 1));
     return S;
@@ -158,50 +213,150 @@ static void param_sweep(hpff_model *md, hpff_module *mo, int n, mod_act a, const
 }
 
 // The boundary module's buffer of one step parity (delayed mode): activations | input | output.
-static mod_act boundary_act(const hpff_model *md, const hpff_module *last, int parity) {
-    float *b = md->bnd[parity];
-    mod_act a = {b + last->seq.slot_floats, b, b + last->seq.slot_floats + md->bnd_in_floats};
+static mod_act boundary_act(const hpff_stage *s, const hpff_module *last, int parity) {
+    float *b = s->d.act[parity];
+    mod_act a = {b + last->seq.slot_floats, b, b + last->seq.slot_floats + s->d.in_floats};
+    return a;
+}
+
+// Where module k's activations go: slot k % 2 and output k % 3, or on a delayed boundary this
+// step's kept copy, input included (the next step's pending gradient reads them).
+static mod_act module_act(hpff_stage *s, int k, int n, const float *in) {
+    hpff_model *md = s->md;
+    hpff_module *mo = &md->mod[k];
+    if (k < md->m1 - md->m0 || !s->delayed || mo->m == md->M - 1) {
+        mod_act a = {in, md->slot[k % 2], md->out[k % 3]};
+        return a;
+    }
+    mod_act a = boundary_act(s, mo, (int)(s->step % 2));
+    md->be->copy(md->be, (float *)a.x, in, numel(mo->seq.in, n) * sizeof(float));
     return a;
 }
 
 // Delayed mode (§9 D): G = VJP_θ(F_m1; u^{t-1}) at the step-(t-1) activations *and* weights,
-// computed into md->pending (then added), so a checkpoint can hold it between steps.
+// computed into s->d.pending (then added), so a checkpoint can hold it between steps.
 static void delayed_pending(hpff_stage *s) {
     hpff_model *md = s->md;
     hpff_backend *be = md->be;
-    hpff_module *last = &md->mod[md->m1 - md->m0];
+    hpff_delayed *d = &s->d;
+    hpff_module *last = hpff_model_module(md, md->m1);
     size_t pn = last->p_end - last->p_begin;
     float *p = md->p + last->p_begin;
-    size_t un = numel(last->seq.out, s->prev_n);
-    seg_transport(s, (hpff_stage_action){HPFF_ACT_RECV_UP, NULL, md->u_recv, un, s->prev_n, 0});
-    float *cur = md->shadow + pn;   // second half of the shadow buffer holds the current weights
+    size_t un = numel(last->seq.out, d->prev_n);
+    hpff_stage_transport(s, (hpff_stage_action){HPFF_ACT_RECV_UP, NULL, s->u_recv, un, d->prev_n, 0});
+    float *cur = d->shadow + pn;   // second half of the shadow buffer holds the current weights
     be->copy(be, cur, p, pn * sizeof(float));
-    be->copy(be, p, md->shadow, pn * sizeof(float));
-    be->fill(be, md->pending, 0.f, pn);
+    be->copy(be, p, d->shadow, pn * sizeof(float));
+    be->fill(be, d->pending, 0.f, pn);
     float *grads = md->ex.grads;
-    md->ex.grads = md->pending - last->p_begin;   // F_m1's gradient offsets now land in pending
-    param_sweep(md, last, s->prev_n, boundary_act(md, last, (int)((s->step - 1) % 2)), md->u_recv);
+    md->ex.grads = d->pending - last->p_begin;   // F_m1's gradient offsets now land in pending
+    param_sweep(md, last, d->prev_n, boundary_act(s, last, (int)((s->step - 1) % 2)), s->u_recv);
     md->ex.grads = grads;
     be->copy(be, p, cur, pn * sizeof(float));
-    md->pending_ready = 1;
+    d->pending_ready = 1;
 }
 
 static void delayed_boundary(hpff_stage *s) {
     hpff_model *md = s->md;
-    hpff_module *last = &md->mod[md->m1 - md->m0];
+    hpff_module *last = hpff_model_module(md, md->m1);
     size_t pn = last->p_end - last->p_begin;
-    if (s->step > 0 && !md->pending_ready) delayed_pending(s);
-    if (md->pending_ready) md->be->axpy(md->be, md->g + last->p_begin, 1.f, md->pending, pn);
-    md->pending_ready = 0;
-    md->be->copy(md->be, md->shadow, md->p + last->p_begin, pn * sizeof(float));
+    if (s->step > 0 && !s->d.pending_ready) delayed_pending(s);
+    if (s->d.pending_ready) md->be->axpy(md->be, md->g + last->p_begin, 1.f, s->d.pending, pn);
+    s->d.pending_ready = 0;
+    md->be->copy(md->be, s->d.shadow, md->p + last->p_begin, pn * sizeof(float));
 }
 
 void hpff_stage_flush(hpff_stage *s) {
-    if (s->delayed && s->boundary_up && s->step > 0 && !s->md->pending_ready) delayed_pending(s);
+    if (s->delayed && s->boundary_up && s->step > 0 && !s->d.pending_ready) delayed_pending(s);
+}
+
+// The data sweep of module k for u_{m-1} = VJP_in(F_m; c_m), one hop: into the previous
+// module's seed on this rank, or sent upstream from the rank's first module.
+static void cascade_sweep(hpff_stage *s, int k, hpff_module *mo, int n, mod_act a, const float *cseed,
+                          float *prev_seed) {
+    hpff_model *md = s->md;
+    if (!md->hilo.mod[mo->m].push_up || (k == 0 && !s->up_send)) return;
+    float *u = k == 0 ? s->up_send : s->ubuf ? s->ubuf : hpff_seq_spare_grad(&mo->seq, md->g0, md->g1);
+    size_t un = numel(mo->seq.in, n);
+    hpff_seq_backward_out(&mo->seq, &md->ex, n, a.x, a.slot, a.out, cseed, u, 0.f, 0, md->g0, md->g1);
+    if (k > 0) md->be->axpy(md->be, prev_seed, 1.f, u, un);
+    else hpff_stage_transport(s, (hpff_stage_action){HPFF_ACT_SEND_UP, u, NULL, un, n, 0});
+}
+
+// The walk over the rank's modules: the next input and the module whose parameter sweep waits.
+typedef struct walk {
+    const float *in;
+    hpff_module *prev;
+    mod_act pa;             // the previous module's activations
+    float *prev_seed;
+} walk;
+
+// Steps 1-3 of ARCHITECTURE.md for module k (forward, posting downstream, heads, the cascade
+// data sweep), then step 4 for the module before it, whose seed is now complete.
+static void module_step(hpff_stage *s, int k, int n, walk *w, hpff_step_stats *st) {
+    hpff_model *md = s->md;
+    hpff_module *mo = &md->mod[k];
+    mod_act a = module_act(s, k, n, w->in);
+    phase(s, -1, HPFF_PHASE_BEGIN);
+    float *h = hpff_seq_forward_out(&mo->seq, &md->ex, n, a.x, a.slot, a.out);
+    phase(s, mo->m, HPFF_PHASE_FORWARD);
+    if (mo->m == md->m1 && mo->m < md->M - 1)   // post downstream first: the next rank starts now
+        hpff_stage_transport(s, (hpff_stage_action){HPFF_ACT_SEND_DOWN, h, NULL, numel(mo->seq.out, n), n,
+                                                    md->target ? numel(md->net.in, n) : 0});
+    float *S = s->seed[k % 2];
+    const float *cseed = cascade_seed(s, k, mo, n, h, S, st);
+    phase(s, mo->m, HPFF_PHASE_HEADS);
+    cascade_sweep(s, k, mo, n, a, cseed, w->prev_seed);
+    phase(s, mo->m, HPFF_PHASE_CASCADE);
+    independent_seed(s, k, mo, n, h, S);
+    phase(s, mo->m, HPFF_PHASE_HEADS);
+    if (w->prev) {
+        param_sweep(md, w->prev, n, w->pa, w->prev_seed);
+        phase(s, w->prev->m, HPFF_PHASE_PARAMS);
+    }
+    *w = (walk){h, mo, a, S};
+}
+
+// The host-side effects of a step (a replayed step redoes these; stage_graph.c).
+void hpff_stage_end_step(hpff_stage *s, int n, hpff_step_stats *st) {
+    st->has_final = s->md->final != NULL;
+    s->d.pending_ready = 0;   // a delayed boundary's pending gradient was made and applied
+    s->d.prev_n = n;
+    s->step++;
+}
+
+void hpff_stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
+    hpff_model *md = s->md;
+    hpff_backend *be = md->be;
+    be->fill(be, md->g, 0.f, md->params.total);
+    be->fill(be, md->stat, 0.f, hpff_model_stat_floats(md));
+    make_target(md, n);
+    md->ex.train = 1;
+    walk w = {md->x_in, NULL, {NULL, NULL, NULL}, NULL};
+    for (int k = 0; k < md->m1 - md->m0 + 1; k++) module_step(s, k, n, &w, st);
+    if (s->boundary_up && !s->delayed) {   // strict: this step's u_{m1} from rank+1
+        size_t un = numel(w.prev->seq.out, n);
+        hpff_stage_transport(s, (hpff_stage_action){HPFF_ACT_RECV_UP, NULL, s->u_recv, un, n, 0});
+        be->axpy(be, w.prev_seed, 1.f, s->u_recv, un);
+    }
+    phase(s, -1, HPFF_PHASE_BEGIN);
+    param_sweep(md, w.prev, n, w.pa, w.prev_seed);
+    if (s->boundary_up && s->delayed) delayed_boundary(s);
+    phase(s, w.prev->m, HPFF_PHASE_PARAMS);
+    hpff_stage_end_step(s, n, st);
 }
 
 static void stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
-                        hpff_step_stats *st);
+                        hpff_step_stats *st) {
+    hpff_transport *tr = s->tr;
+    memset(st, 0, sizeof *st);
+    tr->ops->wait_sends(tr);   // last step's payload buffers are about to be reused
+    n = stage_input(s, x_host, y_host, n);
+    st->n = n;
+    if (hpff_stage_graph_eligible(s, n)) hpff_stage_compute_graph(s, n, st);
+    else hpff_stage_compute(s, n, st);
+    tr->ops->take_wait_times(tr, &st->t_wait_down, &st->t_wait_up, &st->t_wait_send);
+}
 
 void hpff_stage_step(hpff_stage *s, const float *x_host, const int32_t *y_host, int n, float lr,
                      hpff_step_stats *st) {
@@ -218,212 +373,6 @@ void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host,
     stage_grads(s, x_host, y_host, n, st);
     read_stats(s, st, 1);
     st->t_total = hpff_now() - t0;
-}
-
-// ---- graphs (backend.graph): a step's device work between its transport calls ----
-//
-// A step is a fixed sequence: device work, transport call, device work, ... (the same calls with
-// the same buffers every full-batch step). Recording captures each stretch of device work as one
-// graph (a segment) and notes the transport calls between them; a replay launches the segments
-// and makes the same calls, without running the step's host code.
-
-static void act_run(hpff_stage *s, const hpff_stage_action *a) {
-    hpff_transport *tr = s->tr;
-    hpff_model *md = s->md;
-    switch (a->kind) {
-    case HPFF_ACT_SEND_DOWN:
-        tr->ops->send_down(tr, a->src, a->count, md->labels, a->n, md->target, a->target_count);
-        break;
-    case HPFF_ACT_SEND_UP: tr->ops->send_up(tr, a->src, a->count); break;
-    case HPFF_ACT_RECV_UP: tr->ops->recv_up(tr, a->dst, a->count); break;
-    }
-}
-
-// Ends the segment being recorded and runs it (its work comes before the transport call).
-static void seg_close(hpff_stage *s) {
-    hpff_backend *be = s->md->be;
-    hpff_stage_graphs *gs = s->recording;
-    char why[256] = "";
-    HPFF_CHECK(gs->n_segs < HPFF_STAGE_MAX_SEGS, "more than %d graph segments in a step", HPFF_STAGE_MAX_SEGS);
-    void *g = be->graph_end(be, why, sizeof why);
-    HPFF_CHECK(g != NULL, "recording segment %d of the training step as a graph failed after transport "
-               "calls had run (%s); set backend.graph = off", gs->n_segs + 1, why);
-    gs->segs[gs->n_segs++] = g;
-    be->graph_run(be, g);
-}
-
-// A transport call inside a step: made at once, and noted (between two segments) while the step
-// is being recorded.
-static void seg_transport(hpff_stage *s, hpff_stage_action a) {
-    if (!s->recording) {
-        act_run(s, &a);
-        return;
-    }
-    seg_close(s);
-    act_run(s, &a);
-    s->recording->acts[s->recording->n_segs - 1] = a;   // after the segment just closed
-    HPFF_CHECK(s->md->be->graph_begin(s->md->be), "the backend could not resume recording the step "
-               "after a transport call; set backend.graph = off");
-}
-
-// The device work of one training step on this rank's modules, after its input arrived.
-static void stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
-    hpff_model *md = s->md;
-    hpff_backend *be = md->be;
-    be->fill(be, md->g, 0.f, md->params.total);
-    be->fill(be, md->stat, 0.f, hpff_model_stat_floats(md));
-    make_target(md, n);
-    md->ex.train = 1;
-    int count = md->m1 - md->m0 + 1;
-    const float *in = md->x_in;
-    hpff_module *prev = NULL;
-    mod_act pa = {NULL, NULL, NULL};   // the previous module's activations
-    float *prev_seed = NULL;
-    for (int k = 0; k < count; k++) {
-        hpff_module *mo = &md->mod[k];
-        int m = mo->m;
-        mod_act a = {in, md->slot[k % 2], md->out[k % 3]};
-        int last = k == count - 1;
-        if (last && s->delayed && m < md->M - 1) {   // keep this step's boundary activations
-            a = boundary_act(md, mo, (int)(s->step % 2));
-            be->copy(be, (float *)a.x, in, numel(mo->seq.in, n) * sizeof(float));
-        }
-        double tp = prof_mark(s, -1, 0, 0);
-        float *h = hpff_seq_forward_out(&mo->seq, &md->ex, n, a.x, a.slot, a.out);
-        tp = prof_mark(s, m, 0, tp);
-        if (last && m < md->M - 1)   // post downstream first: the next rank starts now
-            seg_transport(s, (hpff_stage_action){HPFF_ACT_SEND_DOWN, h, NULL, numel(mo->seq.out, n), n,
-                                            md->target ? numel(md->net.in, n) : 0});
-        float *S = md->seed[k % 2];
-        const float *cseed = cascade_seed(s, k, mo, n, h, S, st);
-        tp = prof_mark(s, m, 1, tp);
-        if (md->hilo.mod[m].push_up && (k > 0 || md->up_send)) {   // u_{m-1} = VJP_in(F_m; c_m), one hop
-            float *u = k == 0 ? md->up_send : md->ubuf ? md->ubuf : hpff_seq_spare_grad(&mo->seq, md->g0, md->g1);
-            size_t un = numel(mo->seq.in, n);
-            hpff_seq_backward_out(&mo->seq, &md->ex, n, a.x, a.slot, a.out, cseed, u, 0.f, 0, md->g0, md->g1);
-            if (k > 0) be->axpy(be, prev_seed, 1.f, u, un);
-            else seg_transport(s, (hpff_stage_action){HPFF_ACT_SEND_UP, u, NULL, un, n, 0});
-        }
-        tp = prof_mark(s, m, 2, tp);
-        independent_seed(s, k, mo, n, h, S);
-        tp = prof_mark(s, m, 1, tp);
-        if (prev) param_sweep(md, prev, n, pa, prev_seed);
-        if (prev) prof_mark(s, prev->m, 3, tp);
-        prev = mo;
-        pa = a;
-        prev_seed = S;
-        in = h;
-    }
-    if (s->boundary_up && !s->delayed) {   // strict: this step's u_{m1} from rank+1
-        seg_transport(s, (hpff_stage_action){HPFF_ACT_RECV_UP, NULL, md->u_recv, numel(prev->seq.out, n), n, 0});
-        be->axpy(be, prev_seed, 1.f, md->u_recv, numel(prev->seq.out, n));
-    }
-    double tp = prof_mark(s, -1, 0, 0);
-    param_sweep(md, prev, n, pa, prev_seed);
-    tp = prof_mark(s, prev->m, 3, tp);
-    if (s->boundary_up && s->delayed) delayed_boundary(s);
-    prof_mark(s, prev->m, 3, tp);
-    s->prev_n = n;
-    s->step++;
-}
-
-// A step can be recorded once and replayed when its ops are the same every time: the batch is
-// full, nothing synchronises between ops (profiling), and the backend can record. A rank with a
-// delayed boundary keeps two steps' boundary activations (one graph set per step parity), and its
-// step runs the previous step's pending gradient only when that step was full and no flush
-// (checkpoint, evaluation) computed it already.
-static int graph_eligible(const hpff_stage *s, int n) {
-    const hpff_model *md = s->md;
-    if (!s->graph_wanted || s->graph_failed || s->prof || !md->be->graph_begin || n != md->n_max) return 0;
-    if (!(s->delayed && s->boundary_up)) return 1;
-    return s->step > 0 && !md->pending_ready && s->prev_n == md->n_max;
-}
-
-#define GRAPH_WARM_STEPS 2   // eager steps first: they size the scratch and plan every conv shape
-
-int hpff_stage_graphs_ready(const hpff_stage *s) {
-    return s->graphs[0].ready && (!(s->delayed && s->boundary_up) || s->graphs[1].ready);
-}
-
-// The set the next step replays or records: by step parity on a delayed boundary rank.
-static hpff_stage_graphs *graph_set(hpff_stage *s) {
-    return &s->graphs[s->delayed && s->boundary_up ? s->step % 2 : 0];
-}
-
-// Records the next step into gs (each segment runs as it closes); 0 if nothing of it ran.
-static int record_step(hpff_stage *s, hpff_stage_graphs *gs, int n, hpff_step_stats *st, char *why, size_t why_len) {
-    hpff_backend *be = s->md->be;
-    if (!be->graph_begin(be)) {
-        snprintf(why, why_len, "the backend could not start recording");
-        return 0;
-    }
-    s->recording = gs;
-    stage_compute(s, n, st);
-    s->recording = NULL;
-    void *g = be->graph_end(be, why, why_len);
-    if (!g) {
-        // Earlier segments ran their work and their transport calls: the step cannot be run
-        // again op by op without sending twice.
-        HPFF_CHECK(gs->n_segs == 0, "recording the last of %d segments of the training step as a graph "
-                   "failed after transport calls had run (%s); set backend.graph = off", gs->n_segs + 1, why);
-        return 0;   // a step without transport calls: nothing of it ran
-    }
-    gs->segs[gs->n_segs++] = g;
-    be->graph_run(be, g);
-    gs->ready = 1;
-    return 1;
-}
-
-// stage_compute through recorded graphs: warm up eagerly, record once (per parity), replay after.
-// The replay repeats the device work and the transport calls; the host-side effects of
-// stage_compute are redone here.
-static void stage_compute_graph(hpff_stage *s, int n, hpff_step_stats *st) {
-    hpff_model *md = s->md;
-    hpff_backend *be = md->be;
-    hpff_stage_graphs *gs = graph_set(s);
-    if (!gs->ready && s->graph_warm < GRAPH_WARM_STEPS) {
-        s->graph_warm++;
-        stage_compute(s, n, st);
-        return;
-    }
-    if (!gs->ready) {
-        char why[256] = "";
-        long step0 = s->step;
-        if (record_step(s, gs, n, st, why, sizeof why)) {
-            if (s->graph_verbose)
-                printf("hpff_pipe: training step recorded as %d graph%s (last: %s)\n", gs->n_segs,
-                       gs->n_segs > 1 ? "s between transport calls" : "", why);
-            return;
-        }
-        fprintf(stderr, "hpff_pipe: recording the training step as a graph failed (%s); training "
-                        "continues without graphs (backend.graph = off silences this)\n", why);
-        free_graphs(s, &s->graphs[0]);
-        free_graphs(s, &s->graphs[1]);
-        s->graph_failed = 1;
-        s->step = step0;
-        stage_compute(s, n, st);
-        return;
-    }
-    for (int i = 0; i < gs->n_segs; i++) {
-        be->graph_run(be, gs->segs[i]);
-        if (i < gs->n_segs - 1) act_run(s, &gs->acts[i]);
-    }
-    st->has_final = md->final != NULL;
-    md->pending_ready = 0;   // a delayed boundary's pending gradient was made and applied
-    s->prev_n = n;
-    s->step++;
-}
-
-static void stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
-                        hpff_step_stats *st) {
-    hpff_transport *tr = s->tr;
-    memset(st, 0, sizeof *st);
-    tr->ops->wait_sends(tr);   // last step's payload buffers are about to be reused
-    n = stage_input(s, x_host, y_host, n);
-    st->n = n;
-    if (graph_eligible(s, n)) stage_compute_graph(s, n, st);
-    else stage_compute(s, n, st);
-    tr->ops->take_wait_times(tr, &st->t_wait_down, &st->t_wait_up, &st->t_wait_send);
 }
 
 void hpff_stage_eval(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
@@ -455,7 +404,7 @@ void hpff_stage_eval(hpff_stage *s, const float *x_host, const int32_t *y_host, 
 
 void hpff_stage_finish(hpff_stage *s) {
     hpff_model *md = s->md;
-    if (s->delayed && s->boundary_up && s->step > 0 && !md->pending_ready)   // the last u is dropped
-        s->tr->ops->recv_up(s->tr, md->u_recv, numel(md->mod[md->m1 - md->m0].seq.out, s->prev_n));
+    if (s->delayed && s->boundary_up && s->step > 0 && !s->d.pending_ready)   // the last u is dropped
+        s->tr->ops->recv_up(s->tr, s->u_recv, numel(hpff_model_module(md, md->m1)->seq.out, s->d.prev_n));
     s->tr->ops->wait_sends(s->tr);
 }

@@ -68,8 +68,9 @@ static char *config_text(const hpff_config *cfg) {
     return buf;
 }
 
-hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_model *md, const hpff_config *cfg,
+hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_stage *s, const hpff_config *cfg,
                                  const hpff_ckpt_pos *pos, int rank, int size, const char *ranges) {
+    const hpff_model *md = s->md;
     char sd[768], path[800], tmp[820];
     step_dir(sd, sizeof sd, dir, pos->step);
     if (hpff_mkdir_p(sd) != 0)
@@ -91,11 +92,9 @@ hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_model *md, const hp
              write_attr_double(f, "opt_first", md->opt_first) && write_attr_double(f, "rank", rank) &&
              write_attr_double(f, "ranks", size) && write_attr_double(f, "m0", md->m0) &&
              write_attr_double(f, "m1", md->m1) && write_attr_double(f, "modules", md->M) &&
-             write_attr_double(f, "pending_ready", md->pending_ready);
-    if (ok && md->pending) {   // delayed mode: the boundary gradient owed to the next step
-        const hpff_module *last = &md->mod[md->m1 - md->m0];
-        ok = write_floats(f, "pending", md->pending, last->p_end - last->p_begin, md->be);
-    }
+             write_attr_double(f, "pending_ready", s->d.pending_ready);
+    if (ok && s->d.pending)   // delayed mode: the boundary gradient owed to the next step
+        ok = write_floats(f, "pending", s->d.pending, hpff_stage_boundary_params(s), md->be);
     free(table);
     free(conf);
     if (H5Fclose(f) < 0) ok = 0;
@@ -247,8 +246,9 @@ void hpff_ckpt_read_ranges(const char *dir, long step, char *ranges, size_t n) {
     H5Fclose(f);
 }
 
-hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_model *md, const hpff_config *cfg,
+hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const hpff_config *cfg,
                                 int rank, int size, hpff_ckpt_pos *pos) {
+    hpff_model *md = s->md;
     char sd[768], path[800];
     step_dir(sd, sizeof sd, dir, step);
     snprintf(path, sizeof path, "%s/rank%d.h5", sd, rank);
@@ -281,10 +281,9 @@ hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_model *md, cons
                  read_floats(f, "momentum", md->mom, md->params.total, md->be) &&
                  read_floats(f, "state", md->st, md->state.total, md->be);
         double pr = 0;
-        if (ok && md->pending && read_attr_double(f, "pending_ready", &pr) && pr > 0) {
-            const hpff_module *last = &md->mod[md->m1 - md->m0];
-            ok = read_floats(f, "pending", md->pending, last->p_end - last->p_begin, md->be);
-            md->pending_ready = ok;
+        if (ok && s->d.pending && read_attr_double(f, "pending_ready", &pr) && pr > 0) {
+            ok = read_floats(f, "pending", s->d.pending, hpff_stage_boundary_params(s), md->be);
+            s->d.pending_ready = ok;
         }
         if (!ok) st = hpff_status_fail("checkpoint '%s': arrays unreadable or of the wrong size", path);
     }

@@ -6,7 +6,7 @@
 #define HPFF_CKPT_H
 #include "check.h"
 #include "config.h"
-#include "model.h"
+#include "stage.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -22,7 +22,7 @@ typedef struct hpff_ckpt_pos {
 
 // Writes this rank's file of checkpoint `pos.step` under dir (creating folders).
 // `ranges` is the whole pipeline's partition ("0-7,8-14"), kept for resuming.
-hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_model *md, const hpff_config *cfg,
+hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_stage *s, const hpff_config *cfg,
                                  const hpff_ckpt_pos *pos, int rank, int size, const char *ranges);
 // Rank 0, after all ranks wrote: marks the step complete and keeps the newest `keep` steps.
 hpff_status hpff_ckpt_mark_complete(const char *dir, long step, int keep);
@@ -32,7 +32,7 @@ long hpff_ckpt_latest(const char *dir);
 void hpff_ckpt_read_ranges(const char *dir, long step, char *ranges, size_t n);
 // Loads this rank's file of `step` into the model; refuses a different rank count, partition,
 // tensor layout or model-defining config, naming what differs.
-hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_model *md, const hpff_config *cfg,
+hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const hpff_config *cfg,
                                 int rank, int size, hpff_ckpt_pos *pos);
 
 #ifdef __cplusplus
