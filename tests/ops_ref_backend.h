@@ -140,37 +140,21 @@ static void rb_bn_fwd_eval(hpff_backend *be, int n, int c, int hw, const float *
     rb_out(y, yd, nx, 0.f);
     free(xd); free(gd); free(bd); free(md); free(vd); free(yd);
 }
-// The closed-form backward with the batch mean of x (double) and the forward's saved 1/std.
+// ref_bn_bwd with the forward's saved 1/std; relu_y: dy masked where the forward clipped.
 static void rb_bn_bwd(hpff_backend *be, int n, int c, int hw, const float *x, const float *dy,
                       const float *gamma, const float *save_mean, const float *save_invstd, const float *relu_y,
                       float *dx, float beta_dx, float *dgamma, float *dbeta) {
     (void)be; (void)save_mean;
     size_t nx = (size_t)n * c * hw;
-    double *xd = rb_in(x, nx), *g = rb_in(dy, nx), *mean = ref_alloc(c), *var = ref_alloc(c);
-    double *rdx = ref_alloc(nx), *rg = ref_alloc(c), *rbt = ref_alloc(c), cnt = (double)n * hw;
+    double *xd = rb_in(x, nx), *g = rb_in(dy, nx), *gd = rb_in(gamma, c), *is = rb_in(save_invstd, c);
+    double *rdx = ref_alloc(nx), *rg = ref_alloc(c), *rbt = ref_alloc(c);
     if (relu_y)
         for (size_t i = 0; i < nx; i++) g[i] = relu_y[i] > 0 ? g[i] : 0.0;
-    ref_bn_stats(n, c, hw, xd, mean, var);
-    for (int ch = 0; ch < c; ch++) {
-        double is = save_invstd[ch], sdy = 0.0, sdyh = 0.0;
-        for (int i = 0; i < n; i++)
-            for (int k = 0; k < hw; k++) {
-                size_t j = ((size_t)i * c + ch) * hw + k;
-                sdy += g[j];
-                sdyh += g[j] * (xd[j] - mean[ch]) * is;
-            }
-        rg[ch] = sdyh;
-        rbt[ch] = sdy;
-        for (int i = 0; i < n; i++)
-            for (int k = 0; k < hw; k++) {
-                size_t j = ((size_t)i * c + ch) * hw + k;
-                rdx[j] = gamma[ch] * is / cnt * (cnt * g[j] - sdy - (xd[j] - mean[ch]) * is * sdyh);
-            }
-    }
+    ref_bn_bwd(n, c, hw, xd, g, gd, is, rdx, rg, rbt);
     if (dx) rb_out(dx, rdx, nx, beta_dx);
     if (dgamma) rb_out(dgamma, rg, c, 1.f);
     if (dbeta) rb_out(dbeta, rbt, c, 1.f);
-    free(xd); free(g); free(mean); free(var); free(rdx); free(rg); free(rbt);
+    free(xd); free(g); free(gd); free(is); free(rdx); free(rg); free(rbt);
 }
 
 // ---- pooling, resize, patches ----
@@ -204,39 +188,34 @@ static void rb_avgpool_bwd(hpff_backend *be, const hpff_pool_desc *d, const floa
     rb_out(dx, r, ref_pool_x(d), beta);
     free(dyd); free(r);
 }
+// Adaptive pooling and bilinear resize: ref(n, c, hi, wi, ho, wo, mode, in, out), mode 0 the
+// map x -> y, mode 1 its adjoint dy -> dx.
+typedef void (*rb_grid_ref)(int, int, int, int, int, int, int, const double *, double *);
+static void rb_grid(rb_grid_ref ref, int mode, int n, int c, int hi, int wi, int ho, int wo, const float *in,
+                    float *out, float beta) {
+    size_t nx = (size_t)n * c * hi * wi, ny = (size_t)n * c * ho * wo;
+    double *ind = rb_in(in, mode ? ny : nx), *r = ref_alloc(mode ? nx : ny);
+    ref(n, c, hi, wi, ho, wo, mode, ind, r);
+    rb_out(out, r, mode ? nx : ny, beta);
+    free(ind); free(r);
+}
 static void rb_adaptive_fwd(hpff_backend *be, int n, int c, int hi, int wi, int ho, int wo, const float *x, float *y) {
     (void)be;
-    size_t nx = (size_t)n * c * hi * wi, ny = (size_t)n * c * ho * wo;
-    double *xd = rb_in(x, nx), *yd = ref_alloc(ny);
-    ref_adaptive(n, c, hi, wi, ho, wo, 0, xd, yd);
-    rb_out(y, yd, ny, 0.f);
-    free(xd); free(yd);
+    rb_grid(ref_adaptive, 0, n, c, hi, wi, ho, wo, x, y, 0.f);
 }
 static void rb_adaptive_bwd(hpff_backend *be, int n, int c, int hi, int wi, int ho, int wo, const float *dy,
                             float *dx, float beta) {
     (void)be;
-    size_t nx = (size_t)n * c * hi * wi, ny = (size_t)n * c * ho * wo;
-    double *dyd = rb_in(dy, ny), *r = ref_alloc(nx);
-    ref_adaptive(n, c, hi, wi, ho, wo, 1, dyd, r);
-    rb_out(dx, r, nx, beta);
-    free(dyd); free(r);
+    rb_grid(ref_adaptive, 1, n, c, hi, wi, ho, wo, dy, dx, beta);
 }
 static void rb_resize_fwd(hpff_backend *be, int n, int c, int hi, int wi, int ho, int wo, const float *x, float *y) {
     (void)be;
-    size_t nx = (size_t)n * c * hi * wi, ny = (size_t)n * c * ho * wo;
-    double *xd = rb_in(x, nx), *yd = ref_alloc(ny);
-    ref_resize(n, c, hi, wi, ho, wo, 0, xd, yd);
-    rb_out(y, yd, ny, 0.f);
-    free(xd); free(yd);
+    rb_grid(ref_resize, 0, n, c, hi, wi, ho, wo, x, y, 0.f);
 }
 static void rb_resize_bwd(hpff_backend *be, int n, int c, int hi, int wi, int ho, int wo, const float *dy,
                           float *dx, float beta) {
     (void)be;
-    size_t nx = (size_t)n * c * hi * wi, ny = (size_t)n * c * ho * wo;
-    double *dyd = rb_in(dy, ny), *r = ref_alloc(nx);
-    ref_resize(n, c, hi, wi, ho, wo, 1, dyd, r);
-    rb_out(dx, r, nx, beta);
-    free(dyd); free(r);
+    rb_grid(ref_resize, 1, n, c, hi, wi, ho, wo, dy, dx, beta);
 }
 static void rb_patch_extract(hpff_backend *be, int n, int c, int h, int w, int r0, int c0, int ph, int pw,
                              const float *x, float *p) {

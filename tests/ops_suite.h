@@ -287,43 +287,38 @@ static void ops_pool(const ops_driver *drv, const ops_pool_case *q, uint64_t see
     ops_map(drv, &op, seed);
 }
 
-typedef struct ops_map_dims { int n, c; ops_map_case m; } ops_map_dims;
-static void ops_adaptive_fwd(const void *a, hpff_backend *be, const float *x, float *y) {
-    const ops_map_dims *m = a;
-    be->adaptive_avgpool_fwd(be, m->n, m->c, m->m.hi, m->m.wi, m->m.ho, m->m.wo, x, y);
+// Adaptive average pooling (resize = 0) or bilinear resize (1) of (n, c, hi, wi) -> (ho, wo).
+typedef struct ops_grid { int resize, n, c; ops_map_case m; } ops_grid;
+static void ops_grid_fwd(const void *a, hpff_backend *be, const float *x, float *y) {
+    const ops_grid *g = a;
+    const ops_map_case *m = &g->m;
+    if (g->resize) be->resize_bilinear_fwd(be, g->n, g->c, m->hi, m->wi, m->ho, m->wo, x, y);
+    else be->adaptive_avgpool_fwd(be, g->n, g->c, m->hi, m->wi, m->ho, m->wo, x, y);
 }
-static void ops_adaptive_bwd(const void *a, hpff_backend *be, const float *x, const float *y, const float *dy,
-                             float *dx, float beta) {
-    const ops_map_dims *m = a;
+static void ops_grid_bwd(const void *a, hpff_backend *be, const float *x, const float *y, const float *dy,
+                         float *dx, float beta) {
+    const ops_grid *g = a;
+    const ops_map_case *m = &g->m;
     (void)x; (void)y;
-    be->adaptive_avgpool_bwd(be, m->n, m->c, m->m.hi, m->m.wi, m->m.ho, m->m.wo, dy, dx, beta);
-}
-static void ops_resize_fwd(const void *a, hpff_backend *be, const float *x, float *y) {
-    const ops_map_dims *m = a;
-    be->resize_bilinear_fwd(be, m->n, m->c, m->m.hi, m->m.wi, m->m.ho, m->m.wo, x, y);
-}
-static void ops_resize_bwd(const void *a, hpff_backend *be, const float *x, const float *y, const float *dy,
-                           float *dx, float beta) {
-    const ops_map_dims *m = a;
-    (void)x; (void)y;
-    be->resize_bilinear_bwd(be, m->n, m->c, m->m.hi, m->m.wi, m->m.ho, m->m.wo, dy, dx, beta);
+    if (g->resize) be->resize_bilinear_bwd(be, g->n, g->c, m->hi, m->wi, m->ho, m->wo, dy, dx, beta);
+    else be->adaptive_avgpool_bwd(be, g->n, g->c, m->hi, m->wi, m->ho, m->wo, dy, dx, beta);
 }
 
 static void ops_adaptive(const ops_driver *drv, const ops_map_case *k) {
-    ops_map_dims m = {3, 5, *k};
+    ops_grid m = {0, 3, 5, *k};
     char tag[96];
     snprintf(tag, sizeof tag, "adaptive_avgpool %dx%d->%dx%d", k->hi, k->wi, k->ho, k->wo);
-    ops_map_op op = {tag, (size_t)m.n * m.c * k->hi * k->wi, (size_t)m.n * m.c * k->ho * k->wo, ops_adaptive_fwd,
-                     ops_adaptive_bwd, &m, {1e-6, 1e-5, OPS_PLAIN}, {1e-6, 1e-5, OPS_PLAIN}};
+    ops_map_op op = {tag, (size_t)m.n * m.c * k->hi * k->wi, (size_t)m.n * m.c * k->ho * k->wo, ops_grid_fwd,
+                     ops_grid_bwd, &m, {1e-6, 1e-5, OPS_PLAIN}, {1e-6, 1e-5, OPS_PLAIN}};
     ops_map(drv, &op, k->seed);
 }
 
 static void ops_resize(const ops_driver *drv, const ops_map_case *k) {
-    ops_map_dims m = {2, 3, *k};
+    ops_grid m = {1, 2, 3, *k};
     char tag[96];
     snprintf(tag, sizeof tag, "resize_bilinear %dx%d->%dx%d", k->hi, k->wi, k->ho, k->wo);
-    ops_map_op op = {tag, (size_t)m.n * m.c * k->hi * k->wi, (size_t)m.n * m.c * k->ho * k->wo, ops_resize_fwd,
-                     ops_resize_bwd, &m, {2e-6, 1e-5, OPS_PLAIN}, {1e-5, 1e-5, OPS_PLAIN}};
+    ops_map_op op = {tag, (size_t)m.n * m.c * k->hi * k->wi, (size_t)m.n * m.c * k->ho * k->wo, ops_grid_fwd,
+                     ops_grid_bwd, &m, {2e-6, 1e-5, OPS_PLAIN}, {1e-5, 1e-5, OPS_PLAIN}};
     ops_map(drv, &op, k->seed);
 }
 
@@ -591,8 +586,23 @@ static void ops_sgd(const ops_driver *drv, const ops_size_case *k) {
 
 // ---- the whole table ----
 
+// Every entry the op suite and the layers call is set.
+static void ops_table_complete(const hpff_backend *be) {
+#define HAS(f) TEST_CHECK(be->f != NULL, "%s: %s is NULL", be->name, #f)
+    HAS(destroy); HAS(alloc); HAS(free); HAS(to_device); HAS(to_host); HAS(copy); HAS(sync);
+    HAS(conv_workspace); HAS(set_threads); HAS(fill); HAS(scale); HAS(axpy); HAS(add);
+    HAS(relu_fwd); HAS(relu_bwd); HAS(sigmoid_fwd); HAS(sigmoid_bwd); HAS(conv_fwd);
+    HAS(conv_bwd_data); HAS(conv_bwd_filter); HAS(bn_fwd_train); HAS(bn_fwd_eval); HAS(bn_bwd);
+    HAS(maxpool_fwd); HAS(maxpool_bwd); HAS(avgpool_fwd); HAS(avgpool_bwd);
+    HAS(adaptive_avgpool_fwd); HAS(adaptive_avgpool_bwd); HAS(linear_fwd); HAS(linear_bwd_data);
+    HAS(linear_bwd_weight); HAS(resize_bilinear_fwd); HAS(resize_bilinear_bwd);
+    HAS(patch_extract); HAS(patch_scatter); HAS(softmax_xent); HAS(bce); HAS(sgd_nesterov);
+#undef HAS
+}
+
 static void ops_suite_run(ops_driver *drv) {
     HPFF_CHECK(drv->ref->host_memory, "the reference backend of driver %s must use host memory", drv->name);
+    ops_table_complete(drv->be);
     for (size_t i = 0; i < OPS_COUNT(k_elementwise_cases); i++) ops_elementwise(drv, &k_elementwise_cases[i]);
     for (size_t i = 0; i < OPS_COUNT(k_sgd_cases); i++) ops_sgd(drv, &k_sgd_cases[i]);
     for (size_t i = 0; i < OPS_COUNT(k_conv_cases); i++) ops_conv(drv, &k_conv_cases[i], 100 + 10 * i);
