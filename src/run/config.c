@@ -312,6 +312,33 @@ static int ini_safe(const char *v) {
     return 1;
 }
 
+// The index of v among the key's values.
+static int parse_enum(hpff_config *c, const key_def *k, const char *v, char *why, size_t n) {
+    int e = enum_index(k->names, v);
+    if (e < 0) {
+        char list[256];
+        enum_list(k, list, sizeof list);
+        snprintf(why, n, "is not one of: %s", list);
+        return -1;
+    }
+    *(int *)field(c, k) = e;
+    return 0;
+}
+
+static int parse_string(hpff_config *c, const key_def *k, const char *v, char *why, size_t n) {
+    if (!ini_safe(v)) {
+        snprintf(why, n, "cannot be stored in an INI file (control character, or ';' at the "
+                         "start or after white space starts a comment)");
+        return -1;
+    }
+    if (strlen(v) >= HPFF_STR) {
+        snprintf(why, n, "is longer than %d characters", HPFF_STR - 1);
+        return -1;
+    }
+    strncpy((char *)field(c, k), v, HPFF_STR);   // zero-fills: configs compare with memcmp
+    return 0;
+}
+
 // Parses v for key k and stores it in c. On failure c is untouched and `why` completes the
 // sentence "'<v>' ..." (e.g. "is not an integer").
 static int parse_value(hpff_config *c, const key_def *k, const char *v, char *why, size_t n) {
@@ -328,29 +355,8 @@ static int parse_value(hpff_config *c, const key_def *k, const char *v, char *wh
         *(int *)field(c, k) = b;
         return 0;
     }
-    case KEY_ENUM: {
-        int e = enum_index(k->names, v);
-        if (e < 0) {
-            char list[256];
-            enum_list(k, list, sizeof list);
-            snprintf(why, n, "is not one of: %s", list);
-            return -1;
-        }
-        *(int *)field(c, k) = e;
-        return 0;
-    }
-    case KEY_STR:
-        if (!ini_safe(v)) {
-            snprintf(why, n, "cannot be stored in an INI file (control character, or ';' at the "
-                             "start or after white space starts a comment)");
-            return -1;
-        }
-        if (strlen(v) >= HPFF_STR) {
-            snprintf(why, n, "is longer than %d characters", HPFF_STR - 1);
-            return -1;
-        }
-        strncpy((char *)field(c, k), v, HPFF_STR);   // zero-fills: configs compare with memcmp
-        return 0;
+    case KEY_ENUM: return parse_enum(c, k, v, why, n);
+    case KEY_STR: return parse_string(c, k, v, why, n);
     case KEY_INT:
     case KEY_LONG:
         errno = 0;
