@@ -1,8 +1,17 @@
 # Layers, networks, the training step, checkpoints, the trainer binary.
 hpff_test(test_golden_bp cpu test_golden_bp.c)
 target_compile_definitions(test_golden_bp PRIVATE HPFF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-hpff_test(test_golden_hpff cpu test_golden_hpff.c)
-target_compile_definitions(test_golden_hpff PRIVATE HPFF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# One InfoPro+HPFF step and its SGD update against the authors' model code: one binary, one
+# fixture per case (architecture, K, batch, split and head map come from the fixture).
+add_executable(test_golden_infopro test_golden_infopro.c)
+target_link_libraries(test_golden_infopro PRIVATE hpff)
+target_include_directories(test_golden_infopro PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+foreach(case r32k8 r32k16 r110k55)
+  add_test(NAME test_golden_infopro_${case}
+           COMMAND test_golden_infopro ${PROJECT_SOURCE_DIR}/tests/golden/infopro_${case}.h5)
+  set_tests_properties(test_golden_infopro_${case} PROPERTIES LABELS cpu
+                       WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+endforeach()
 # One DGL+HPFF step (HiLo + PFF-B) against PyTorch's literal x/y/z streams.
 hpff_test(test_golden_hpff_dgl cpu test_golden_hpff_dgl.c)
 target_compile_definitions(test_golden_hpff_dgl PRIVATE HPFF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
