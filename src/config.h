@@ -19,9 +19,12 @@ typedef struct hpff_config {
     // [data]
     char train_file[HPFF_STR];  // HDF5 in the project layout (datasets/README.md)
     char test_file[HPFF_STR];   // may equal train_file (split groups /train and /test)
-    char augment[HPFF_STR];     // auto | cifar | svhn | stl | none
+    char augment[HPFF_STR];     // auto | cifar | svhn | stl | imagenet | none
     int pad_to;                 // 0: native size; else zero-pad images to pad_to x pad_to first
     int loader_threads;         // background prefetch threads
+    int image_size;             // encoded-JPEG datasets: output side of the transforms
+    int eval_resize;            // encoded-JPEG datasets: eval shorter side (0: image_size / 0.875)
+    int dct_scaling;            // encoded-JPEG datasets: DCT-domain downscaling on/off
     // [train]
     char method[HPFF_STR];      // bp | dgl | infopro | predsim
     int epochs;

@@ -7,7 +7,7 @@
 #include "backend.h"
 #include "backend_record.h"
 #include "ckpt.h"
-#include "data.h"
+#include "datasrc.h"
 #include "metrics.h"
 #include "model.h"
 #include "plan.h"
@@ -36,46 +36,20 @@ typedef struct data_info {
     char augment[16];
 } data_info;
 
-typedef struct data_src {
-    hpff_dataset train, test;
-    hpff_loader *train_ld, *test_ld;
-} data_src;
-
-static hpff_status open_data(const hpff_config *c, data_src *d, data_info *info) {
-    const char *test_file = c->test_file[0] ? c->test_file : c->train_file;
-    hpff_status st = hpff_dataset_load(c->train_file, "train", &d->train);
+static hpff_status open_data(const hpff_config *c, hpff_datasrc *d, data_info *info) {
+    hpff_status st = hpff_datasrc_open(c, 0, 1, d);
     if (st.code) return st;
-    st = hpff_dataset_load(test_file, "test", &d->test);
-    if (st.code) return st;
-    st = hpff_dataset_check_compatible(&d->train, &d->test);
-    if (st.code) return st;
-    for (int i = 0; i < 4; i++) {   // test images are normalised like the training images
-        d->test.mean[i] = d->train.mean[i];
-        d->test.std[i] = d->train.std[i];
-    }
-    hpff_loader_opts tr = {c->augment, c->pad_to, c->batch, c->loader_threads, (uint64_t)c->seed, 1};
-    hpff_loader_opts te = tr;
-    te.shuffle = 0;
-    if ((st = hpff_loader_check(&d->train, &tr)).code) return st;
-    if ((st = hpff_loader_check(&d->test, &te)).code) return st;
-    d->train_ld = hpff_loader_create(&d->train, &tr);
-    d->test_ld = hpff_loader_create(&d->test, &te);
-    hpff_loader_shape(d->train_ld, &info->c, &info->h, &info->w);
-    info->classes = d->train.classes;
+    info->c = d->c;
+    info->h = d->h;
+    info->w = d->w;
+    info->classes = d->classes;
     info->train_batches = hpff_loader_batches(d->train_ld);
     info->test_batches = hpff_loader_batches(d->test_ld);
-    info->n_train = d->train.n;
-    info->n_test = d->test.n;
-    for (int i = 0; i < 4; i++) { info->mean[i] = d->train.mean[i]; info->std[i] = d->train.std[i]; }
-    snprintf(info->augment, sizeof info->augment, "%s", hpff_loader_augment(d->train_ld));
+    info->n_train = d->n_train;
+    info->n_test = d->n_test;
+    for (int i = 0; i < 4; i++) { info->mean[i] = d->mean[i]; info->std[i] = d->std[i]; }
+    snprintf(info->augment, sizeof info->augment, "%s", d->augment);
     return hpff_status_ok();
-}
-
-static void close_data(data_src *d) {
-    if (d->train_ld) hpff_loader_destroy(d->train_ld);
-    if (d->test_ld) hpff_loader_destroy(d->test_ld);
-    if (d->train.images) hpff_dataset_free(&d->train);
-    if (d->test.images) hpff_dataset_free(&d->test);
 }
 
 static hpff_backend *make_backend(const hpff_config *c, const hpff_world *w, char *why, size_t n) {
@@ -209,7 +183,7 @@ static void check_finite(const hpff_config *c, const hpff_step_stats *st, long s
 typedef struct run {
     const hpff_config *cfg;
     const hpff_world *w;
-    data_src data;
+    hpff_datasrc data;
     data_info info;
     hpff_backend *be;
     hpff_transport *tr;
@@ -481,7 +455,7 @@ static void teardown(run *r) {
     hpff_model_free(&r->md);
     if (r->tr) r->tr->ops->destroy(r->tr);
     if (r->be) hpff_backend_destroy(r->be);
-    close_data(&r->data);
+    hpff_datasrc_close(&r->data);
     hpff_metrics_close(r->mt);
     free(r->x);
     free(r->y);
