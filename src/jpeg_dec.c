@@ -33,8 +33,10 @@ static void on_error(j_common_ptr ci) {
 static void on_message(j_common_ptr ci, int level) {
     err_mgr *e = (err_mgr *)ci->err;
     if (level >= 0) return;     // trace messages
-    e->warn |= e->pub.msg_code == JWRN_JPEG_EOF ? HPFF_JPEG_WARN_TRUNCATED : HPFF_JPEG_WARN_CORRUPT;
-    e->pub.format_message(ci, e->last);
+    unsigned kind = e->pub.msg_code == JWRN_JPEG_EOF ? HPFF_JPEG_WARN_TRUNCATED : HPFF_JPEG_WARN_CORRUPT;
+    if (kind == HPFF_JPEG_WARN_TRUNCATED || !(e->warn & HPFF_JPEG_WARN_TRUNCATED))
+        e->pub.format_message(ci, e->last);   // the truncation, else the latest warning
+    e->warn |= kind;
     e->pub.num_warnings++;
 }
 

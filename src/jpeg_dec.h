@@ -42,7 +42,8 @@ hpff_status hpff_jpeg_header(hpff_jpeg_dec *d, const uint8_t *buf, size_t len, c
 // scaled size ceil(W / denom) x ceil(H / denom)); the region is clipped to the image.
 hpff_status hpff_jpeg_decode(hpff_jpeg_dec *d, const uint8_t *buf, size_t len, const char *what,
                              int denom, int x0, int y0, int x1, int y1, hpff_jpeg_out *out);
-// HPFF_JPEG_WARN_* bits of the last decode, and libjpeg's text of its last warning.
+// HPFF_JPEG_WARN_* bits of the last decode, and libjpeg's text of its truncation warning, or
+// else of its last warning.
 unsigned hpff_jpeg_warnings(const hpff_jpeg_dec *d, const char **last);
 
 #ifdef __cplusplus
