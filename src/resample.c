@@ -78,28 +78,56 @@ size_t hpff_resample_scratch(const hpff_rs_axis *ax, const hpff_rs_axis *ay, int
     for (int i = 0; i < 2; i++)
         b += align16((size_t)axes[i]->out_count * 2 * sizeof(int)) +
              align16((size_t)axes[i]->out_count * (size_t)axis_ksize(axes[i]) * sizeof(int32_t));
-    return b + (size_t)(hi - lo) * (size_t)ax->out_count * (size_t)c;
+    size_t trow = (size_t)ax->out_count * (size_t)c;
+    return b + align16(trow * sizeof(int32_t)) + (size_t)(hi - lo) * trow;
 }
 
 // One output row of the horizontal pass: out (count, c) from the input row in (., c).
 static void pass_row(const uint8_t *in, int c, int count, const int *bounds, const int32_t *k,
                      int ksize, uint8_t *out) {
+    const int32_t half = 1 << (PREC - 1);
     for (int i = 0; i < count; i++) {
         const uint8_t *p = in + (size_t)bounds[2 * i] * (size_t)c;
         const int32_t *kk = k + (size_t)i * (size_t)ksize;
         int n = bounds[2 * i + 1];
+        if (c == 3) {   // the three channels in one sweep of the taps
+            int32_t s0 = half, s1 = half, s2 = half;
+            for (int x = 0; x < n; x++, p += 3) {
+                s0 += (int32_t)p[0] * kk[x];
+                s1 += (int32_t)p[1] * kk[x];
+                s2 += (int32_t)p[2] * kk[x];
+            }
+            out[3 * i] = clip8(s0);
+            out[3 * i + 1] = clip8(s1);
+            out[3 * i + 2] = clip8(s2);
+            continue;
+        }
         for (int ch = 0; ch < c; ch++) {
-            int32_t s = 1 << (PREC - 1);
+            int32_t s = half;
             for (int x = 0; x < n; x++) s += (int32_t)p[x * c + ch] * kk[x];
             out[i * c + ch] = clip8(s);
         }
     }
 }
 
+// One output row of the vertical pass: taps applied row by row into acc (trow), so the inner
+// loop runs along contiguous bytes.
+static void pass_col(const uint8_t *base, size_t trow, int n, const int32_t *kk, int32_t *acc,
+                     uint8_t *out) {
+    for (size_t x = 0; x < trow; x++) acc[x] = 1 << (PREC - 1);
+    for (int y = 0; y < n; y++) {
+        const uint8_t *row = base + (size_t)y * trow;
+        const int32_t k = kk[y];
+        for (size_t x = 0; x < trow; x++) acc[x] += (int32_t)row[x] * k;
+    }
+    for (size_t x = 0; x < trow; x++) out[x] = clip8(acc[x]);
+}
+
 void hpff_resample(const uint8_t *src, size_t stride, int c, const hpff_rs_axis *ax,
                    const hpff_rs_axis *ay, uint8_t *dst, void *scratch) {
     int ksx = axis_ksize(ax), ksy = axis_ksize(ay), ylo, yhi;
     hpff_rs_axis_span(ay, &ylo, &yhi);
+    const size_t trow = (size_t)ax->out_count * (size_t)c;
     uint8_t *p = scratch;
     int *bx = (int *)p;                        // (ox, 2)
     p += align16((size_t)ax->out_count * 2 * sizeof(int));
@@ -109,21 +137,14 @@ void hpff_resample(const uint8_t *src, size_t stride, int c, const hpff_rs_axis 
     p += align16((size_t)ay->out_count * 2 * sizeof(int));
     int32_t *ky = (int32_t *)p;                // (oy, ksy)
     p += align16((size_t)ay->out_count * (size_t)ksy * sizeof(int32_t));
+    int32_t *acc = (int32_t *)p;               // (ox * c)
+    p += align16(trow * sizeof(int32_t));
     uint8_t *tmp = p;                          // (yhi - ylo, ox, c)
     axis_taps(ax, ksx, bx, kx);
     axis_taps(ay, ksy, by, ky);
-    const size_t trow = (size_t)ax->out_count * (size_t)c;
     for (int r = ylo; r < yhi; r++)
         pass_row(src + (size_t)r * stride, c, ax->out_count, bx, kx, ksx, tmp + (size_t)(r - ylo) * trow);
-    for (int i = 0; i < ay->out_count; i++) {
-        const uint8_t *base = tmp + (size_t)(by[2 * i] - ylo) * trow;
-        const int32_t *kk = ky + (size_t)i * (size_t)ksy;
-        int n = by[2 * i + 1];
-        uint8_t *o = dst + (size_t)i * trow;
-        for (size_t x = 0; x < trow; x++) {
-            int32_t s = 1 << (PREC - 1);
-            for (int y = 0; y < n; y++) s += (int32_t)base[(size_t)y * trow + x] * kk[y];
-            o[x] = clip8(s);
-        }
-    }
+    for (int i = 0; i < ay->out_count; i++)
+        pass_col(tmp + (size_t)(by[2 * i] - ylo) * trow, trow, by[2 * i + 1], ky + (size_t)i * (size_t)ksy,
+                 acc, dst + (size_t)i * trow);
 }
