@@ -7,7 +7,7 @@
 #include "check.h"
 #include "sampler.h"
 
-enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, MAX_SLOTS = 4, MAX_GRAIN = 32 };
+enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, MAX_SLOTS = 4, MAX_GRAIN = 128 };
 
 typedef struct slot {
     int state, batch, n, pending;   // pending: samples claimed or unclaimed but not rendered
@@ -76,7 +76,7 @@ static void *worker_main(void *arg) {
         L->busy--;
         s->pending -= s1 - s0;
         if (s->pending == 0) s->state = SLOT_READY;
-        pthread_cond_broadcast(&L->ready_cv);
+        if (s->pending == 0 || L->busy == 0) pthread_cond_broadcast(&L->ready_cv);
     }
     pthread_mutex_unlock(&L->mu);
     if (L->src.thread_free) L->src.thread_free(ts);
@@ -98,7 +98,7 @@ hpff_loader *hpff_loader_from_source(const hpff_sample_src *src, const hpff_ring
                sh->replicas, src->n);
     L->nbatches = (L->m + o->batch - 1) / o->batch;
     L->nslots = o->threads + 2 < MAX_SLOTS ? o->threads + 2 : MAX_SLOTS;
-    L->grain = o->batch / (4 * o->threads);
+    L->grain = o->batch / (2 * o->threads);   // a few claims per thread and batch
     L->grain = L->grain < 1 ? 1 : L->grain > MAX_GRAIN ? MAX_GRAIN : L->grain;
     L->sample_floats = (size_t)src->c * (size_t)src->h * (size_t)src->w;
     L->order = hpff_xmalloc((size_t)L->m * sizeof(int32_t));
