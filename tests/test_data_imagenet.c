@@ -324,6 +324,15 @@ static void test_loader(void) {
                "resuming at batch 1 differs from the continuous epoch");
     TEST_CHECK(epoch_of(L1, 3, 0, b, yb) == 12 && memcmp(a, b, 12 * per * sizeof(float)) != 0,
                "epochs 2 and 3 gave the same samples");
+    hpff_jpeg_loader_opts fixed = {1, 32, 36, 1, 5, 2, 11, 0, {0, 1, 1}};   // index order
+    hpff_loader *Lf = hpff_jpeg_loader_create(&ds, &fixed);
+    epoch_of(Lf, 2, 0, a, ya);
+    epoch_of(Lf, 3, 0, b, yb);
+    int moved = 0;
+    for (int k = 0; k < 12; k++) moved += memcmp(a + k * per, b + k * per, per * sizeof(float)) != 0;
+    TEST_CHECK(moved >= 10, "only %d of 12 images got a new crop in the next epoch", moved);
+    hpff_loader_destroy(Lf);
+    epoch_of(L1, 2, 0, a, ya);
     for (int r = 0; r < 2; r++) {   // replica r reads padded[r::2] of the same permutation
         hpff_loader *Lr = train_loader(&ds, 2, (hpff_share){r, 2, 1});
         int n = epoch_of(Lr, 2, 0, b, yb), same = 1;
