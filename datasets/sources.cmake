@@ -1,7 +1,7 @@
 # Data layer linked into libhpff (dataset readers, loaders).
 set(HPFF_DATA_SOURCES
   src/data.c        # pixel dataset reader with validation; its sample source for the loader
-  src/loader.c      # the prefetching batch ring shared by every layout
+  src/ring.c        # the prefetching batch ring shared by every layout (hpff_loader)
   src/sampler.c     # epoch order and a data-parallel replica's share of it
   src/augment.c     # data order, random draws, augmentation rendering (ALGORITHM §6)
   src/dsfile.c      # all-or-nothing writer of the dataset layout (hpff_data, tests, bench)

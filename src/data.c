@@ -1,5 +1,5 @@
 // data.c — the dataset reader (project HDF5 layout, every defect reported with file, dataset
-// and expectation) and its sample source for the loader (loader.c): augmentation from augment.c.
+// and expectation) and its sample source for the loader (ring.c): augmentation from augment.c.
 #include "data.h"
 #include <errno.h>
 #include <stdio.h>

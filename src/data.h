@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "check.h"
-#include "loader.h"
+#include "ring.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -41,7 +41,7 @@ typedef struct hpff_loader_opts {
 // Validates the options against the dataset (batch, threads, pad_to, augment and the source
 // attribute for "auto"); the error names the option, the value and what is accepted.
 hpff_status hpff_loader_check(const hpff_dataset *ds, const hpff_loader_opts *o);
-// A loader (loader.h) over a pixel dataset (fatal on options hpff_loader_check rejects). ds
+// A loader (ring.h) over a pixel dataset (fatal on options hpff_loader_check rejects). ds
 // must outlive the loader. Samples are (c, pad_to or h, pad_to or w) normalised floats; the
 // augmentation is "none" when shuffle is 0.
 hpff_loader *hpff_loader_create(const hpff_dataset *ds, const hpff_loader_opts *o);

@@ -8,7 +8,7 @@
 #define HPFF_JPEG_LOADER_H
 #include "check.h"
 #include "jpegds.h"
-#include "loader.h"
+#include "ring.h"
 #ifdef __cplusplus
 extern "C" {
 #endif

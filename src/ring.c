@@ -1,5 +1,5 @@
-// loader.c — the prefetching batch ring over a sample source (see loader.h).
-#include "loader.h"
+// ring.c — the prefetching batch ring over a sample source (see ring.h).
+#include "ring.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,12 +1,12 @@
-// loader.h — the prefetching batch loader shared by every data layout. A sample source renders
-// one sample (c, h, w) of the epoch from (index, epoch) alone; background threads claim the
+// ring.h — the prefetching batch loader (hpff_loader) shared by every data layout. A sample
+// source renders one sample (c, h, w) of the epoch from (index, epoch) alone; threads claim the
 // samples of the next batches (a few at a time, so that several threads share one batch) and
 // fill a small ring of batches ahead of the consumer. The order of an epoch and a replica's share
 // of it come from sampler.h. Batches are identical for any number of threads, and
 // hpff_loader_start_epoch(L, epoch, b) resumes mid-epoch with exactly the data a continuous run
 // would have seen.
-#ifndef HPFF_LOADER_H
-#define HPFF_LOADER_H
+#ifndef HPFF_RING_H
+#define HPFF_RING_H
 #include <stdint.h>
 #include "sampler.h"
 #ifdef __cplusplus
