@@ -23,7 +23,8 @@ except ImportError:
 
 WNIDS = ["n02000003", "n01000001", "n01000002"]          # created unsorted on purpose
 WORDS = {"n01000001": "tench, Tinca tinca", "n01000002": "goldfish", "n02000003": "kit fox"}
-# (class, file, kind, height, width, save options); kind: jpeg, cmyk, gray, png, empty, truncated
+# (class, file, kind, height, width, save options); kind: jpeg, cmyk, gray, png, empty, truncated,
+# extraneous (junk bytes before the end marker)
 TRAIN = [
     ("n01000001", "a.JPEG", "jpeg", 375, 500, {"quality": 90}),
     ("n01000001", "b.JPEG", "jpeg", 80, 60, {"quality": 75, "subsampling": 0}),
@@ -39,6 +40,7 @@ TRAIN = [
     ("n02000003", "g.jpg", "jpeg", 400, 100, {"quality": 95}),
     ("n02000003", "h.JPEG", "jpeg", 560, 1000, {"quality": 90}),
     ("n02000003", "png.JPEG", "png", 180, 250, {}),
+    ("n02000003", "warn.JPEG", "extraneous", 120, 160, {"quality": 85}),
 ]
 VAL = [  # (file, class, height, width)
     ("ILSVRC2012_val_00000001.JPEG", "n01000002", 375, 500),
@@ -78,6 +80,9 @@ def save(rng, path, kind, h, w, opts):
     if kind == "truncated":
         data = open(path, "rb").read()
         open(path, "wb").write(data[: len(data) * 6 // 10])
+    if kind == "extraneous":   # junk before the end marker: libjpeg warns, the image is whole
+        data = open(path, "rb").read()
+        open(path, "wb").write(data[:-2] + b"\x00" * 7 + data[-2:])
 
 
 def link(src, dst):
@@ -180,7 +185,7 @@ def check_layout(work, man):
             im = pil(b)
             expect(im.format == "JPEG" and im.size == (w, h), f"{m['rel']}: stored {im.format} {im.size} vs {w}x{h}")
             src = open(os.path.join(work, "in", m["rel"]), "rb").read()
-            if m["kind"] in ("jpeg", "gray"):
+            if m["kind"] in ("jpeg", "gray", "extraneous"):
                 expect(bytes(b) == src, f"{m['rel']}: stored bytes differ from the file")
                 expect((im.mode == "L") == (m["kind"] == "gray"), f"{m['rel']}: mode {im.mode}")
             else:   # CMYK / PNG: as PIL's convert("RGB").save(quality=90) would store them
