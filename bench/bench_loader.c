@@ -7,19 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include "data.h"
+#include "loader.h"
 #include "dsfile.h"
+#include "system.h"
 #ifdef HPFF_JPEG
 #include "jpeg_loader.h"
 #endif
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static uint64_t next_u64(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -64,14 +58,14 @@ static void time_loader(hpff_loader *L, const char *label, int batch, int epochs
     float *x = malloc((size_t)batch * (size_t)(c * h * w) * sizeof(float));
     int32_t *y = malloc((size_t)batch * sizeof(int32_t));
     long long images = 0;
-    double wait = 0, t0 = now_s();
+    double wait = 0, t0 = hpff_now();
     for (int e = 0; e < epochs; e++) {
-        if (e == skip) { images = 0; wait = 0; t0 = now_s(); }
+        if (e == skip) { images = 0; wait = 0; t0 = hpff_now(); }
         hpff_loader_start_epoch(L, e, 0);
         int n;
         while ((n = hpff_loader_next(L, x, y, &wait)) > 0) images += n;
     }
-    double dt = now_s() - t0;
+    double dt = hpff_now() - t0;
     printf("%s: %lld images in %.2f s = %.0f img/s (consumer waited %.2f s)\n", label, images, dt,
            (double)images / dt, wait);
     fflush(stdout);
@@ -128,11 +122,33 @@ static int run_jpeg(jpeg_args *a) {
 #endif
 }
 
+static void usage(FILE *f) {
+    fprintf(f, "usage: bench_loader [--n N] [--epochs E] [--batch B] [--threads 1,2,...]\n"
+               "       bench_loader --jpeg FILE.h5 [--mode train,eval] [--size S] [--dct on|off]\n"
+               "                    [--batch B] [--epochs E] [--threads 1,2,...]\n"
+               "       bench_loader --help\n\n"
+               "Training-loader throughput on N synthetic 32x32x3 images (a temporary HDF5 file),\n"
+               "cifar augmentation: images/s for each prefetch thread count. With --jpeg: the\n"
+               "ImageNet loader on an encoded-JPEG file (hpff_data imagenet), batch 64, 2 epochs\n"
+               "of which the last is timed (bench/bench_imagenet_loader.sh).\n\n"
+               "  --n N            images (default 50000)\n"
+               "  --epochs E       epochs per thread count (default 3; --jpeg: 2)\n"
+               "  --batch B        batch size (default 1024; --jpeg: 64)\n"
+               "  --threads LIST   comma-separated thread counts (default 1,2)\n"
+               "  --jpeg FILE      encoded-JPEG dataset (its train split)\n"
+               "  --mode LIST      train (RandomResizedCrop + flip) and/or eval (resize + centre crop)\n"
+               "  --size S         output side (default 224; eval resizes to S / 0.875)\n"
+               "  --dct on|off     DCT-domain downscaling (default on)\n"
+               "  --help           this text\n");
+}
+
 int main(int argc, char **argv) {
     int n = 50000, epochs = 3, batch = 1024;
     char threads[64] = "1,2";
     jpeg_args ja = {NULL, "train,eval", "1,2", 224, 1, 64, 2};
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        if (i + 1 >= argc) { fprintf(stderr, "bench_loader: %s needs a value (see bench_loader --help)\n", argv[i]); return 2; }
         const char *v = argv[i + 1];
         if (!strcmp(argv[i], "--n")) n = atoi(v);
         else if (!strcmp(argv[i], "--epochs")) epochs = ja.epochs = atoi(v);
@@ -144,7 +160,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--mode")) snprintf(ja.modes, sizeof ja.modes, "%s", v);
         else if (!strcmp(argv[i], "--size")) ja.size = atoi(v);
         else if (!strcmp(argv[i], "--dct")) ja.dct = strcmp(v, "off") != 0;
-        else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
+        else { fprintf(stderr, "bench_loader: unknown option %s (see bench_loader --help)\n", argv[i]); return 2; }
     }
     if (ja.file) return run_jpeg(&ja);
     const char *tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";

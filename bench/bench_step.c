@@ -5,8 +5,9 @@
 // Prints one JSON line (and nothing else on stdout), so scripts can collect rows. --profile adds
 // one line per module with the milliseconds per step of its forward, heads, cascade data sweep
 // and parameter sweep (the input of bench/pipeline_sim.py). --memory prints the model's buffers
-// by role (hpff_model_memory_report) after building it and exits without stepping.
-// --ops runs the model on a profiling wrapper of the backend (src/backend_prof.h): after the
+// by role (hpff_stage_memory_report) after building it and exits without stepping.
+// The model, its stage and the synthetic batch are the trainer's measured plan's (hpff_solo,
+// src/pipeline/profile.h). --ops runs the model on a profiling wrapper of the backend (src/backend/backend_prof.h): after the
 // usual timed steps (wrapper idle: the true ms/step), up to 3 more steps count and time every op
 // and print, on stderr, the ops per step and the device ms in library ops (cuDNN / cuBLAS), in
 // our own kernels and idle (true ms/step - both), then the top ops by time and by count; the
@@ -15,11 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "backend_prof.h"
-#include "backend_record.h"
-#include "metrics.h"
-#include "model.h"
-#include "stage.h"
-#include "transport.h"
+#include "profile.h"
+#include "registry.h"
+#include "system.h"
 
 #define OPS_MARKS (1 << 17)   // marks per profiled step: two per op, so 65,536 timed ops
 #define OPS_STEPS 3           // profiled steps after the timed ones
@@ -80,114 +79,143 @@ static void ops_json(const hpff_op_profile *p, double true_ms, double wrapped_ms
     printf("}");
 }
 
-int main(int argc, char **argv) {
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: bench_step [--set section.key=value ...] [--shape C,H,W] [--steps N] [--warmup N]\n"
+            "                  [--label TEXT] [--profile] [--memory] [--ops]\n"
+            "       bench_step --help\n\n"
+            "Training-step throughput and memory of one configuration (hpff_pipe's keys, see\n"
+            "hpff_pipe --help) on synthetic data in one process. Prints one JSON line on stdout.\n\n"
+            "  --set S.K=V     override one configuration key (repeatable)\n"
+            "  --shape C,H,W   input image shape (default 3,32,32; 10 classes)\n"
+            "  --steps N       timed steps (default 10)\n"
+            "  --warmup N      untimed steps first (default 2; 3 with backend.graph)\n"
+            "  --label TEXT    copied into the JSON line\n"
+            "  --profile       also one JSON line per module: ms per step of forward, heads, cascade\n"
+            "                  data sweep, parameter sweep (bench/pipeline_sim.py reads them)\n"
+            "  --memory        print the model's buffers by role and exit without stepping\n"
+            "  --ops           count and time every backend op of up to 3 more steps (stderr, and an\n"
+            "                  \"ops\" object in the JSON line)\n"
+            "  --help          this text\n");
+}
+
+typedef struct opts {
     hpff_config cfg;
-    hpff_config_defaults(&cfg);
-    hpff_shape in = {3, 32, 32};
-    int steps = 10, warm = 2, profile = 0, memory_only = 0, ops = 0;
-    const char *label = "";
+    hpff_shape in;
+    int steps, warm, profile, memory_only, ops;
+    const char *label;
+} opts;
+
+// Returns -1 to go on, else the exit code.
+static int parse(int argc, char **argv, opts *o) {
+    hpff_config_defaults(&o->cfg);
+    o->in = (hpff_shape){3, 32, 32};
+    o->steps = 10;
+    o->warm = 2;
+    o->label = "";
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--set") && i + 1 < argc) {
-            hpff_status st = hpff_config_set(&cfg, argv[++i], "--set");
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "--set") && more) {
+            hpff_status st = hpff_config_set(&o->cfg, argv[++i], "--set");
             if (st.code) { fprintf(stderr, "bench_step: %s\n", st.msg); return 2; }
-        } else if (!strcmp(argv[i], "--shape") && i + 1 < argc) {
-            if (sscanf(argv[++i], "%d,%d,%d", &in.c, &in.h, &in.w) != 3) { fprintf(stderr, "bench_step: --shape C,H,W\n"); return 2; }
-        } else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warm = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--label") && i + 1 < argc) label = argv[++i];
-        else if (!strcmp(argv[i], "--profile")) profile = 1;
-        else if (!strcmp(argv[i], "--memory")) memory_only = 1;
-        else if (!strcmp(argv[i], "--ops")) ops = 1;
-        else { fprintf(stderr, "bench_step: unknown argument '%s'\n", argv[i]); return 2; }
+        } else if (!strcmp(a, "--shape") && more) {
+            if (sscanf(argv[++i], "%d,%d,%d", &o->in.c, &o->in.h, &o->in.w) != 3) { fprintf(stderr, "bench_step: --shape C,H,W\n"); return 2; }
+        } else if (!strcmp(a, "--steps") && more) o->steps = atoi(argv[++i]);
+        else if (!strcmp(a, "--warmup") && more) o->warm = atoi(argv[++i]);
+        else if (!strcmp(a, "--label") && more) o->label = argv[++i];
+        else if (!strcmp(a, "--profile")) o->profile = 1;
+        else if (!strcmp(a, "--memory")) o->memory_only = 1;
+        else if (!strcmp(a, "--ops")) o->ops = 1;
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        else { fprintf(stderr, "bench_step: unknown argument '%s' (see bench_step --help)\n", a); return 2; }
     }
-    hpff_status st = hpff_config_validate(&cfg);
+    hpff_status st = hpff_config_validate(&o->cfg);
     if (st.code) { fprintf(stderr, "bench_step: %s\n", st.msg); return 2; }
-    hpff_backend *be = NULL;
-    if (strcmp(cfg.device, "cpu") != 0) be = hpff_backend_cuda_create(0, cfg.tf32);
-    if (!be && strcmp(cfg.device, "cuda") == 0) {
-        fprintf(stderr, "bench_step: backend.device = cuda but no usable GPU (or no CUDA backend in this build)\n");
-        return 2;
-    }
-    if (!be) {
-        be = hpff_backend_cpu_create();
-        be->set_threads(be, cfg.threads);
-        if (cfg.graph) be = hpff_backend_recorder(be);   // the graph path on the CPU (train.c)
-    }
-    hpff_backend *inner = be;   // --ops: the model runs on the wrapper; both are destroyed at the end
-    if (ops) be = hpff_backend_profiled(inner, OPS_MARKS);
-    if (ops && cfg.graph) fprintf(stderr, "bench_step: --ops runs every step op by op (backend.graph ignored)\n");
-    hpff_model md;
-    hpff_module_cost cost[HPFF_MAX_MODULES];   // parameters and slot sizes for --profile
-    int n_modules = 0;
-    st = hpff_model_costs(&cfg, be, in, 10, cost, &n_modules);
-    if (!st.code) st = hpff_model_build_all(&md, &cfg, be, in, 10);
-    if (st.code) { fprintf(stderr, "bench_step: %s\n", st.msg); return 2; }
-    if (memory_only) {
-        hpff_model_memory_report(&md, stdout);
-        hpff_model_free(&md);
-        if (be != inner) hpff_backend_destroy(be);
-        hpff_backend_destroy(inner);
-        return 0;
-    }
-    hpff_model_init_values(&md);
-    hpff_transport *tr = hpff_transport_local_create();
-    hpff_stage s;
-    float mean[3] = {0.49f, 0.48f, 0.45f}, sd[3] = {0.25f, 0.24f, 0.26f};
-    hpff_stage_init(&s, &md, tr, mean, sd, in.c);
-    s.graph_wanted = cfg.graph;
-    s.graph_verbose = 0;   // stdout is the JSON line; "graph" there says whether one was recorded
-    if (cfg.graph && !profile && warm < 3) warm = 3;   // 2 eager steps + the recording, all untimed
-    size_t xn = (size_t)cfg.batch * hpff_shape_numel(in);
-    float *x = malloc(xn * sizeof(float));
-    int32_t *y = malloc((size_t)cfg.batch * sizeof(int32_t));
-    uint64_t r = 12345;
-    for (size_t i = 0; i < xn; i++) x[i] = (float)(hpff_rng_uniform01(&r) * 4.0 - 2.0);
-    for (int i = 0; i < cfg.batch; i++) y[i] = i % 10;
-    hpff_step_stats stats;
-    for (int i = 0; i < warm; i++) hpff_stage_step(&s, x, y, cfg.batch, 0.01f, &stats);
-    be->sync(be);
-    double *prof = profile ? calloc((size_t)4 * md.M, sizeof(double)) : NULL;
-    s.prof = prof;
-    double t0 = hpff_now();
-    for (int i = 0; i < steps; i++) hpff_stage_step(&s, x, y, cfg.batch, 0.01f, &stats);
-    be->sync(be);
-    double dt = hpff_now() - t0;
-    s.prof = NULL;   // the profiled steps below must not synchronise per phase
-    double wrapped_ms = 0;
-    hpff_op_profile op_sum;
-    memset(&op_sum, 0, sizeof op_sum);
-    if (ops) {
-        op_sum = ops_steps(&s, be, x, y, cfg.batch, steps < OPS_STEPS ? steps : OPS_STEPS, 1000.0 * dt / steps,
-                           &wrapped_ms);
-        fprintf(stderr, "ops: %.2f ms/step with the marks (event overhead inflates the op times)\n", wrapped_ms);
-        ops_table(&op_sum, 0);
-        ops_table(&op_sum, 1);
-    }
+    return -1;
+}
+
+// The JSON line: the configuration, throughput, memory, the last loss (and --ops' object).
+static void json_line(const opts *o, hpff_solo *r, double dt, const hpff_step_stats *last, const hpff_op_profile *ops,
+                      double wrapped_ms) {
+    const hpff_config *c = &o->cfg;
+    hpff_backend *be = r->md.be;
     printf("{\"label\":\"%s\",\"backend\":\"%s\",\"arch\":\"%s\",\"method\":\"%s\",\"K\":%d,\"modules\":%d,"
            "\"pff\":%d,\"il\":%d,\"cl\":%d,\"batch\":%d,\"threads\":%d,\"steps\":%d,\"img_per_s\":%.1f,"
            "\"ms_per_step\":%.2f,\"arena_mb\":%.1f,\"peak_rss_mb\":%.1f,\"loss\":%.4f,\"graph\":%d",
-           label, be->name, cfg.arch, cfg.method, cfg.K, md.M, cfg.pff, cfg.il, cfg.cl, cfg.batch, cfg.threads,
-           steps, steps * cfg.batch / dt, 1000.0 * dt / steps, hpff_model_bytes(&md) / 1048576.0,
-           hpff_peak_rss_bytes() / 1048576.0, stats.final_loss, hpff_stage_graphs_ready(&s));
+           o->label, be->name, hpff_config_enum_name(c, &c->arch), hpff_config_enum_name(c, &c->method), c->K,
+           r->md.M, c->pff, c->il, c->cl, c->batch, c->threads, o->steps, o->steps * c->batch / dt,
+           1000.0 * dt / o->steps, hpff_stage_bytes(&r->s) / 1048576.0, hpff_peak_rss_bytes() / 1048576.0,
+           last->final_loss, hpff_stage_graphs_ready(&r->s));
     hpff_mem_stats ms;
     if (hpff_backend_mem_stats(be, &ms))   // device: held by hpff_pipe (peak), and the card's use
         printf(",\"device_mb\":%.1f,\"device_used_mb\":%.1f", hpff_mem_held_peak(&ms) / 1048576.0,
                ms.device_used / 1048576.0);
-    if (ops) ops_json(&op_sum, 1000.0 * dt / steps, wrapped_ms);
+    if (ops) ops_json(ops, 1000.0 * dt / o->steps, wrapped_ms);
     printf("}\n");
-    for (int m = 0; prof && m < md.M; m++)
+}
+
+// --profile: one line per module, ms per step of each phase (bench/pipeline_sim.py's input).
+static void module_lines(const hpff_solo *r, const double *ms) {
+    hpff_module_cost cost[HPFF_MAX_MODULES];
+    hpff_model_module_costs(&r->md, cost);
+    for (int m = 0; m < r->md.M; m++) {
+        const double *p = ms + HPFF_PHASES * m;
         printf("{\"module\":%d,\"fwd_ms\":%.3f,\"heads_ms\":%.3f,\"up_ms\":%.3f,\"param_ms\":%.3f,"
-               "\"params\":%zu,\"act_mb\":%.2f,\"out_mb\":%.2f}\n", m, 1000 * prof[4 * m] / steps,
-               1000 * prof[4 * m + 1] / steps, 1000 * prof[4 * m + 2] / steps, 1000 * prof[4 * m + 3] / steps,
-               cost[m].params, cost[m].act_bytes / 1048576.0,
-               (double)cfg.batch * hpff_shape_numel(md.mod[m].seq.out) * 4 / 1048576.0);
-    free(prof);
-    free(x);
-    free(y);
-    hpff_stage_free(&s);
-    hpff_model_free(&md);
-    tr->ops->destroy(tr);
+               "\"params\":%zu,\"act_mb\":%.2f,\"out_mb\":%.2f}\n", m, p[HPFF_PHASE_FORWARD], p[HPFF_PHASE_HEADS],
+               p[HPFF_PHASE_CASCADE], p[HPFF_PHASE_PARAMS], cost[m].params, cost[m].act_bytes / 1048576.0,
+               (double)r->n * hpff_shape_numel(r->md.mod[m].seq.out) * 4 / 1048576.0);
+    }
+}
+
+// Warm-up, the timed steps (profiled by phase with --profile), then --ops' counted steps.
+static void bench(const opts *o, hpff_solo *r) {
+    hpff_backend *be = r->md.be;
+    int warm = o->cfg.graph && !o->profile && o->warm < 3 ? 3 : o->warm;   // 2 eager + the recording, untimed
+    hpff_step_stats last;
+    memset(&last, 0, sizeof last);
+    hpff_solo_steps(r, warm, &last);
+    be->sync(be);
+    double *ms = o->profile ? hpff_xcalloc((size_t)HPFF_PHASES * r->md.M, sizeof(double)) : NULL;
+    double t0 = hpff_now();
+    if (ms) hpff_solo_profile(r, o->steps, ms, &last);
+    else hpff_solo_steps(r, o->steps, &last);
+    be->sync(be);
+    double dt = hpff_now() - t0, wrapped_ms = 0;
+    hpff_op_profile op_sum;
+    memset(&op_sum, 0, sizeof op_sum);
+    if (o->ops) {
+        op_sum = ops_steps(&r->s, be, r->x, r->y, r->n, o->steps < OPS_STEPS ? o->steps : OPS_STEPS,
+                           1000.0 * dt / o->steps, &wrapped_ms);
+        fprintf(stderr, "ops: %.2f ms/step with the marks (event overhead inflates the op times)\n", wrapped_ms);
+        ops_table(&op_sum, 0);
+        ops_table(&op_sum, 1);
+    }
+    json_line(o, r, dt, &last, o->ops ? &op_sum : NULL, wrapped_ms);
+    if (ms) module_lines(r, ms);
+    free(ms);
+}
+
+int main(int argc, char **argv) {
+    opts o;
+    memset(&o, 0, sizeof o);
+    int rc = parse(argc, argv, &o);
+    if (rc >= 0) return rc;
+    rc = 0;
+    char why[256] = "";
+    hpff_backend *inner = hpff_backend_select(&o.cfg, 0, why, sizeof why);
+    if (!inner) { fprintf(stderr, "bench_step: %s\n", why); return 2; }
+    // --ops: the model runs on the wrapper; both are destroyed at the end
+    hpff_backend *be = o.ops ? hpff_backend_profiled(inner, OPS_MARKS) : inner;
+    if (o.ops && o.cfg.graph) fprintf(stderr, "bench_step: --ops runs every step op by op (backend.graph ignored)\n");
+    hpff_solo r;
+    hpff_status st = hpff_solo_init(&r, &o.cfg, be, o.in, 10);
+    if (st.code) { fprintf(stderr, "bench_step: %s\n", st.msg); rc = 2; }
+    r.s.graph.wanted = o.cfg.graph;   // stdout is the JSON line; "graph" there says whether one was recorded
+    if (!rc && o.memory_only) hpff_stage_memory_report(&r.s, stdout);
+    else if (!rc) bench(&o, &r);
+    hpff_solo_free(&r);
     if (be != inner) hpff_backend_destroy(be);
     hpff_backend_destroy(inner);
-    return 0;
+    return rc;
 }

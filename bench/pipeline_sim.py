@@ -9,7 +9,7 @@ Input: the output of `bench_step --profile` (one summary line + one line per mod
   ./build/bench_step --set model.arch=resnet32 --steps 5 > bp.jsonl     # optional, for GPipe/1F1B
   python3 bench/pipeline_sim.py prof.jsonl --bp bp.jsonl --ranks 1 2 4 8 16 64
 
-The model of one rank's step follows src/stage.c exactly: for each owned module, forward, heads,
+The model of one rank's step follows src/pipeline/stage.c exactly: for each owned module, forward, heads,
 cascade data sweep (sent upstream for the rank's first module), parameter sweep of the previous
 module; the payload leaves after the last module's forward; strict waits for this step's
 cascade gradient before the last parameter sweep, delayed applies the previous step's (one more
@@ -37,7 +37,7 @@ def load(path):
 
 
 def partition(costs, ranks):
-    """Contiguous ranges minimising the largest per-rank cost (same rule as src/plan.c)."""
+    """Contiguous ranges minimising the largest per-rank cost (same rule as src/pipeline/plan.c)."""
     lo, hi = 0.0, sum(costs)
     def fits(cap):
         parts, s = 1, 0.0

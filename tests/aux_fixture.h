@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "aux.h"
+#include "aux_select.h"
 #include "test_util.h"
 
 typedef struct auxf {

@@ -136,15 +136,16 @@ static inline void ref_bn_train(int n, int c, int hw, const double *x, const dou
     ref_bn_stats(n, c, hw, x, mean, var);
     ref_bn_apply(n, c, hw, x, gamma, beta, mean, var, eps, y);
 }
-// Train-mode backward from the closed form.
+// Train-mode backward from the closed form, with the batch mean of x and the forward's 1/std
+// per channel (`invstd`, as the backend saves it).
 static inline void ref_bn_bwd(int n, int c, int hw, const double *x, const double *dy,
-                              const double *gamma, double eps, double *dx, double *dgamma,
+                              const double *gamma, const double *invstd, double *dx, double *dgamma,
                               double *dbeta) {
     double *mean = ref_alloc((size_t)c), *var = ref_alloc((size_t)c);
     ref_bn_stats(n, c, hw, x, mean, var);
     double cnt = (double)n * hw;
     for (int ch = 0; ch < c; ch++) {
-        double is = 1.0 / sqrt(var[ch] + eps), sdy = 0.0, sdyh = 0.0;
+        double is = invstd[ch], sdy = 0.0, sdyh = 0.0;
         for (int i = 0; i < n; i++)
             for (int k = 0; k < hw; k++) {
                 size_t j = ((size_t)i * c + ch) * hw + k;

@@ -22,8 +22,8 @@ typedef struct stepf_side {
 // ResNet-32 K=16 with `method` at `batch` (tf32 as given), validated; returns M.
 static inline int stepf_config(hpff_config *cfg, const char *method, int batch, int tf32, hpff_backend *be) {
     hpff_config_defaults(cfg);
-    strcpy(cfg->arch, "resnet32");
-    strcpy(cfg->method, method);
+    cfg->arch = HPFF_ARCH_RESNET32;
+    test_set_method(cfg, method);
     cfg->K = 16;
     cfg->batch = batch;
     cfg->tf32 = tf32;

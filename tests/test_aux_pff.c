@@ -4,9 +4,9 @@
 // rounding: loss, dh, every parameter gradient and the BN running statistics (n² updates). Then
 // the work-area sizes (PFF-B against the whole-map head), the level weight (dh and parameter
 // gradients linear in it, loss not), beta accumulation into dh, and evaluation.
-#include "aux_build.h"
+#include "method_nets.h"
 #include "aux_fixture.h"
-#include "aux_net.h"
+#include "auxnet.h"
 
 // ---------------------------------------------------------------- reference
 

@@ -3,7 +3,7 @@
 // initialisation (§1.9), nets built for the patch size under PFF-B, and configurations that
 // must be refused with a message.
 #include <math.h>
-#include "aux_build.h"
+#include "method_nets.h"
 #include "aux_fixture.h"
 
 static void check_count(const hpff_registry *r, const char *name, size_t want) {

@@ -1,4 +1,4 @@
-// test_backend_prof.c — the profiling wrapper (src/backend_prof.h) on the CPU backend:
+// test_backend_prof.c — the profiling wrapper (src/backend/backend_prof.h) on the CPU backend:
 //  - it looks like its inner backend (name, host_memory, ctx, also after set_threads), has no
 //    graph or prof hooks of its own, and destroying it leaves the inner usable;
 //  - a hand-made op sequence is counted exactly (by op, by kind), only between step_begin and
@@ -182,12 +182,12 @@ typedef struct run_out { float *p, *mom; size_t count; float loss; hpff_op_profi
 static void train_two(const char *method, int wrap, run_out *o) {
     hpff_config cfg;
     hpff_config_defaults(&cfg);
-    strcpy(cfg.arch, "resnet8");
+    cfg.arch = HPFF_ARCH_RESNET8;
     cfg.width = 4;
     cfg.batch = N;
-    strcpy(cfg.method, method);
+    test_set_method(&cfg, method);
     cfg.K = 3;
-    strcpy(cfg.split, "even");
+    cfg.split = HPFF_SPLIT_EVEN;
     hpff_status st = hpff_config_validate(&cfg);
     HPFF_CHECK(!st.code, "%s", st.msg);
     hpff_backend *inner = hpff_backend_cpu_create();

@@ -67,27 +67,27 @@ static void expect_invalid(const hpff_config *c, const char *expect) {
 static void test_defaults(void) {
     hpff_config c;
     hpff_config_defaults(&c);
-    TEST_CHECK(strcmp(c.arch, "resnet32") == 0 && c.width == 16, "model defaults");
+    TEST_CHECK(c.arch == HPFF_ARCH_RESNET32 && c.width == 16, "model defaults");
     TEST_CHECK(strcmp(c.train_file, "data/fmnist.h5") == 0 && c.test_file[0] == 0, "data files");
-    TEST_CHECK(strcmp(c.augment, "auto") == 0 && c.pad_to == 0 && c.loader_threads == 2, "data");
-    TEST_CHECK(strcmp(c.method, "bp") == 0 && c.epochs == 1 && c.batch == 128, "method/epochs/batch");
+    TEST_CHECK(c.augment == HPFF_AUGMENT_AUTO && c.pad_to == 0 && c.loader_threads == 2, "data");
+    TEST_CHECK(c.method == HPFF_METHOD_BP && c.epochs == 1 && c.batch == 128, "method/epochs/batch");
     TEST_CHECK(c.lr == 0.1f && c.momentum == 0.9f && c.weight_decay == 1e-4f, "optimizer");
-    TEST_CHECK(strcmp(c.schedule, "cifar_cosine") == 0 && c.seed == 0 && c.max_steps == 0, "schedule");
+    TEST_CHECK(c.schedule == HPFF_SCHEDULE_CIFAR_COSINE && c.seed == 0 && c.max_steps == 0, "schedule");
     TEST_CHECK(strcmp(c.run_dir, "runs/default") == 0 && c.log_every == 10, "run_dir/log_every");
     TEST_CHECK(c.ckpt_every == 0 && c.ckpt_every_epochs == 1 && c.threads == 1, "ckpt/threads");
-    TEST_CHECK(strcmp(c.nan_policy, "abort") == 0 && c.eval == 1, "nan_policy/eval");
-    TEST_CHECK(c.K == 1 && strcmp(c.split, "code") == 0 && c.modules[0] == 0, "K/split/modules");
+    TEST_CHECK(c.nan_policy == HPFF_NAN_ABORT && c.eval == 1, "nan_policy/eval");
+    TEST_CHECK(c.K == 1 && c.split == HPFF_SPLIT_CODE && c.modules[0] == 0, "K/split/modules");
     TEST_CHECK(c.il == 1 && c.cl == 1 && c.pff == 1 && c.pff_n == 2, "levels");
-    TEST_CHECK(strcmp(c.pff_levels, "both") == 0 && c.w_il == -1.0f && c.w_cl == -1.0f, "weights");
-    TEST_CHECK(c.il_first == 0 && c.last_cascade == 1 && strcmp(c.il_loss, "code") == 0, "§4.7");
-    TEST_CHECK(c.bn_emulate == 0 && strcmp(c.dgl_aux, "port") == 0, "bn_emulate/dgl_aux");
-    TEST_CHECK(strcmp(c.infopro_aux, "2c2f") == 0 && strcmp(c.infopro_mode, "ce") == 0, "infopro");
+    TEST_CHECK(c.pff_levels == HPFF_PFF_BOTH && c.w_il == -1.0f && c.w_cl == -1.0f, "weights");
+    TEST_CHECK(c.il_first == 0 && c.last_cascade == 1 && c.il_loss == HPFF_IL_LOSS_CODE, "§4.7");
+    TEST_CHECK(c.bn_emulate == 0 && c.dgl_aux == HPFF_DGL_AUX_PORT, "bn_emulate/dgl_aux");
+    TEST_CHECK(c.infopro_aux == HPFF_INFOPRO_AUX_2C2F && c.infopro_mode == HPFF_INFOPRO_CE, "infopro");
     TEST_CHECK(c.ixx_1 == 5.0f && c.ixy_1 == 0.5f && c.ixx_2 == 0 && c.ixy_2 == 0, "lambdas");
     TEST_CHECK(c.predsim_beta == 0.99f && c.predsim_T == 512, "predsim beta/T");
-    TEST_CHECK(strcmp(c.predsim_variant, "port") == 0 && c.predsim_sim_patch == 1, "predsim");
-    TEST_CHECK(strcmp(c.pff_rec, "code") == 0 && strcmp(c.cascade, "strict") == 0, "pff_rec/cascade");
-    TEST_CHECK(strcmp(c.transport, "auto") == 0 && c.ranges[0] == 0, "transport/ranges");
-    TEST_CHECK(strcmp(c.device, "auto") == 0 && c.tf32 == 1 && c.graph == 0, "backend");
+    TEST_CHECK(c.predsim_variant == HPFF_PREDSIM_PORT && c.predsim_sim_patch == 1, "predsim");
+    TEST_CHECK(c.pff_rec == HPFF_PFF_REC_CODE && c.cascade == HPFF_CASCADE_STRICT, "pff_rec/cascade");
+    TEST_CHECK(c.transport == HPFF_TRANSPORT_AUTO && c.ranges[0] == 0, "transport/ranges");
+    TEST_CHECK(c.device == HPFF_DEVICE_AUTO && c.tf32 == 1 && c.graph == 0, "backend");
     hpff_status st = hpff_config_validate(&c);
     TEST_CHECK(st.code == 0, "defaults must validate: %s", st.msg);
 }
@@ -114,18 +114,18 @@ static void test_load_and_set(void) {
                "test_file = data/other file.h5\n");
     hpff_status st = hpff_config_load(&c, "cfgtest_ok.ini");
     TEST_CHECK(st.code == 0, "load: %s", st.msg);
-    TEST_CHECK(strcmp(c.method, "dgl") == 0 && c.batch == 64 && c.lr == 0.8f, "loaded train values");
+    TEST_CHECK(c.method == HPFF_METHOD_DGL && c.batch == 64 && c.lr == 0.8f, "loaded train values");
     TEST_CHECK(c.max_steps == 3000000000L, "long value %ld", c.max_steps);
     TEST_CHECK(c.K == 16 && c.w_il == 0.5f && c.il_first == 1, "loaded local values");
     TEST_CHECK(strcmp(c.test_file, "data/other file.h5") == 0, "string with a space: '%s'", c.test_file);
-    TEST_CHECK(c.epochs == 1 && strcmp(c.arch, "resnet32") == 0, "untouched keys keep defaults");
+    TEST_CHECK(c.epochs == 1 && c.arch == HPFF_ARCH_RESNET32, "untouched keys keep defaults");
     st = hpff_config_validate(&c);
     TEST_CHECK(st.code == 0, "dgl K=16 validates: %s", st.msg);
 
     st = hpff_config_set(&c, "train.batch=256", "--set");
     TEST_CHECK(st.code == 0 && c.batch == 256, "--set overrides the file: %s", st.msg);
     st = hpff_config_set(&c, "  local.split =  list ", NULL);
-    TEST_CHECK(st.code == 0 && strcmp(c.split, "list") == 0, "--set trims spaces: %s", st.msg);
+    TEST_CHECK(st.code == 0 && c.split == HPFF_SPLIT_LIST, "--set trims spaces: %s", st.msg);
     st = hpff_config_set(&c, "local.modules=1:0,1:2,2:1", "--set");
     TEST_CHECK(st.code == 0 && strcmp(c.modules, "1:0,1:2,2:1") == 0, "--set string: %s", st.msg);
     st = hpff_config_set(&c, "pipeline.ranges=", "--set");
@@ -137,7 +137,7 @@ static void test_load_and_set(void) {
         char a[64];
         snprintf(a, sizeof a, "local.pff_rec=%s", rec[i]);
         st = hpff_config_set(&c, a, "--set");
-        TEST_CHECK(st.code == 0 && strcmp(c.pff_rec, rec[i]) == 0, "%s: %s", a, st.msg);
+        TEST_CHECK(st.code == 0 && strcmp(hpff_config_enum_name(&c, &c.pff_rec), rec[i]) == 0, "%s: %s", a, st.msg);
     }
     st = hpff_config_set(&c, "local.pff_rec=input", "--set");
     TEST_CHECK(st.code != 0, "local.pff_rec=input is rejected");
@@ -271,30 +271,30 @@ static void test_validate(void) {
     c.K = 8;
     expect_invalid(&c, "train.method = bp trains end to end; local.K must be 1 (got 8)");
     hpff_config_defaults(&c);
-    strcpy(c.method, "dgl");
+    c.method = HPFF_METHOD_DGL;
     expect_invalid(&c, "train.method = dgl trains local modules; local.K must be >= 2 (got 1)");
     c.K = 8;
     TEST_CHECK(hpff_config_validate(&c).code == 0, "dgl K=8 is valid");
     c.il = c.cl = 0;
     expect_invalid(&c, "local.il and local.cl both off");
     c.il = 1;
-    strcpy(c.split, "list");
+    c.split = HPFF_SPLIT_LIST;
     expect_invalid(&c, "local.split = list needs local.modules");
     strcpy(c.modules, "1:0,2:0,3:4");
     TEST_CHECK(hpff_config_validate(&c).code == 0, "split=list with modules is valid");
-    strcpy(c.split, "code");
+    c.split = HPFF_SPLIT_CODE;
     expect_invalid(&c, "local.modules is set but local.split = code");
     hpff_config_defaults(&c);
-    strcpy(c.transport, "nccl");
-    strcpy(c.device, "cpu");
+    c.transport = HPFF_TRANSPORT_NCCL;
+    c.device = HPFF_DEVICE_CPU;
     expect_invalid(&c, "pipeline.transport = nccl needs GPUs");
     // Fields set directly still get the per-key checks.
     hpff_config_defaults(&c);
     c.batch = 0;
     expect_invalid(&c, "train.batch = '0' is out of range (must be >= 1)");
     hpff_config_defaults(&c);
-    strcpy(c.schedule, "linear");
-    expect_invalid(&c, "train.schedule = 'linear' is not one of: cifar_cosine, cosine, constant");
+    c.schedule = HPFF_SCHEDULE_COUNT;   // no such value
+    expect_invalid(&c, "train.schedule = '3' is not one of: cifar_cosine, cosine, constant");
 }
 
 static int write_and_load(const hpff_config *c, hpff_config *back) {
@@ -380,7 +380,7 @@ static void test_diff_model(void) {
     b.batch = 256;
     TEST_CHECK(hpff_config_diff_model(&a, &b, why, sizeof why) == 1, "batch differs: %s", why);
     TEST_CHECK(strstr(why, "train.batch: 128 vs 256") != NULL, "why = '%s'", why);
-    strcpy(b.method, "dgl");
+    b.method = HPFF_METHOD_DGL;
     strcpy(b.modules, "1:0");
     b.pff = 0;
     b.seed = 7;

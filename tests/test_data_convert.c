@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
-#include "data.h"
+#include "dataset.h"
 #include "test_util.h"
 
 static char g_dir[256];

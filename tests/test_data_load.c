@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "data.h"
+#include "dataset.h"
 #include "dsfile.h"
 #include "test_util.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "augment.h"
-#include "data.h"
+#include "loader.h"
 #include "test_util.h"
 
 // An in-memory dataset of random images; labels i % classes.

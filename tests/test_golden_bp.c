@@ -16,10 +16,10 @@ int main(void) {
     if (f < 0) { fprintf(stderr, "fixture missing\n"); return 1; }
     hpff_config cfg;
     hpff_config_defaults(&cfg);
-    strcpy(cfg.arch, "resnet8");
+    cfg.arch = HPFF_ARCH_RESNET8;
     cfg.width = 4;
     cfg.batch = 6;
-    strcpy(cfg.method, "bp");
+    cfg.method = HPFF_METHOD_BP;
     cfg.K = 1;
     cfg.momentum = 0.9f;
     cfg.weight_decay = 1e-4f;

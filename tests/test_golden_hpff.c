@@ -81,18 +81,18 @@ int main(void) {
 
     hpff_config cfg;
     hpff_config_defaults(&cfg);
-    strcpy(cfg.arch, "resnet32");
+    cfg.arch = HPFF_ARCH_RESNET32;
     cfg.width = 16;
     cfg.batch = B;
-    strcpy(cfg.method, "infopro");
+    cfg.method = HPFF_METHOD_INFOPRO;
     cfg.K = K;
     cfg.pff = 1;
     // the authors' constants (ALGORITHM §3.2, §4.5) must be our defaults
     TEST_CHECK(cfg.ixx_1 == (float)attr_d(root, "ixx_1") && cfg.ixy_1 == (float)attr_d(root, "ixy_1") &&
                cfg.ixx_2 == (float)attr_d(root, "ixx_2") && cfg.ixy_2 == (float)attr_d(root, "ixy_2"),
                "default ixx/ixy differ from the fixture");
-    TEST_CHECK(strcmp(cfg.infopro_aux, "2c2f") == 0 && strcmp(cfg.split, "code") == 0,
-               "default infopro_aux %s split %s", cfg.infopro_aux, cfg.split);
+    TEST_CHECK(cfg.infopro_aux == HPFF_INFOPRO_AUX_2C2F && cfg.split == HPFF_SPLIT_CODE,
+               "default infopro_aux %d split %d", (int)cfg.infopro_aux, (int)cfg.split);
     hpff_backend *be = hpff_backend_cpu_create();
     hpff_transport *tr = hpff_transport_local_create();
     hpff_model md;

@@ -22,12 +22,12 @@
 
 static void config(hpff_config *c, float w_il, float w_cl) {
     hpff_config_defaults(c);
-    strcpy(c->arch, "resnet8");
+    c->arch = HPFF_ARCH_RESNET8;
     c->width = 4;
     c->batch = B;
-    strcpy(c->method, "dgl");
+    c->method = HPFF_METHOD_DGL;
     c->K = 3;
-    strcpy(c->split, "even");
+    c->split = HPFF_SPLIT_EVEN;
     c->pff = 1;
     c->pff_n = 2;
     c->w_il = w_il;

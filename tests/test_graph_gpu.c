@@ -19,8 +19,8 @@ typedef stepf_side side;
 
 static void side_init(side *s, const hpff_config *cfg, hpff_backend *be, int M, int graph) {
     stepf_side_init(s, cfg, be, M);
-    s->st.graph_wanted = graph;
-    s->st.graph_verbose = graph;
+    s->st.graph.wanted = graph;
+    s->st.graph.verbose = graph;
 }
 
 // Every parameter and state value of both models, bitwise.
@@ -78,7 +78,7 @@ static void graph_case(const char *method, hpff_backend *gpu) {
         TEST_CHECK(e.st.step == g.st.step && g.st.step == t + 1, "%s: step counters %ld / %ld", what,
                    e.st.step, g.st.step);
     }
-    TEST_CHECK(hpff_stage_graphs_ready(&g.st) && !g.st.graph_failed, "%s: no graph was recorded", method);
+    TEST_CHECK(hpff_stage_graphs_ready(&g.st) && !g.st.graph.failed, "%s: no graph was recorded", method);
     printf("%s: %d modules, %d steps bitwise equal with and without the graph (final loss %.6f)\n", method,
            M, STEPS + 1, g.stats.final_loss);
     stepf_side_free(&e);

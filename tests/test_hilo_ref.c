@@ -11,7 +11,7 @@
 // the same values (initial values depend only on (seed, name)).
 #include <math.h>
 #include <string.h>
-#include "aux.h"
+#include "aux_select.h"
 #include "model.h"
 #include "stage.h"
 #include "test_util.h"
@@ -22,10 +22,10 @@ static const hpff_shape IMG = {3, 8, 8};
 
 static void base_config(hpff_config *c, const char *method) {
     hpff_config_defaults(c);
-    strcpy(c->arch, "resnet32");
+    c->arch = HPFF_ARCH_RESNET32;
     c->width = 4;
     c->batch = N;
-    strcpy(c->method, method);
+    test_set_method(c, method);
     c->K = 8;
     c->pff = 0;
 }
@@ -508,7 +508,7 @@ static void ref_delayed_step(ref *r, const float *img, int e, delayed_state *ds,
 
 // Two stages (modules 0..e and e+1..M-1) in delayed mode over a queue, against the reference.
 static void delayed(hpff_config *cfg, int e, int steps) {
-    strcpy(cfg->cascade, "delayed");
+    cfg->cascade = HPFF_CASCADE_DELAYED;
     ref r;
     ref_build(&r, cfg);
     chan *c = calloc(1, sizeof *c);
@@ -537,7 +537,7 @@ static void delayed(hpff_config *cfg, int e, int steps) {
                np, r.params.n, ns, r.state.n);
     // the rule differs from strict: the same steps in one strict process end elsewhere
     hpff_config strict = *cfg;
-    strcpy(strict.cascade, "strict");
+    strict.cascade = HPFF_CASCADE_STRICT;
     sut one;
     sut_build(&one, &strict, 0, r.M - 1, hpff_transport_local_create());
     for (int t = 0; t < steps; t++) {

@@ -6,7 +6,7 @@
 #include <string.h>
 #include "head.h"
 #include "layers.h"
-#include "net.h"
+#include "resnet.h"
 #include "test_util.h"
 
 typedef struct fixture {

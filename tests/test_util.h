@@ -8,8 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "config.h"
 
 static int g_test_pass = 0, g_test_fail = 0;
+
+// Sets train.method from its name (the tests pass methods as strings); fatal when unknown.
+static inline void test_set_method(hpff_config *c, const char *method) {
+    char set[64];
+    snprintf(set, sizeof set, "train.method=%s", method);
+    hpff_status st = hpff_config_set(c, set, NULL);
+    HPFF_CHECK(!st.code, "%s", st.msg);
+}
 
 static inline uint64_t test_rng_next(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);

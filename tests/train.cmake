@@ -26,6 +26,8 @@ hpff_script_test(trainer_cli cpu test_cli.sh)
 hpff_script_test(trainer_resume_bp cpu test_resume.sh bp)
 hpff_test(test_layers_fd cpu test_layers_fd.c)
 hpff_test(test_hilo_ref cpu test_hilo_ref.c)
+# The plan's memory column: one sizing build counts exactly what each rank allocates.
+hpff_test(test_rank_bytes cpu test_rank_bytes.c)
 if(HPFF_HAVE_MPI)
   hpff_script_test(pipeline_mpi_dgl mpi test_pipeline.sh dgl)
   hpff_script_test(pipeline_mpi_infopro mpi test_pipeline.sh infopro)   # the image travels too

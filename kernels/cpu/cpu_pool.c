@@ -1,104 +1,175 @@
-// cpu_pool.c — persistent workers woken by a generation counter under one mutex.
-#include "cpu_pool.h"
-#include <pthread.h>
+// cpu_pool.c — CPU max / average / adaptive-average pooling, forward and backward (ALGORITHM
+// §1.3-§1.5).
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include "check.h"
+#include "cpu_internal.h"
 
-struct hpff_cpu_pool {
-    int threads;
-    pthread_t *tid;
-    pthread_mutex_t mu;
-    pthread_cond_t wake, done;
-    unsigned long gen;          // incremented per job
-    int pending;                // workers still running the current job
-    int quit;
-    hpff_cpu_pool_fn fn;
-    void *arg;
-    int n, chunks;
-};
-
-static void chunk(const hpff_cpu_pool *p, int w, int *b, int *e) {
-    *b = (int)((long)p->n * w / p->chunks);
-    *e = (int)((long)p->n * (w + 1) / p->chunks);
+// Window [*s, *e) of output index o along one axis, clipped to [0, in).
+static inline void window(int o, int stride, int pad, int k, int in, int *s, int *e) {
+    int a = o * stride - pad, b = a + k;
+    *s = a < 0 ? 0 : a;
+    *e = b > in ? in : b;
 }
 
-typedef struct worker_arg { hpff_cpu_pool *p; int w; } worker_arg;
+// Pools run in floor mode (ALGORITHM §1.4/§1.5): the caller's output size must match it.
+static void pool_check(const hpff_pool_desc *d) {
+    HPFF_CHECK(d->kh >= 1 && d->kw >= 1 && d->sh >= 1 && d->sw >= 1 && d->ph >= 0 && d->pw >= 0 &&
+                   d->h_out == (d->h_in + 2 * d->ph - d->kh) / d->sh + 1 &&
+                   d->w_out == (d->w_in + 2 * d->pw - d->kw) / d->sw + 1,
+               "pool: output %dx%d does not match input %dx%d, kernel %dx%d, stride %dx%d, "
+               "pad %dx%d",
+               d->h_out, d->w_out, d->h_in, d->w_in, d->kh, d->kw, d->sh, d->sw, d->ph, d->pw);
+}
 
-static void *worker_main(void *varg) {
-    worker_arg *wa = varg;
-    hpff_cpu_pool *p = wa->p;
-    int w = wa->w;
-    free(wa);
-    unsigned long seen = 0;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->wake, &p->mu);
-        if (p->quit) break;
-        seen = p->gen;
-        if (w < p->chunks) {
-            int b, e;
-            chunk(p, w, &b, &e);
-            pthread_mutex_unlock(&p->mu);
-            p->fn(p->arg, w, b, e);
-            pthread_mutex_lock(&p->mu);
-            if (--p->pending == 0) pthread_cond_signal(&p->done);
+// Index of the first maximum of the window in the plane (NaN wins, as in PyTorch), -1 if empty.
+static long window_argmax(const float *plane, int w, int hs, int he, int ws, int we) {
+    long best = -1;
+    float m = -INFINITY;
+    for (int ih = hs; ih < he; ih++)
+        for (int iw = ws; iw < we; iw++) {
+            float v = plane[(long)ih * w + iw];
+            if (best < 0 || v > m || isnan(v)) {
+                best = (long)ih * w + iw;
+                m = v;
+                if (isnan(v)) return best;
+            }
+        }
+    return best;
+}
+
+typedef enum { POOL_MAX_FWD, POOL_MAX_BWD, POOL_AVG_FWD, POOL_AVG_BWD } pool_op;
+
+// One pass over every (plane, output position) window of d doing `op` there. Average pooling
+// counts padded zeros (count_include_pad): in floor mode no window reaches past the padding, so
+// PyTorch's divisor (the window clipped to the padded extent) is always kh*kw. The backward ops
+// add into out (the caller clears it for beta = 0).
+static void pool_pass(const hpff_pool_desc *d, pool_op op, const float *x, const float *dy, float *out) {
+    const size_t hwi = (size_t)d->h_in * d->w_in, hwo = (size_t)d->h_out * d->w_out;
+    const int div = d->kh * d->kw;
+    for (size_t pl = 0; pl < (size_t)d->n * d->c; pl++) {
+        const float *xp = x ? x + pl * hwi : NULL;
+        float *dxp = (op == POOL_MAX_BWD || op == POOL_AVG_BWD) ? out + pl * hwi : NULL;
+        for (int oh = 0; oh < d->h_out; oh++) {
+            int hs, he;
+            window(oh, d->sh, d->ph, d->kh, d->h_in, &hs, &he);
+            for (int ow = 0; ow < d->w_out; ow++) {
+                int ws, we;
+                window(ow, d->sw, d->pw, d->kw, d->w_in, &ws, &we);
+                size_t o = pl * hwo + (size_t)oh * d->w_out + ow;
+                switch (op) {
+                case POOL_MAX_FWD: {
+                    long a = window_argmax(xp, d->w_in, hs, he, ws, we);
+                    out[o] = a < 0 ? -INFINITY : xp[a];
+                    break;
+                }
+                case POOL_MAX_BWD: {   // the first maximum takes the gradient, as in PyTorch
+                    long a = window_argmax(xp, d->w_in, hs, he, ws, we);
+                    if (a >= 0) dxp[a] += dy[o];
+                    break;
+                }
+                case POOL_AVG_FWD: {
+                    double s = 0.0;
+                    for (int ih = hs; ih < he; ih++)
+                        for (int iw = ws; iw < we; iw++) s += xp[(size_t)ih * d->w_in + iw];
+                    out[o] = (float)(s / div);
+                    break;
+                }
+                case POOL_AVG_BWD: {
+                    float g = dy[o] / (float)div;
+                    for (int ih = hs; ih < he; ih++)
+                        for (int iw = ws; iw < we; iw++) dxp[(size_t)ih * d->w_in + iw] += g;
+                    break;
+                }
+                }
+            }
         }
     }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
 }
 
-hpff_cpu_pool *hpff_cpu_pool_create(int threads) {
-    hpff_cpu_pool *p = hpff_xcalloc(1, sizeof *p);
-    p->threads = threads < 1 ? 1 : threads;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->wake, NULL);
-    pthread_cond_init(&p->done, NULL);
-    p->tid = hpff_xcalloc((size_t)p->threads, sizeof *p->tid);
-    for (int w = 1; w < p->threads; w++) {
-        worker_arg *wa = hpff_xmalloc(sizeof *wa);
-        wa->p = p;
-        wa->w = w;
-        HPFF_CHECK(pthread_create(&p->tid[w], NULL, worker_main, wa) == 0, "cannot start CPU worker thread %d", w);
-    }
-    return p;
+static void cpu_maxpool_fwd(hpff_backend *be, const hpff_pool_desc *d, const float *x, float *y) {
+    (void)be;
+    pool_check(d);
+    pool_pass(d, POOL_MAX_FWD, x, NULL, y);
 }
 
-void hpff_cpu_pool_destroy(hpff_cpu_pool *p) {
-    if (!p) return;
-    pthread_mutex_lock(&p->mu);
-    p->quit = 1;
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
-    for (int w = 1; w < p->threads; w++) pthread_join(p->tid[w], NULL);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->wake);
-    pthread_cond_destroy(&p->done);
-    free(p->tid);
-    free(p);
+static void cpu_maxpool_bwd(hpff_backend *be, const hpff_pool_desc *d, const float *x,
+                            const float *y, const float *dy, float *dx, float beta) {
+    (void)be;
+    (void)y;
+    pool_check(d);
+    if (beta == 0.0f) memset(dx, 0, (size_t)d->n * d->c * d->h_in * d->w_in * sizeof(float));
+    pool_pass(d, POOL_MAX_BWD, x, dy, dx);
 }
 
-int hpff_cpu_pool_threads(const hpff_cpu_pool *p) { return p ? p->threads : 1; }
+static void cpu_avgpool_fwd(hpff_backend *be, const hpff_pool_desc *d, const float *x, float *y) {
+    (void)be;
+    pool_check(d);
+    pool_pass(d, POOL_AVG_FWD, x, NULL, y);
+}
 
-void hpff_cpu_pool_run(hpff_cpu_pool *p, int n, hpff_cpu_pool_fn fn, void *arg) {
-    if (n <= 0) return;
-    if (!p || p->threads == 1 || n == 1) {
-        fn(arg, 0, 0, n);
-        return;
-    }
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->arg = arg;
-    p->n = n;
-    p->chunks = n < p->threads ? n : p->threads;
-    p->pending = p->chunks - 1;   // workers 1..chunks-1; the caller does chunk 0
-    p->gen++;
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
-    int b, e;
-    chunk(p, 0, &b, &e);
-    fn(arg, 0, b, e);
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+static void cpu_avgpool_bwd(hpff_backend *be, const hpff_pool_desc *d, const float *dy, float *dx,
+                            float beta) {
+    (void)be;
+    pool_check(d);
+    if (beta == 0.0f) memset(dx, 0, (size_t)d->n * d->c * d->h_in * d->w_in * sizeof(float));
+    pool_pass(d, POOL_AVG_BWD, NULL, dy, dx);
+}
+
+// Adaptive bin [*s, *e) of output index o: [floor(o*in/out), ceil((o+1)*in/out)).
+static inline void adaptive_bin(int o, int in, int out, int *s, int *e) {
+    *s = (int)(((long)o * in) / out);
+    *e = (int)(((long)(o + 1) * in + out - 1) / out);
+}
+
+static void cpu_adaptive_avgpool_fwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
+                                     int w_out, const float *x, float *y) {
+    (void)be;
+    const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
+    for (size_t pl = 0; pl < (size_t)n * c; pl++)
+        for (int oh = 0; oh < h_out; oh++) {
+            int hs, he;
+            adaptive_bin(oh, h_in, h_out, &hs, &he);
+            for (int ow = 0; ow < w_out; ow++) {
+                int ws, we;
+                adaptive_bin(ow, w_in, w_out, &ws, &we);
+                double s = 0.0;
+                for (int ih = hs; ih < he; ih++)
+                    s += hpff_cpu_sum(x + pl * hwi + (size_t)ih * w_in + ws, (size_t)(we - ws));
+                double cnt = (double)(he - hs) * (we - ws);
+                y[pl * hwo + (size_t)oh * w_out + ow] = (float)(s / cnt);
+            }
+        }
+}
+
+static void cpu_adaptive_avgpool_bwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
+                                     int w_out, const float *dy, float *dx, float beta) {
+    (void)be;
+    const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
+    if (beta == 0.0f) memset(dx, 0, (size_t)n * c * hwi * sizeof(float));
+    for (size_t pl = 0; pl < (size_t)n * c; pl++)
+        for (int oh = 0; oh < h_out; oh++) {
+            int hs, he;
+            adaptive_bin(oh, h_in, h_out, &hs, &he);
+            for (int ow = 0; ow < w_out; ow++) {
+                int ws, we;
+                adaptive_bin(ow, w_in, w_out, &ws, &we);
+                float g = dy[pl * hwo + (size_t)oh * w_out + ow] / (float)((he - hs) * (we - ws));
+                for (int ih = hs; ih < he; ih++) {
+                    float *restrict r = dx + pl * hwi + (size_t)ih * w_in;
+                    for (int iw = ws; iw < we; iw++) r[iw] += g;
+                }
+            }
+        }
+}
+
+void hpff_cpu_install_pool(hpff_backend *be) {
+    be->maxpool_fwd = cpu_maxpool_fwd;
+    be->maxpool_bwd = cpu_maxpool_bwd;
+    be->avgpool_fwd = cpu_avgpool_fwd;
+    be->avgpool_bwd = cpu_avgpool_bwd;
+    be->adaptive_avgpool_fwd = cpu_adaptive_avgpool_fwd;
+    be->adaptive_avgpool_bwd = cpu_adaptive_avgpool_bwd;
 }

@@ -1,10 +1,9 @@
 // cuda_aux.cu — the auxiliary-head ops on the GPU: PredSim's spatial standard deviation and
 // similarity-matrix loss (ALGORITHM §3.3), InfoPro's SupCon loss (§3.2). Same definitions as
-// kernels/cpu/aux_cpu.c. Row statistics and the n x n matrices are kept in double in the backend
+// kernels/cpu/cpu_aux.c. Row statistics and the n x n matrices are kept in double in the backend
 // scratch; every sum is a fixed-order block reduction, so results are deterministic. Losses are
 // added into the caller's device stat block; nothing here synchronises the stream.
 #include <math.h>
-#include "cuda_aux.h"
 #include "cuda_internal.h"
 
 #define AUX_THREADS 256

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cuda_aux.h"
 #include "cuda_backend.h"
 #include "cuda_internal.h"
 
@@ -229,7 +228,7 @@ static void cuda_set_threads(hpff_backend *be, int threads) {
     (void)threads;
 }
 
-// ---- profiling marks: timing events recorded on the compute stream (src/backend_prof.c) ----
+// ---- profiling marks: timing events recorded on the compute stream (src/backend/backend_prof.c) ----
 
 static void cuda_prof_reserve(hpff_backend *be, int marks) {
     hpff_cuda_ctx *cx = hpff_cuda_ctx_of(be);

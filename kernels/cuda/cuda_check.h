@@ -1,4 +1,4 @@
-// cuda_check.h — the CUDA, cuDNN and cuBLAS arms of the one error path (src/check.h): each macro
+// cuda_check.h — the CUDA, cuDNN and cuBLAS arms of the one error path (src/base/check.h): each macro
 // evaluates a library call once and, on failure, ends in hpff_fatal() with file:line, the
 // statement and the library's own error string — except while a graph is being recorded, where
 // the first failure is kept and recording is abandoned (the step then runs op by op).

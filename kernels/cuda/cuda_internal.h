@@ -60,6 +60,7 @@ void hpff_cuda_install_pool(hpff_backend *be);
 void hpff_cuda_install_linear(hpff_backend *be);
 void hpff_cuda_install_resize(hpff_backend *be);
 void hpff_cuda_install_loss(hpff_backend *be);
+void hpff_cuda_install_aux(hpff_backend *be);   // spatial_std_fwd/bwd, simmat_mse, supcon
 // Frees the convolution cache (descriptors); called by destroy.
 void hpff_cuda_conv_cache_free(hpff_cuda_ctx *cx);
 

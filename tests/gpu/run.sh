@@ -57,7 +57,7 @@ run_benchmarks() {
             "$b" --steps 20 --warmup 5 --set backend.device=cuda --set train.batch=1024 --label ${cfg} \
             | tee -a "$OUT/bench_gpu.jsonl" || status=1
     done
-    # Where a step's device time goes (src/backend_prof.h): ops per step, library vs own kernels
+    # Where a step's device time goes (src/backend/backend_prof.h): ops per step, library vs own kernels
     # vs idle, top ops; op by op (a recorded graph would bypass the counting wrapper).
     for cfg in "r32_k16_dgl_hpff_ops --set train.method=dgl" "r32_k16_infopro_hpff_ops --set train.method=infopro"; do
         [ "$(remaining)" -lt 40 ] && { echo "=== skipping ${cfg%% *}: out of time"; continue; }
@@ -69,13 +69,14 @@ run_benchmarks() {
     return $status
 }
 
-# Libraries the GPU image lacks, unpacked from Debian packages into .deps/root (not in git;
-# carried to the machine): point pkg-config, CMake and the loader at them. Make it once, here:
-#   echo /.deps/ >> .git/info/exclude; mkdir -p .deps/debs && (cd .deps/debs &&
+# Libraries the GPU image lacks, unpacked from Debian packages into .deps/root (ignored by git,
+# see .gitignore; carried to the machine): point pkg-config, CMake and the loader at them. On a
+# machine with apt, make it once in the repository root:
+#   mkdir -p .deps/debs && (cd .deps/debs &&
 #   apt-get download libinih-dev libinih1 && for f in *.deb; do dpkg -x "$f" ../root; done)
 # and name .deps in the device tool's `carry`. The authors' code for run_peer goes in .peer
 # (.peer/network = their "Exp on CIFAR_SVHN_STL/network" package, .peer/anchor_bench.py from
-# ../shared/bench/peer), likewise excluded and carried.
+# ../shared/bench/peer), likewise ignored and carried.
 use_carried_deps() {
     local r="$ROOT/.deps/root/usr"
     [ -d "$r" ] || return 0

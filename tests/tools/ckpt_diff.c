@@ -70,8 +70,17 @@ static const tensor *find(const set *s, const char *name) {
     return NULL;
 }
 
+static void usage(FILE *f) {
+    fprintf(f, "usage: ckpt_diff RUN_A RUN_B [RTOL]\n"
+               "       ckpt_diff --help\n\n"
+               "Compares the newest complete checkpoints of two run folders tensor by tensor\n"
+               "(parameters and momentum; state tensors), matched by name across rank files.\n"
+               "RTOL 0 (default): bitwise. Exit 0 when every tensor matches, 1 on a mismatch.\n");
+}
+
 int main(int argc, char **argv) {
-    if (argc < 3) { fprintf(stderr, "usage: ckpt_diff RUN_A RUN_B [RTOL]\n"); return 2; }
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) { usage(stdout); return 0; }
+    if (argc < 3) { usage(stderr); return 2; }
     double rtol = argc > 3 ? atof(argv[3]) : 0;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     set a = {0}, b = {0};

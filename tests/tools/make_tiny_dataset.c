@@ -3,6 +3,7 @@
 // bright square at a class-specific position over noise, so a few steps already learn.
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "dsfile.h"
 
 static uint64_t rng(uint64_t *s) {
@@ -32,9 +33,20 @@ static void make_split(hpff_dsfile *f, const char *split, int n, int side, uint6
     free(img);
 }
 
+static void usage(FILE *f) {
+    fprintf(f, "usage: make_tiny_dataset OUT.h5 N_TRAIN SIDE\n"
+               "       make_tiny_dataset --help\n\n"
+               "Writes a small learnable dataset in the project layout for the trainer tests:\n"
+               "N_TRAIN train and N_TRAIN/4 test RGB images of side SIDE, 10 classes.\n");
+}
+
 int main(int argc, char **argv) {
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        usage(stdout);
+        return 0;
+    }
     if (argc != 4) {
-        fprintf(stderr, "usage: make_tiny_dataset OUT.h5 N_TRAIN SIDE\n");
+        usage(stderr);
         return 2;
     }
     int n = atoi(argv[2]), side = atoi(argv[3]);

@@ -11,7 +11,21 @@ expect_fail bad-set "is not one of" "$BIN" --config "$WORK/ok.ini" --set train.m
 expect_fail bad-arg "unknown or incomplete argument" "$BIN" --config "$WORK/ok.ini" --bogus
 expect_fail missing-data "$WORK/none.h5" "$BIN" --config "$WORK/ok.ini" --set data.train_file="$WORK/none.h5"
 expect_fail no-checkpoint "no complete checkpoint" "$BIN" --config "$WORK/ok.ini" --resume "$WORK/empty"
-out=$("$BIN" --help 2>&1) && case "$out" in *"train.max_steps"*|*"max_steps"*) pass ;; *) fail "--help lacks max_steps" ;; esac
+if out=$("$BIN" --help 2>&1); then
+  case "$out" in *"train.max_steps"*|*"max_steps"*) pass ;; *) fail "--help lacks max_steps" ;; esac
+else
+  fail "hpff_pipe --help exits non-zero"
+fi
+# Every program answers --help with its usage (exit 0) and refuses an unknown argument.
+for prog in "$1/hpff_data" "$1/bench_step" "$1/bench_loader" "$CKDIFF" "$1/tests/make_tiny_dataset"; do
+  [ -x "$prog" ] || { [ "${prog##*/}" = hpff_data ] && continue; fail "$prog missing"; continue; }
+  if out=$("$prog" --help 2>&1); then
+    case "$out" in usage:*) pass ;; *) fail "${prog##*/} --help printed: ${out%%$'\n'*}" ;; esac
+  else
+    fail "${prog##*/} --help exits non-zero: ${out%%$'\n'*}"
+  fi
+done
+expect_fail bench-bad-arg "unknown argument '--bogus'" "$1/bench_step" --bogus
 # A short run works, writes metrics lines of each type and a checkpoint.
 if "$BIN" --config "$WORK/ok.ini" --set train.epochs=1 > "$WORK/log" 2>&1; then pass; else fail "tiny run failed: $(tail -5 "$WORK/log")"; fi
 for t in step epoch summary; do grep -q "\"type\":\"$t\"" "$WORK/run/metrics.jsonl" && pass || fail "no $t record in metrics.jsonl"; done

@@ -40,7 +40,7 @@ planned=$(awk '/^pipeline plan/{p=1; next} p && $1 ~ /^[0-9]+$/ && $7 == "MiB" {
 reported=$(awk '/^per-rank time/{p=1; next} p && $1 ~ /^[0-9]+$/ {printf "%d ", $10}' "$WORK/np3.log")
 [ -n "$planned" ] && [ "$planned" = "$reported" ] && pass \
   || fail "plan memory per rank ($planned) differs from the ranks' buffers ($reported)"
-# backend.graph (on the CPU the op recorder: the graph path of src/stage.c): steps 1-2 op by op,
+# backend.graph (on the CPU the op recorder: the graph path of src/pipeline/stage.c): steps 1-2 op by op,
 # step 3 recorded (one segment per stretch between transport calls), 4-6 replayed: bitwise as
 # op by op, on one rank and on three
 run 1 "$WORK/g1" --set backend.graph=on && pass

@@ -1,0 +1,120 @@
+// cpu_resize.c — CPU bilinear resize with align_corners=True (ALGORITHM §1.6) and its exact
+// adjoint, and the patch window copies of PFF (extract / scatter).
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "cpu_internal.h"
+
+// align_corners=True taps of one axis: output index o reads input i0[o] with weight w0[o] and
+// i1[o] with weight w1[o] (ALGORITHM §1.6; the source position is computed in float as PyTorch
+// does). One allocation holds the four arrays.
+typedef struct lerp_taps { int *i0, *i1; float *w0, *w1; } lerp_taps;
+
+static lerp_taps lerp_taps_make(int in, int out) {
+    lerp_taps t;
+    t.i0 = hpff_xmalloc((size_t)out * (2 * sizeof(int) + 2 * sizeof(float)));
+    t.i1 = t.i0 + out;
+    t.w0 = (float *)(t.i1 + out);
+    t.w1 = t.w0 + out;
+    const float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
+    for (int o = 0; o < out; o++) {
+        float src = scale * (float)o;
+        int a = (int)src;
+        if (a > in - 1) a = in - 1;
+        float f = src - (float)a;
+        f = f < 0.0f ? 0.0f : (f > 1.0f ? 1.0f : f);
+        t.i0[o] = a;
+        t.i1[o] = a < in - 1 ? a + 1 : a;
+        t.w0[o] = 1.0f - f;
+        t.w1[o] = f;
+    }
+    return t;
+}
+
+static void cpu_resize_bilinear_fwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
+                                    int w_out, const float *x, float *y) {
+    (void)be;
+    const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
+    lerp_taps th = lerp_taps_make(h_in, h_out), tw = lerp_taps_make(w_in, w_out);
+    for (size_t pl = 0; pl < (size_t)n * c; pl++) {
+        const float *xp = x + pl * hwi;
+        for (int oh = 0; oh < h_out; oh++) {
+            const float *r0 = xp + (size_t)th.i0[oh] * w_in, *r1 = xp + (size_t)th.i1[oh] * w_in;
+            const float a0 = th.w0[oh], a1 = th.w1[oh];
+            float *restrict yr = y + pl * hwo + (size_t)oh * w_out;
+            for (int ow = 0; ow < w_out; ow++) {
+                int j0 = tw.i0[ow], j1 = tw.i1[ow];
+                float b0 = tw.w0[ow], b1 = tw.w1[ow];
+                yr[ow] = a0 * (b0 * r0[j0] + b1 * r0[j1]) + a1 * (b0 * r1[j0] + b1 * r1[j1]);
+            }
+        }
+    }
+    free(th.i0);
+    free(tw.i0);
+}
+
+static void cpu_resize_bilinear_bwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
+                                    int w_out, const float *dy, float *dx, float beta) {
+    (void)be;
+    const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
+    lerp_taps th = lerp_taps_make(h_in, h_out), tw = lerp_taps_make(w_in, w_out);
+    if (beta == 0.0f) memset(dx, 0, (size_t)n * c * hwi * sizeof(float));
+    for (size_t pl = 0; pl < (size_t)n * c; pl++) {
+        float *xp = dx + pl * hwi;
+        for (int oh = 0; oh < h_out; oh++) {
+            float *r0 = xp + (size_t)th.i0[oh] * w_in, *r1 = xp + (size_t)th.i1[oh] * w_in;
+            const float a0 = th.w0[oh], a1 = th.w1[oh];
+            const float *gr = dy + pl * hwo + (size_t)oh * w_out;
+            for (int ow = 0; ow < w_out; ow++) {
+                int j0 = tw.i0[ow], j1 = tw.i1[ow];
+                float b0 = tw.w0[ow], b1 = tw.w1[ow], g0 = a0 * gr[ow], g1 = a1 * gr[ow];
+                r0[j0] += b0 * g0;
+                r0[j1] += b1 * g0;
+                r1[j0] += b0 * g1;
+                r1[j1] += b1 * g1;
+            }
+        }
+    }
+    free(th.i0);
+    free(tw.i0);
+}
+
+static void patch_check(int h, int w, int r0, int c0, int ph, int pw) {
+    HPFF_CHECK(r0 >= 0 && c0 >= 0 && ph >= 0 && pw >= 0 && r0 + ph <= h && c0 + pw <= w,
+               "patch: window rows [%d, %d) x cols [%d, %d) outside the %dx%d map", r0, r0 + ph,
+               c0, c0 + pw, h, w);
+}
+
+static void cpu_patch_extract(hpff_backend *be, int n, int c, int h, int w, int r0, int c0, int ph,
+                              int pw, const float *x, float *p) {
+    (void)be;
+    patch_check(h, w, r0, c0, ph, pw);
+    for (size_t pl = 0; pl < (size_t)n * c; pl++)
+        for (int i = 0; i < ph; i++)
+            memcpy(p + (pl * ph + i) * pw, x + (pl * h + r0 + i) * w + c0,
+                   (size_t)pw * sizeof(float));
+}
+
+static void cpu_patch_scatter(hpff_backend *be, int n, int c, int h, int w, int r0, int c0, int ph,
+                              int pw, const float *dp, float *dx, float beta) {
+    (void)be;
+    patch_check(h, w, r0, c0, ph, pw);
+    for (size_t pl = 0; pl < (size_t)n * c; pl++)
+        for (int i = 0; i < ph; i++) {
+            const float *restrict s = dp + (pl * ph + i) * pw;
+            float *restrict o = dx + (pl * h + r0 + i) * w + c0;
+            if (beta == 0.0f)
+                memcpy(o, s, (size_t)pw * sizeof(float));
+            else
+                for (int k = 0; k < pw; k++) o[k] += s[k];
+        }
+}
+
+void hpff_cpu_install_resize(hpff_backend *be) {
+    be->resize_bilinear_fwd = cpu_resize_bilinear_fwd;
+    be->resize_bilinear_bwd = cpu_resize_bilinear_bwd;
+    be->patch_extract = cpu_patch_extract;
+    be->patch_scatter = cpu_patch_scatter;
+}

@@ -1,0 +1,22 @@
+// system.h — what the program asks of the operating system: a monotonic clock, peak memory,
+// directories; and a human duration for messages.
+#ifndef HPFF_SYSTEM_H
+#define HPFF_SYSTEM_H
+#include <stddef.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Monotonic clock in seconds.
+double hpff_now(void);
+// Peak resident set size of this process in bytes (getrusage).
+size_t hpff_peak_rss_bytes(void);
+// Human duration: "12s", "3m05s", "1h02m"; "?" for negative or non-finite input.
+void hpff_format_duration(double seconds, char *buf, size_t n);
+// Creates path and its missing parents; an existing directory is fine. 0, or -1 with errno.
+int hpff_mkdir_p(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,229 @@
+// train.c — one training run from start (or a checkpoint) to the summary: set-up, the epochs,
+// evaluation and checkpoints. The plan is train_plan.c's, the reporting train_report.c's.
+#include "train.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "backend_record.h"
+#include "registry.h"
+#include "train_plan.h"
+#include "train_report.h"
+
+float hpff_lr_at(const hpff_config *c, int epoch) {
+    const double pi = 3.14159265358979323846;
+    double E = c->epochs, eta0 = c->lr;
+    if (c->schedule == HPFF_SCHEDULE_CONSTANT) return (float)eta0;
+    if (c->schedule == HPFF_SCHEDULE_COSINE) return (float)(0.5 * eta0 * (1 + cos(pi * epoch / E)));
+    int e = epoch + 1;   // the CIFAR code counts epochs from 1, with a 10-epoch warm-up from 0.01
+    double cosv = 0.5 * eta0 * (1 + cos(pi * e / E));
+    if (e <= 10) return (float)(cosv * (e - 1) / 10.0 + 0.01 * (11 - e) / 10.0);
+    return (float)cosv;
+}
+
+// ---- set-up ----
+
+static int fail(const hpff_run *r, int all_ranks, const char *msg) {
+    if (all_ranks || r->w->rank == 0) fprintf(stderr, "hpff_pipe: %s\n", msg);
+    return 2;
+}
+
+static int select_backend(hpff_run *r) {
+    char why[512] = "";
+    r->be = hpff_backend_select(r->cfg, r->w->local_rank, why, sizeof why);
+    return r->be ? 0 : fail(r, 0, why);
+}
+
+// This rank's modules, the transport to its neighbours, and the stage that steps them.
+static int build_rank(hpff_run *r) {
+    const hpff_config *c = r->cfg;
+    const hpff_data_info *in = &r->info;
+    hpff_shape shape = {in->c, in->h, in->w};
+    int m0 = r->plan.m0[r->w->rank], m1 = r->plan.m1[r->w->rank];
+    hpff_status st = hpff_model_build(&r->md, c, r->be, shape, in->classes, m0, m1);
+    if (st.code) return fail(r, 1, st.msg);
+    size_t maxf = r->md.in_floats_max > r->md.out_floats_max ? r->md.in_floats_max : r->md.out_floats_max;
+    char why[512] = "";
+    r->tr = hpff_transport_select(c, r->w, r->be, maxf + (size_t)c->batch * hpff_shape_numel(shape), why, sizeof why);
+    if (!r->tr) return fail(r, 0, why);
+    hpff_model_init_values(&r->md);
+    hpff_stage_init(&r->stage, &r->md, r->tr, in->mean, in->std, in->c);
+    r->stage.graph.wanted = c->graph;
+    r->stage.graph.verbose = r->w->rank == 0;
+    if (c->graph && r->w->rank == 0 && hpff_backend_is_recorder(r->be))
+        printf("note: backend.graph on the CPU: steps are recorded and replayed by an op recorder (the graph "
+               "path, no faster than op by op)\n");
+    return 0;
+}
+
+// --resume: every rank loads its file of the newest complete checkpoint.
+static int resume(hpff_run *r, const char *resume_dir) {
+    const hpff_world *w = r->w;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/checkpoints", resume_dir);
+    long step = hpff_ckpt_latest(dir);
+    if (step < 0) {
+        if (w->rank == 0) fprintf(stderr, "hpff_pipe: --resume %s: no complete checkpoint in %s\n", resume_dir, dir);
+        return 2;
+    }
+    hpff_status st = hpff_ckpt_read_rank(dir, step, &r->stage, r->cfg, w->rank, w->size, &r->pos);
+    int ok = !st.code, all_ok = (int)hpff_world_sum(w, ok) == w->size;
+    if (!ok) fprintf(stderr, "hpff_pipe: %s\n", st.msg);
+    if (!all_ok) return 2;
+    r->stage.step = r->pos.step;
+    if (w->rank == 0) printf("resumed from %s/step-%09ld (epoch %d, batch %d)\n", dir, step, r->pos.epoch + 1, r->pos.batch);
+    return 0;
+}
+
+// The host batch, the metrics file and (rank 0) the effective configuration in run_dir.
+static void open_outputs(hpff_run *r) {
+    const hpff_config *c = r->cfg;
+    size_t xs = (size_t)c->batch * r->info.c * r->info.h * r->info.w;
+    r->x = hpff_xcalloc(xs, sizeof(float));
+    r->y = hpff_xcalloc((size_t)c->batch, sizeof(int32_t));
+    r->mt = hpff_metrics_open(c->run_dir, r->w->rank);
+    HPFF_CHECK(r->mt != NULL, "cannot open the metrics file under '%s'", c->run_dir);
+    if (r->w->rank != 0) return;
+    char p[600];
+    snprintf(p, sizeof p, "%s/config.ini", c->run_dir);
+    FILE *f = fopen(p, "w");
+    HPFF_CHECK(f != NULL, "cannot write '%s'", p);
+    hpff_config_write(c, f);
+    fclose(f);
+}
+
+// Data (rank 0 reads, everyone learns the shapes), backend, plan, this rank's model, transport
+// and stage, the checkpoint to continue from, the outputs.
+static int setup(hpff_run *r, const char *resume_dir) {
+    r->pos.best_err = -1;
+    snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoints", r->cfg->run_dir);
+    if (hpff_train_data_open(r->cfg, r->w, 0, 1, &r->data, &r->info)) return 2;   // one replica
+    if (select_backend(r)) return 2;
+    if (hpff_train_plan(r, resume_dir)) return 2;
+    if (build_rank(r)) return 2;
+    if (resume_dir && resume(r, resume_dir)) return 2;
+    open_outputs(r);
+    return 0;
+}
+
+static void teardown(hpff_run *r) {
+    if (r->stage.md) hpff_stage_free(&r->stage);
+    hpff_model_free(&r->md);
+    if (r->tr) r->tr->ops->destroy(r->tr);
+    if (r->be) hpff_backend_destroy(r->be);
+    hpff_train_data_close(&r->data);
+    hpff_metrics_close(r->mt);
+    free(r->x);
+    free(r->y);
+}
+
+// ---- training ----
+
+static void save_checkpoint(hpff_run *r, int epoch, int batch) {
+    hpff_stage_flush(&r->stage);   // delayed mode: the owed boundary gradient goes in the file
+    r->pos.epoch = epoch;
+    r->pos.batch = batch;
+    r->pos.wall += hpff_now() - r->t_start;
+    r->t_start = hpff_now();
+    char ranges[1024] = "";
+    for (int k = 0, len = 0; k < r->plan.ranks; k++)
+        len += snprintf(ranges + len, sizeof ranges - (size_t)len, "%s%d-%d", k ? "," : "", r->plan.m0[k], r->plan.m1[k]);
+    hpff_status st = hpff_ckpt_write_rank(r->ckpt_dir, &r->stage, r->cfg, &r->pos, r->w->rank, r->w->size, ranges);
+    HPFF_CHECK(!st.code, "%s", st.msg);
+    hpff_world_barrier(r->w);
+    if (r->w->rank == 0) {
+        st = hpff_ckpt_mark_complete(r->ckpt_dir, r->pos.step, 2);
+        HPFF_CHECK(!st.code, "%s", st.msg);
+    }
+}
+
+// Test-set evaluation through the pipeline; returns top-1 / top-5 error (%) on the last rank.
+static void evaluate(hpff_run *r, double *err1, double *err5, double *loss) {
+    long c1 = 0, c5 = 0, seen = 0;
+    double lsum = 0;
+    // Delayed mode: take the owed cascade gradient first; its send would otherwise hold the
+    // downstream rank in wait_sends while this rank waits for it to take evaluation payloads.
+    hpff_stage_flush(&r->stage);
+    if (r->w->rank == 0) hpff_loader_start_epoch(r->data.test_ld, 0, 0);
+    for (int b = 0; b < r->info.test_batches; b++) {
+        int n = 0;
+        double wait = 0;
+        if (r->w->rank == 0) n = hpff_loader_next(r->data.test_ld, r->x, r->y, &wait);
+        hpff_step_stats st;
+        hpff_stage_eval(&r->stage, r->x, r->y, n, &st);
+        if (st.has_final) {
+            c1 += st.final_correct1;
+            c5 += st.final_correct5;
+            lsum += (double)st.final_loss * st.n;
+            seen += st.n;
+        }
+    }
+    *err1 = seen ? 100.0 * (1.0 - (double)c1 / seen) : NAN;
+    *err5 = seen ? 100.0 * (1.0 - (double)c5 / seen) : NAN;
+    *loss = seen ? lsum / seen : NAN;
+}
+
+// One epoch of training from batch `first`. Returns 0 at the end of the epoch, 1 when
+// train.max_steps stops it inside the epoch (*next = the batch to continue with), 2 when it
+// stops exactly at the end.
+static int train_epoch(hpff_run *r, int epoch, int first, int *next) {
+    const hpff_config *c = r->cfg;
+    float lr = hpff_lr_at(c, epoch);
+    if (r->w->rank == 0) hpff_loader_start_epoch(r->data.train_ld, epoch, first);
+    hpff_window win = {0};
+    win.t0 = hpff_now();
+    for (int b = first; b < r->info.train_batches; b++) {
+        int n = 0;
+        double wait = 0;
+        if (r->w->rank == 0) n = hpff_loader_next(r->data.train_ld, r->x, r->y, &wait);
+        hpff_step_stats st;
+        hpff_stage_step(&r->stage, r->x, r->y, n, lr, &st);
+        long step = ++r->pos.step;
+        hpff_check_finite(c, &st, step);
+        hpff_window_add(&win, &st, wait);
+        hpff_window_add(&r->total, &st, wait);
+        hpff_window_add(&r->epoch, &st, wait);
+        int end = b + 1 == r->info.train_batches, stop = c->max_steps > 0 && step >= c->max_steps;
+        if (step % c->log_every == 0 || end || stop) hpff_report_window(r, &st, epoch, b, step, lr, &win);
+        if (c->ckpt_every > 0 && step % c->ckpt_every == 0 && !end) save_checkpoint(r, epoch, b + 1);
+        *next = b + 1;
+        if (stop) return end ? 2 : 1;
+    }
+    return 0;
+}
+
+int hpff_train_run(const hpff_config *cfg, const hpff_world *w, const char *resume_dir) {
+    hpff_run R;
+    memset(&R, 0, sizeof R);
+    hpff_run *r = &R;
+    r->cfg = cfg;
+    r->w = w;
+    int rc = setup(r, resume_dir);
+    if (rc) { teardown(r); return rc; }
+    r->t_start = hpff_now();
+    double wall0 = r->t_start - r->pos.wall;
+    double final_err = NAN, final_err5 = NAN;
+    int epoch = r->pos.epoch, first = r->pos.batch, stopped = 0;
+    for (; epoch < cfg->epochs && !stopped; epoch++, first = 0) {
+        int next = first;
+        int s = first < r->info.train_batches ? train_epoch(r, epoch, first, &next) : 0;
+        stopped = s != 0;
+        if (s == 1) { save_checkpoint(r, epoch, next); break; }
+        double e1 = NAN, e5 = NAN, tl = NAN;
+        if (cfg->eval) evaluate(r, &e1, &e5, &tl);
+        if (hpff_is_last_rank(r) && cfg->eval) {
+            final_err = e1;
+            final_err5 = e5;
+            hpff_report_test(r, epoch, e1, e5, tl, hpff_now() - wall0);
+        }
+        hpff_log_epoch(r, epoch, e1, e5, tl, hpff_now() - wall0);
+        int ckpt_now = cfg->ckpt_every_epochs > 0 && (epoch + 1) % cfg->ckpt_every_epochs == 0;
+        if (ckpt_now || epoch + 1 == cfg->epochs || stopped) save_checkpoint(r, epoch + 1, 0);
+    }
+    hpff_stage_finish(&r->stage);
+    double wall = hpff_now() - wall0;
+    hpff_log_summary(r, wall, final_err, final_err5);
+    hpff_print_rank_summary(r, wall);
+    teardown(r);
+    return 0;
+}

@@ -1,0 +1,54 @@
+// train.h — the training run: data (rank 0), model and stage per rank, epochs, learning-rate
+// schedule, progress lines, metrics, evaluation, checkpoints and the final summary. The run's
+// state is shared by train.c (the run itself), train_plan.c (the pipeline plan at start-up) and
+// train_report.c (progress lines, metrics records, summaries).
+#ifndef HPFF_TRAIN_H
+#define HPFF_TRAIN_H
+#include "backend.h"
+#include "ckpt.h"
+#include "config.h"
+#include "metrics.h"
+#include "model.h"
+#include "plan.h"
+#include "stage.h"
+#include "train_data.h"
+#include "transport.h"
+#include "world.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Running sums of the steps of one log window, of the epoch or of the whole run.
+typedef struct hpff_window {
+    double t0, loss, busy, wait_down, wait_up, wait_send, data;
+    long imgs, correct, steps;
+} hpff_window;
+
+typedef struct hpff_run {
+    const hpff_config *cfg;
+    const hpff_world *w;
+    hpff_train_data data;       // rank 0
+    hpff_data_info info;        // every rank
+    hpff_backend *be;
+    hpff_plan plan;
+    hpff_model md;
+    hpff_transport *tr;
+    hpff_stage stage;
+    hpff_metrics *mt;
+    float *x;                   // (batch, c, h, w) host batch (rank 0)
+    int32_t *y;                 // (batch)
+    char ckpt_dir[512];
+    hpff_ckpt_pos pos;
+    double t_start;
+    hpff_window total, epoch;   // the whole run, the current epoch
+} hpff_run;
+
+// Learning rate of 0-based epoch e of E (ALGORITHM §6).
+float hpff_lr_at(const hpff_config *c, int epoch);
+// Runs training; resume_dir (or NULL) holds checkpoints to continue from. Returns the exit code.
+int hpff_train_run(const hpff_config *cfg, const hpff_world *w, const char *resume_dir);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,79 @@
+// train_plan.c — the pipeline plan at start-up (train_plan.h).
+#include "train_plan.h"
+#include <stdio.h>
+#include <string.h>
+#include "profile.h"
+
+// The module ranges of a run being resumed (so a measured plan is not re-measured into another
+// partition); empty when the checkpoint has none or the user set pipeline.ranges.
+static void resumed_ranges(const hpff_config *c, const hpff_world *w, const char *resume_dir, char *ranges, size_t n) {
+    ranges[0] = 0;
+    if (!resume_dir || c->ranges[0]) return;
+    if (w->rank == 0) {
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/checkpoints", resume_dir);
+        long step = hpff_ckpt_latest(dir);
+        if (step >= 0) hpff_ckpt_read_ranges(dir, step, ranges, n);
+    }
+    hpff_world_bcast(w, ranges, n, 0);
+}
+
+// The checkpoint's partition must have one range per rank of this run.
+static int check_resumed_count(const hpff_world *w, const char *resume_dir, const char *ranges) {
+    int stored = 0;
+    for (const char *q = ranges; *q; q++) stored += *q == ',';
+    if (!ranges[0] || stored + 1 == w->size) return 0;
+    if (w->rank == 0)
+        fprintf(stderr, "hpff_pipe: --resume %s: the checkpoint was written by %d ranks; this run has %d. "
+                "Resume with mpirun -np %d\n", resume_dir, stored + 1, w->size, stored + 1);
+    return 2;
+}
+
+// pipeline.balance = measure: rank 0 times a step of the whole network and every rank plans
+// from the same numbers (ms per step of each module).
+static void measure(const hpff_run *r, hpff_shape shape, hpff_module_cost *cost, int M) {
+    double ms[HPFF_MAX_MODULES];
+    if (r->w->rank == 0) {
+        hpff_status st = hpff_measure_module_ms(r->cfg, r->be, shape, r->info.classes, ms);
+        HPFF_CHECK(!st.code, "%s", st.msg);
+    }
+    hpff_world_bcast(r->w, ms, sizeof(double) * (size_t)M, 0);
+    for (int m = 0; m < M; m++) cost[m].cost = ms[m];
+}
+
+// Rank 0: what the run is and the plan (each rank's buffers counted from the sizing build).
+static void print_plan(hpff_run *r, const hpff_model *full, const hpff_module_cost *cost, int measured,
+                       const char *ranges) {
+    const hpff_config *c = r->cfg;
+    const hpff_data_info *in = &r->info;
+    for (int k = 0; k < r->plan.ranks; k++) r->plan.bytes[k] = (double)hpff_rank_bytes(full, r->plan.m0[k], r->plan.m1[k]);
+    printf("hpff_pipe: %s, %s on %s (%d x %d x %d, %d classes, %ld train / %ld test), backend %s, %d rank%s\n",
+           hpff_config_enum_name(c, &c->arch), hpff_config_enum_name(c, &c->method), c->train_file, in->c, in->h,
+           in->w, in->classes, in->n_train, in->n_test, r->be->name, r->w->size, r->w->size > 1 ? "s" : "");
+    hpff_plan_print(&r->plan, cost, measured ? 1.0 : 0.0, stdout);
+    if (ranges[0]) printf("  (module ranges of the checkpoint being resumed: %s)\n", ranges);
+}
+
+int hpff_train_plan(hpff_run *r, const char *resume_dir) {
+    const hpff_config *c = r->cfg;
+    const hpff_world *w = r->w;
+    hpff_shape shape = {r->info.c, r->info.h, r->info.w};
+    hpff_model full;   // the one sizing build: every module's cost inputs, every rank's bytes
+    hpff_status st = hpff_model_size_all(&full, c, r->be, shape, r->info.classes);
+    static hpff_module_cost cost[HPFF_MAX_MODULES];
+    if (!st.code) hpff_model_module_costs(&full, cost);
+    char ranges[1024];
+    resumed_ranges(c, w, resume_dir, ranges, sizeof ranges);
+    int rc = check_resumed_count(w, resume_dir, ranges);
+    int measured = !rc && !st.code && w->size > 1 && !c->ranges[0] && !ranges[0] &&
+                   c->balance == HPFF_BALANCE_MEASURE;
+    if (measured) measure(r, shape, cost, full.M);
+    if (!rc && !st.code) st = hpff_plan_make(cost, full.M, w->size, ranges[0] ? ranges : c->ranges, &r->plan);
+    if (!rc && st.code) {
+        if (w->rank == 0) fprintf(stderr, "hpff_pipe: %s\n", st.msg);
+        rc = 2;
+    }
+    if (!rc && w->rank == 0) print_plan(r, &full, cost, measured, ranges);
+    hpff_model_free(&full);
+    return rc;
+}
