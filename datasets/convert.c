@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 const hpff_conv_format *const hpff_conv_formats[] = {
@@ -53,7 +55,7 @@ hpff_status hpff_conv_fread(FILE *f, void *buf, size_t bytes, const char *path, 
     return hpff_status_ok();
 }
 
-static char *dup_str(const char *s) {
+char *hpff_conv_strdup(const char *s) {
     size_t n = strlen(s) + 1;
     char *d = hpff_xmalloc(n);
     memcpy(d, s, n);
@@ -70,7 +72,7 @@ void hpff_conv_names(hpff_conv_info *info, const char *dir, const char *file,
         line[strcspn(line, "\r\n")] = 0;
         if (!*line) continue;
         if (n == info->classes) { n++; break; }
-        names[n++] = dup_str(line);
+        names[n++] = hpff_conv_strdup(line);
     }
     if (f) fclose(f);
     if (n != info->classes) {
@@ -78,7 +80,60 @@ void hpff_conv_names(hpff_conv_info *info, const char *dir, const char *file,
                        path, info->classes);
         for (int i = 0; i < n && i < info->classes; i++) free(names[i]);
         if (!fallback) { free(names); return; }
-        for (int i = 0; i < info->classes; i++) names[i] = dup_str(fallback[i]);
+        for (int i = 0; i < info->classes; i++) names[i] = hpff_conv_strdup(fallback[i]);
     }
     info->class_names = names;
+}
+
+int hpff_conv_cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int hpff_conv_is_image_name(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+// Directory or regular file, from the entry type when the file system gives it (no stat per
+// file on an ImageNet-sized folder), else from stat; -1 when neither can be told.
+static int entry_is_dir(const char *dir, const struct dirent *e) {
+    if (e->d_type == DT_DIR) return 1;
+    if (e->d_type == DT_REG) return 0;
+    char path[4096];
+    struct stat st;
+    if (hpff_conv_join(path, sizeof path, dir, e->d_name).code || stat(path, &st) != 0) return -1;
+    return S_ISDIR(st.st_mode) ? 1 : S_ISREG(st.st_mode) ? 0 : -1;
+}
+
+hpff_status hpff_conv_list_dir(const char *dir, int want_dirs, char ***out, int *count, int *other) {
+    DIR *d = opendir(dir);
+    *out = NULL;
+    *count = 0;
+    if (!d) return hpff_status_fail("cannot open folder %s: %s", dir, strerror(errno));
+    int cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        int is_dir = entry_is_dir(dir, e);
+        if (is_dir < 0) continue;
+        if (is_dir != (want_dirs != 0)) {
+            if (other) (*other)++;
+            continue;
+        }
+        if (*count == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **grown = realloc(*out, (size_t)cap * sizeof(char *));
+            HPFF_CHECK(grown != NULL, "out of memory listing %s", dir);
+            *out = grown;
+        }
+        (*out)[(*count)++] = hpff_conv_strdup(e->d_name);
+    }
+    closedir(d);
+    if (*count) qsort(*out, (size_t)*count, sizeof(char *), hpff_conv_cmp_str);
+    return hpff_status_ok();
+}
+
+void hpff_conv_free_list(char **v, int n) {
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
 }

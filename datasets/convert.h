@@ -55,5 +55,15 @@ hpff_status hpff_conv_fread(FILE *f, void *buf, size_t bytes, const char *path, 
 // Class names: the non-empty lines of dir/file when it exists, else `fallback` (may be NULL).
 void hpff_conv_names(hpff_conv_info *info, const char *dir, const char *file,
                      const char *const *fallback);
+// Sorted (strcmp) names in `dir`: sub-folders (want_dirs) or regular files; hidden names
+// skipped; entries of the other kind counted into *other (may be NULL). Free with
+// hpff_conv_free_list.
+hpff_status hpff_conv_list_dir(const char *dir, int want_dirs, char ***out, int *count, int *other);
+void hpff_conv_free_list(char **v, int n);
+// qsort / bsearch comparison of two char * elements.
+int hpff_conv_cmp_str(const void *a, const void *b);
+char *hpff_conv_strdup(const char *s);
+// .png, .jpg or .jpeg in any case.
+int hpff_conv_is_image_name(const char *name);
 
 #endif

@@ -2,7 +2,6 @@
 // Classes are the sorted names of DIR/train's sub-folders; images are taken class by class,
 // files sorted by name. Every image must have one size; the file is grayscale (C = 1) when all
 // images are, else RGB (C = 3: gray images are replicated, alpha is dropped).
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <jpeglib.h>
@@ -11,8 +10,6 @@
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 #include "convert.h"
 
 typedef struct item {
@@ -34,65 +31,14 @@ typedef struct img_info {
 
 // ---------------------------------------------------------------- listing ------------------
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *dup_str(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = hpff_xmalloc(n);
-    memcpy(d, s, n);
-    return d;
-}
-
-// Sorted entries of `dir`: sub-folders (want_dirs) or regular files; hidden names skipped.
-static hpff_status list_dir(const char *dir, int want_dirs, char ***out, int *count, int *other) {
-    DIR *d = opendir(dir);
-    *out = NULL;
-    *count = 0;
-    if (!d) return hpff_status_fail("cannot open folder %s: %s", dir, strerror(errno));
-    int cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char path[4096];
-        struct stat st;
-        if (hpff_conv_join(path, sizeof path, dir, e->d_name).code || stat(path, &st) != 0) continue;
-        if (want_dirs ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
-            if (other) (*other)++;
-            continue;
-        }
-        if (*count == cap) {
-            cap = cap ? 2 * cap : 64;
-            char **grown = realloc(*out, (size_t)cap * sizeof(char *));
-            HPFF_CHECK(grown != NULL, "out of memory listing %s", dir);
-            *out = grown;
-        }
-        (*out)[(*count)++] = dup_str(e->d_name);
-    }
-    closedir(d);
-    if (*count) qsort(*out, (size_t)*count, sizeof(char *), cmp_str);
-    return hpff_status_ok();
-}
-
-static void free_list(char **v, int n) {
-    for (int i = 0; i < n; i++) free(v[i]);
-    free(v);
-}
-
-static int is_image_name(const char *name) {
-    const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
-}
-
 static hpff_status list_split(folder_ctx *f, const char *dir, int s) {
     char root[4096];
     hpff_status st = hpff_conv_join(root, sizeof root, dir, s ? "test" : "train");
     char **sub = NULL;
     int nsub = 0, cap = 0;
-    if (!st.code) st = list_dir(root, 1, &sub, &nsub, NULL);
+    if (!st.code) st = hpff_conv_list_dir(root, 1, &sub, &nsub, NULL);
     for (int i = 0; i < nsub && !st.code; i++) {
-        char **hit = bsearch(&sub[i], f->classes, (size_t)f->nclasses, sizeof(char *), cmp_str);
+        char **hit = bsearch(&sub[i], f->classes, (size_t)f->nclasses, sizeof(char *), hpff_conv_cmp_str);
         if (!hit) {
             st = hpff_status_fail("%s/%s: class '%s' has no folder under %s/train; the classes "
                                   "are the train sub-folders", root, sub[i], sub[i], dir);
@@ -101,9 +47,9 @@ static hpff_status list_split(folder_ctx *f, const char *dir, int s) {
         char cdir[4096], **files = NULL;
         int nf = 0;
         st = hpff_conv_join(cdir, sizeof cdir, root, sub[i]);
-        if (!st.code) st = list_dir(cdir, 0, &files, &nf, &f->skipped);
+        if (!st.code) st = hpff_conv_list_dir(cdir, 0, &files, &nf, &f->skipped);
         for (int k = 0; k < nf && !st.code; k++) {
-            if (!is_image_name(files[k])) { f->skipped++; continue; }
+            if (!hpff_conv_is_image_name(files[k])) { f->skipped++; continue; }
             if (f->n[s] == cap) {
                 cap = cap ? 2 * cap : 256;
                 item *grown = realloc(f->items[s], (size_t)cap * sizeof(item));
@@ -112,11 +58,11 @@ static hpff_status list_split(folder_ctx *f, const char *dir, int s) {
             }
             char path[4096];
             st = hpff_conv_join(path, sizeof path, cdir, files[k]);
-            f->items[s][f->n[s]++] = (item){dup_str(path), (int)(hit - f->classes)};
+            f->items[s][f->n[s]++] = (item){hpff_conv_strdup(path), (int)(hit - f->classes)};
         }
-        free_list(files, nf);
+        hpff_conv_free_list(files, nf);
     }
-    free_list(sub, nsub);
+    hpff_conv_free_list(sub, nsub);
     if (!st.code && f->n[s] == 0)
         st = hpff_status_fail("%s: no .png/.jpg/.jpeg images in its class folders", root);
     return st;
@@ -251,7 +197,7 @@ static hpff_status image_load(const char *path, img_info *info, uint8_t *dst, in
 static void folder_free(void *ctx) {
     folder_ctx *f = ctx;
     if (!f) return;
-    free_list(f->classes, f->nclasses);
+    hpff_conv_free_list(f->classes, f->nclasses);
     for (int s = 0; s < 2; s++) {
         for (int i = 0; i < f->n[s]; i++) free(f->items[s][i].path);
         free(f->items[s]);
@@ -286,7 +232,7 @@ static hpff_status folder_probe(const char *dir, hpff_conv_info *info) {
     info->ctx_free = folder_free;
     char train[4096];
     hpff_status s = hpff_conv_join(train, sizeof train, dir, "train");
-    if (!s.code) s = list_dir(train, 1, &f->classes, &f->nclasses, NULL);
+    if (!s.code) s = hpff_conv_list_dir(train, 1, &f->classes, &f->nclasses, NULL);
     if (s.code)
         s = hpff_status_fail("%s (folder expects %s/train/<class>/*.png|jpg and "
                              "%s/test/<class>/...)", s.msg, dir, dir);
@@ -300,7 +246,7 @@ static hpff_status folder_probe(const char *dir, hpff_conv_info *info) {
     if (s.code) return s;
     info->classes = f->nclasses;
     info->class_names = hpff_xcalloc((size_t)f->nclasses, sizeof(char *));
-    for (int i = 0; i < f->nclasses; i++) info->class_names[i] = dup_str(f->classes[i]);
+    for (int i = 0; i < f->nclasses; i++) info->class_names[i] = hpff_conv_strdup(f->classes[i]);
     if (f->skipped)
         fprintf(stderr, "note: skipped %d entries that are not .png/.jpg/.jpeg files\n", f->skipped);
     return hpff_status_ok();

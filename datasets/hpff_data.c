@@ -9,6 +9,9 @@
 #include <unistd.h>
 #include "convert.h"
 #include "dsfile.h"
+#ifdef HPFF_IMAGENET
+#include "imagenet_conv.h"
+#endif
 
 enum { CHUNK = 256 };           // images per read/append
 
@@ -35,6 +38,8 @@ static void usage(FILE *f) {
                "FORMAT and what DIR must hold:\n");
     for (int i = 0; hpff_conv_formats[i]; i++)
         fprintf(f, "  %-14s %s\n", hpff_conv_formats[i]->name, hpff_conv_formats[i]->files);
+    fprintf(f, "  %-14s %s\n", "imagenet", "ILSVRC2012 train/<wnid>/*.JPEG and val/: encoded-JPEG "
+               "output, its own options (hpff_data imagenet --help)");
     fprintf(f, "\n--stats recipe    (default) store the normalisation of ALGORITHM §6 where it\n"
                "                  defines one (cifar10, svhn, stl10), else the train statistics\n"
                "--stats computed  always store the mean/std computed over the train split\n");
@@ -145,7 +150,21 @@ static hpff_status convert(const hpff_conv_format *fmt, const char *dir, const c
     return s;
 }
 
+// `hpff_data imagenet ...` has its own options and output layout.
+static int imagenet_main(int argc, char **argv) {
+#ifdef HPFF_IMAGENET
+    return hpff_imagenet_main(argc, argv);
+#else
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "hpff_data: this build has no imagenet converter (needs libjpeg-turbo and "
+                    "libturbojpeg0-dev; see the cmake output)\n");
+    return 2;
+#endif
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "imagenet") == 0) return imagenet_main(argc - 1, argv + 1);
     int recipe = 1;
     const char *pos[3];
     int npos = 0;

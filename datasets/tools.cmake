@@ -19,6 +19,23 @@ add_executable(hpff_data
 )
 target_include_directories(hpff_data PRIVATE datasets)
 target_link_libraries(hpff_data PRIVATE hpff PkgConfig::HPFF_CONV)
+# `hpff_data imagenet` (encoded-JPEG output) needs the loader's JPEG decoder and TurboJPEG.
+pkg_check_modules(HPFF_TURBOJPEG QUIET IMPORTED_TARGET libturbojpeg)
+if(HPFF_HAVE_JPEG AND HPFF_TURBOJPEG_FOUND)
+  set(HPFF_HAVE_IMAGENET_CONV ON)
+  message(STATUS "hpff: hpff_data imagenet with TurboJPEG ${HPFF_TURBOJPEG_VERSION}")
+  target_sources(hpff_data PRIVATE
+    datasets/imagenet_conv.c  # hpff_data imagenet: options, threads, shards, progress, summary
+    datasets/imagenet_list.c  # ILSVRC2012 folder listing and validation labels
+    datasets/imagenet_img.c   # read, check, re-encode one image
+    datasets/jpeg_writer.c    # all-or-nothing writer of the encoded-JPEG layout
+  )
+  target_link_libraries(hpff_data PRIVATE PkgConfig::HPFF_TURBOJPEG)
+  target_compile_definitions(hpff_data PRIVATE HPFF_IMAGENET=1)
+else()
+  set(HPFF_HAVE_IMAGENET_CONV OFF)
+  message(STATUS "hpff: hpff_data imagenet NOT built (needs libjpeg-turbo and libturbojpeg0-dev)")
+endif()
 endif()
 
 add_executable(bench_loader bench/bench_loader.c)

@@ -12,6 +12,7 @@
 static const char *const k_all_keys[] = {
     "model.arch", "model.width",
     "data.train_file", "data.test_file", "data.augment", "data.pad_to", "data.loader_threads",
+    "data.image_size", "data.eval_resize", "data.dct_scaling",
     "train.method", "train.epochs", "train.batch", "train.lr", "train.schedule", "train.momentum",
     "train.weight_decay", "train.seed", "train.max_steps", "train.run_dir", "train.log_every",
     "train.ckpt_every", "train.ckpt_every_epochs", "train.threads", "train.nan_policy", "train.eval",
@@ -314,6 +315,7 @@ static void test_round_trip(void) {
     static const char *const sets[] = {
         "model.arch=resnet110", "model.width=32", "data.train_file=/data/cifar 10.h5",
         "data.test_file=data/test.h5", "data.augment=none", "data.pad_to=40", "data.loader_threads=5",
+        "data.image_size=32", "data.eval_resize=40", "data.dct_scaling=off",
         "train.method=infopro", "train.epochs=400", "train.batch=1024", "train.lr=0.8",
         "train.schedule=constant", "train.momentum=0.85", "train.weight_decay=5e-4", "train.seed=1234",
         "train.max_steps=9000000000", "train.run_dir=runs/x", "train.log_every=1", "train.ckpt_every=77",

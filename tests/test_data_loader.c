@@ -340,6 +340,35 @@ static void test_options(void) {
     free(ds.images); free(ds.labels);
 }
 
+// Data-parallel shares (sampler.h): replica r of 3 reads padded[r::3] of the epoch permutation
+// (training, pad) or perm[r::3] (evaluation, exact); labels = index identify the samples.
+static void test_replica_shares(void) {
+    hpff_dataset ds = make_ds(10, 2, 2, 1, 10, "cifar10", 5);
+    hpff_loader_opts o = {"none", 0, 3, 2, 21, 1};
+    int32_t perm[10], seen[10] = {0};
+    hpff_shuffle_order(perm, 10, 21, 4);
+    for (int pad = 1; pad >= 0; pad--)
+        for (int r = 0; r < 3; r++) {
+            hpff_loader *L = hpff_loader_create_share(&ds, &o, (hpff_share){r, 3, pad});
+            float x[3 * 4];
+            int32_t y[3];
+            int n, k = 0, bad = 0;
+            double wait = 0;
+            hpff_loader_start_epoch(L, 4, 0);
+            while ((n = hpff_loader_next(L, x, y, &wait)) > 0)
+                for (int i = 0; i < n; i++, k++) {
+                    bad += y[i] != perm[(r + 3 * k) % 10];
+                    if (!pad) seen[y[i]]++;
+                }
+            int want = pad ? 4 : (r == 0 ? 4 : 3);
+            TEST_CHECK(k == want && bad == 0 && hpff_loader_samples(L) == want,
+                       "pad %d replica %d: %d samples (want %d), %d not its share", pad, r, k, want, bad);
+            hpff_loader_destroy(L);
+        }
+    for (int i = 0; i < 10; i++) TEST_CHECK(seen[i] == 1, "exact shares read sample %d %d times", i, seen[i]);
+    hpff_dataset_free(&ds);
+}
+
 int main(void) {
     test_normalise_and_batches();
     test_reflect_by_hand();
@@ -351,5 +380,6 @@ int main(void) {
     check_augmented_epoch("auto", "stl10", 9, 11, 3);
     test_determinism_and_resume();
     test_options();
+    test_replica_shares();
     return hpff_test_summary("test_data_loader");
 }

@@ -1,11 +1,13 @@
-// loader.h — the training loader: per-epoch shuffle and augmentation that depend only on
-// (seed, epoch, sample), never on the number of prefetch threads, so runs and resumes are
-// reproducible.
+// loader.h — the loader of pixel datasets (dataset.h): per-epoch shuffle and augmentation that
+// depend only on (seed, epoch, sample), never on the number of prefetch threads, so runs and
+// resumes are reproducible. The threads and the batch ring are ring.h's (hpff_loader_next,
+// hpff_loader_start_epoch, ...), shared with the encoded-JPEG loader.
 #ifndef HPFF_LOADER_H
 #define HPFF_LOADER_H
 #include <stddef.h>
 #include <stdint.h>
 #include "dataset.h"
+#include "ring.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -19,25 +21,16 @@ typedef struct hpff_loader_opts {
     int shuffle;                // 1 for training, 0 for evaluation (augment is then ignored too)
 } hpff_loader_opts;
 
-typedef struct hpff_loader hpff_loader;
 // Validates the options against the dataset (batch, threads, pad_to, augment and the source
 // attribute for "auto"); the error names the option, the value and what is accepted.
 hpff_status hpff_loader_check(const hpff_dataset *ds, const hpff_loader_opts *o);
-// Starts the prefetch threads (fatal on options hpff_loader_check rejects). ds must outlive L.
+// A loader (ring.h) over a pixel dataset (fatal on options hpff_loader_check rejects). ds
+// must outlive the loader. Samples are (c, pad_to or h, pad_to or w) normalised floats; the
+// augmentation is "none" when shuffle is 0.
 hpff_loader *hpff_loader_create(const hpff_dataset *ds, const hpff_loader_opts *o);
-void hpff_loader_destroy(hpff_loader *L);
-// Output sample shape (c, h, w) after padding/cropping.
-void hpff_loader_shape(const hpff_loader *L, int *c, int *h, int *w);
-// Mini-batches per epoch (the last partial batch is kept).
-int hpff_loader_batches(const hpff_loader *L);
-// The augmentation in use after resolving "auto": none | cifar | svhn | stl.
-const char *hpff_loader_augment(const hpff_loader *L);
-// Starts epoch `epoch` (0-based) at batch `first_batch` (resume continues mid-epoch). Must be
-// called before the first hpff_loader_next; may be called at any time (drops what was fetched).
-void hpff_loader_start_epoch(hpff_loader *L, int epoch, int first_batch);
-// Next batch of the epoch into host buffers: x (n, c, h, w) normalised floats, y (n) labels.
-// Returns n, or 0 when the epoch is over. Adds the seconds spent waiting for data to *wait_s.
-int hpff_loader_next(hpff_loader *L, float *x, int32_t *y, double *wait_s);
+// The same for data-parallel replica share.replica of share.replicas (sampler.h).
+hpff_loader *hpff_loader_create_share(const hpff_dataset *ds, const hpff_loader_opts *o,
+                                      hpff_share share);
 
 #ifdef __cplusplus
 }

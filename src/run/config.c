@@ -45,7 +45,7 @@ typedef struct key_def {
     static const char *const var[] = {__VA_ARGS__, NULL};                                    \
     _Static_assert(sizeof var / sizeof var[0] == (count) + 1, #var " does not match its enum")
 NAMES(k_arch, HPFF_ARCH_COUNT, "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110");
-NAMES(k_augment, HPFF_AUGMENT_COUNT, "auto", "cifar", "svhn", "stl", "none");
+NAMES(k_augment, HPFF_AUGMENT_COUNT, "auto", "cifar", "svhn", "stl", "imagenet", "none");
 NAMES(k_method, HPFF_METHOD_COUNT, "bp", "dgl", "infopro", "predsim");
 NAMES(k_schedule, HPFF_SCHEDULE_COUNT, "cifar_cosine", "cosine", "constant");
 NAMES(k_nan_policy, HPFF_NAN_COUNT, "abort", "ignore");
@@ -76,11 +76,21 @@ static const key_def k_keys[] = {
         "HDF5 file in the project layout (datasets/README.md); its train split is trained on"),
     STR("data", test_file, "", 0, "HDF5 file whose test split is evaluated (empty: train_file)"),
     ENUM("data", augment, "auto", k_augment, 1,
-         "training augmentation (§6): auto picks by dataset; cifar, svhn, stl recipes; none"),
+         "training augmentation (§6): auto picks by dataset; cifar, svhn, stl recipes; imagenet "
+         "(RandomResizedCrop + flip, encoded-JPEG datasets); none"),
     NUM("data", pad_to, KEY_INT, "0", 0, NOHI, 1,
         "zero-pad images to pad_to x pad_to before augmentation (0: native size)"),
     NUM("data", loader_threads, KEY_INT, "2", 1, NOHI, 0,
         "background threads that read and augment batches ahead of the step"),
+    NUM("data", image_size, KEY_INT, "224", 1, 4096, 1,
+        "encoded-JPEG datasets (ImageNet): side of the square samples the transforms produce"),
+    NUM("data", eval_resize, KEY_INT, "0", 0, 16384, 0,
+        "encoded-JPEG datasets: shorter side before the evaluation centre crop "
+        "(0: image_size / 0.875, i.e. 256 for 224)"),
+    BOOL("data", dct_scaling, "on", 1,
+         "encoded-JPEG datasets: decode at 1/2, 1/4 or 1/8 scale (DCT domain) when the crop is "
+         "that many times the output; off: full resolution (the eval transform then equals "
+         "torchvision's on PIL images)"),
     // [train]
     ENUM("train", method, "bp", k_method, 1,
          "bp: end-to-end backprop; dgl, infopro, predsim: local learning with that base method (§3)"),

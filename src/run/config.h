@@ -19,8 +19,8 @@ typedef enum hpff_arch {
     HPFF_ARCH_RESNET56, HPFF_ARCH_RESNET110, HPFF_ARCH_COUNT
 } hpff_arch;
 typedef enum hpff_augment {
-    HPFF_AUGMENT_AUTO, HPFF_AUGMENT_CIFAR, HPFF_AUGMENT_SVHN, HPFF_AUGMENT_STL, HPFF_AUGMENT_NONE,
-    HPFF_AUGMENT_COUNT
+    HPFF_AUGMENT_AUTO, HPFF_AUGMENT_CIFAR, HPFF_AUGMENT_SVHN, HPFF_AUGMENT_STL, HPFF_AUGMENT_IMAGENET,
+    HPFF_AUGMENT_NONE, HPFF_AUGMENT_COUNT
 } hpff_augment;
 typedef enum hpff_method {
     HPFF_METHOD_BP, HPFF_METHOD_DGL, HPFF_METHOD_INFOPRO, HPFF_METHOD_PREDSIM, HPFF_METHOD_COUNT
@@ -61,9 +61,12 @@ typedef struct hpff_config {
     // [data]
     char train_file[HPFF_STR];  // HDF5 in the project layout (datasets/README.md)
     char test_file[HPFF_STR];   // may equal train_file (split groups /train and /test)
-    hpff_augment augment;       // auto | cifar | svhn | stl | none
+    hpff_augment augment;       // auto | cifar | svhn | stl | imagenet | none
     int pad_to;                 // 0: native size; else zero-pad images to pad_to x pad_to first
     int loader_threads;         // background prefetch threads
+    int image_size;             // encoded-JPEG datasets: output side of the transforms
+    int eval_resize;            // encoded-JPEG datasets: eval shorter side (0: image_size / 0.875)
+    int dct_scaling;            // encoded-JPEG datasets: DCT-domain downscaling on/off
     // [train]
     hpff_method method;         // bp | dgl | infopro | predsim
     int epochs;

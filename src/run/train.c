@@ -97,7 +97,7 @@ static void open_outputs(hpff_run *r) {
 static int setup(hpff_run *r, const char *resume_dir) {
     r->pos.best_err = -1;
     snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoints", r->cfg->run_dir);
-    if (hpff_train_data_open(r->cfg, r->w, &r->data, &r->info)) return 2;
+    if (hpff_train_data_open(r->cfg, r->w, 0, 1, &r->data, &r->info)) return 2;   // one replica
     if (select_backend(r)) return 2;
     if (hpff_train_plan(r, resume_dir)) return 2;
     if (build_rank(r)) return 2;

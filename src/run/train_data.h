@@ -1,8 +1,11 @@
 // train_data.h — the trainer's data: rank 0 opens the dataset files and their loaders; every
-// rank learns the shapes, sizes and normalisation it needs (the later ranks read no files).
+// rank learns the shapes, sizes and normalisation it needs (the later ranks read no files). The
+// train file's root attribute format = "jpeg" selects the encoded-JPEG layout (jpegds.h, its
+// loader jpeg_loader.h); without it the pixel layout (dataset.h, loader.h) is read.
 #ifndef HPFF_TRAIN_DATA_H
 #define HPFF_TRAIN_DATA_H
 #include "config.h"
+#include "jpegds.h"
 #include "loader.h"
 #include "world.h"
 #ifdef __cplusplus
@@ -22,13 +25,18 @@ typedef struct hpff_data_info {
 
 // Rank 0's datasets and loaders (empty on other ranks).
 typedef struct hpff_train_data {
-    hpff_dataset train, test;
+    int jpeg;                   // 1: the encoded-JPEG layout
+    hpff_dataset train, test;   // pixel layout
+    hpff_jpegds jtrain, jtest;  // encoded-JPEG layout
     hpff_loader *train_ld, *test_ld;
 } hpff_train_data;
 
 // Collective: rank 0 opens data.train_file / data.test_file and the loaders; every rank gets
-// *info. Returns 0, or 2 after rank 0 printed what is wrong.
-int hpff_train_data_open(const hpff_config *c, const hpff_world *w, hpff_train_data *d, hpff_data_info *info);
+// *info. The loaders read data-parallel replica `replica` of `replicas`'s share of every epoch
+// (sampler.h: padded for training, exact for evaluation; 0 of 1 reads everything). Returns 0,
+// or 2 after rank 0 printed what is wrong.
+int hpff_train_data_open(const hpff_config *c, const hpff_world *w, int replica, int replicas,
+                         hpff_train_data *d, hpff_data_info *info);
 void hpff_train_data_close(hpff_train_data *d);
 
 #ifdef __cplusplus
