@@ -21,6 +21,12 @@ add_executable(make_tiny_dataset tools/make_tiny_dataset.c)
 target_link_libraries(make_tiny_dataset PRIVATE hpff)
 add_executable(ckpt_diff tools/ckpt_diff.c)
 target_link_libraries(ckpt_diff PRIVATE hpff)
+# Fault injection (tests/trainer/test_faults.sh): a damaged checkpoint byte, a full disk.
+add_executable(ckpt_poke tools/ckpt_poke.c)
+target_link_libraries(ckpt_poke PRIVATE hpff)
+add_library(enospc_shim MODULE tools/enospc_shim.c)
+target_link_libraries(enospc_shim PRIVATE ${CMAKE_DL_LIBS})
+set_target_properties(enospc_shim PROPERTIES PREFIX "")
 set(HPFF_TINY_DATA ${CMAKE_CURRENT_BINARY_DIR}/tiny.h5)
 add_test(NAME make_tiny_data COMMAND make_tiny_dataset ${HPFF_TINY_DATA} 256 16)
 set_tests_properties(make_tiny_data PROPERTIES FIXTURES_SETUP tiny LABELS "cpu;mpi")
@@ -33,6 +39,7 @@ function(hpff_script_test name label script)
 endfunction()
 hpff_script_test(trainer_cli cpu test_cli.sh)
 hpff_script_test(trainer_resume_bp cpu test_resume.sh bp)
+hpff_script_test(trainer_faults cpu test_faults.sh data disk corrupt lock edges signal)
 hpff_test(test_layers_fd cpu test_layers_fd.c)
 hpff_test(test_hilo_ref cpu test_hilo_ref.c)
 # The plan's memory column: one sizing build counts exactly what each rank allocates.
@@ -40,6 +47,7 @@ hpff_test(test_rank_bytes cpu test_rank_bytes.c)
 if(HPFF_HAVE_MPI)
   hpff_script_test(pipeline_mpi_dgl mpi test_pipeline.sh dgl)
   hpff_script_test(pipeline_mpi_infopro mpi test_pipeline.sh infopro)   # the image travels too
+  hpff_script_test(trainer_faults_mpi mpi test_faults.sh signal_mpi)     # pre-emption on 2 ranks
 endif()
 # Every shipped config parses and validates.
 add_test(NAME configs_parse COMMAND bash -c

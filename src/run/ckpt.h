@@ -1,9 +1,12 @@
 // ckpt.h — checkpoints (HDF5, seam 9). Each rank writes <dir>/step-NNNNNNNNN/rank<R>.h5
 // atomically (temporary file + rename) with its arenas (parameters, momentum, BN state), the
 // tensor table, the position in training and the effective config; after every rank has
-// written, rank 0 adds the COMPLETE marker. Resume takes the newest complete step.
+// written, rank 0 adds the COMPLETE marker. Every dataset carries a Fletcher-32 checksum and the
+// file's metadata its own checksums; resume takes the newest complete step whose files all read
+// back intact, falling back to the previous complete one.
 #ifndef HPFF_CKPT_H
 #define HPFF_CKPT_H
+#include <stdio.h>
 #include "check.h"
 #include "config.h"
 #include "stage.h"
@@ -28,6 +31,22 @@ hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_stage *s, const hpf
 hpff_status hpff_ckpt_mark_complete(const char *dir, long step, int keep);
 // Newest complete step under dir, or -1.
 long hpff_ckpt_latest(const char *dir);
+// Steps under dir (complete ones only when complete_only), newest first: fills up to `max`
+// entries of `steps` (may be NULL with max 0) and returns how many there are.
+int hpff_ckpt_list(const char *dir, long *steps, int max, int complete_only);
+// Removes every step folder under dir.
+void hpff_ckpt_remove_all(const char *dir);
+// Reads every rank file of `step` whole (checksums verified, attributes readable); 0 with the
+// file and reason in `why` when one is missing, truncated or corrupt. On success `why` is empty,
+// or says that the files predate checksums.
+int hpff_ckpt_verify(const char *dir, long step, char *why, size_t n);
+// The newest complete step whose files verify, for resuming. Damaged newer steps are reported
+// on `log` and renamed to damaged-step-N (so they are never taken again); -1 when there is no
+// complete step, -2 when every complete step is damaged.
+long hpff_ckpt_latest_intact(const char *dir, FILE *log);
+// Refuses a checkpoint whose stored configuration differs from cfg in a model-defining key,
+// naming the keys (before the plan, so a changed local.K is reported as such).
+hpff_status hpff_ckpt_check_config(const char *dir, long step, const hpff_config *cfg);
 // The pipeline's module ranges ("0-7,8-14") stored with checkpoint `step`; "" if absent.
 void hpff_ckpt_read_ranges(const char *dir, long step, char *ranges, size_t n);
 // Loads this rank's file of `step` into the model; refuses a different rank count, partition,

@@ -8,7 +8,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: hpff_pipe --config FILE [--set section.key=value ...] [--resume RUN_DIR]\n"
+            "usage: hpff_pipe --config FILE [--set section.key=value ...] [--resume RUN_DIR | --overwrite]\n"
             "       hpff_pipe --help\n\n"
             "Trains a network with locally supervised learning (HPFF), one MPI rank per pipeline\n"
             "stage: mpirun -np N hpff_pipe --config configs/quickstart.ini\n\n"
@@ -16,6 +16,8 @@ static void usage(FILE *f) {
             "  --set S.K=V       override one key (repeatable; applied after the file)\n"
             "  --resume RUN_DIR  continue from the newest complete checkpoint in RUN_DIR/checkpoints;\n"
             "                    without --config the run's saved RUN_DIR/config.ini is used\n"
+            "  --overwrite       start afresh in a train.run_dir that holds an earlier run's\n"
+            "                    checkpoints, deleting them and its metrics (refused otherwise)\n"
             "  --print-config    print the effective configuration and exit\n"
             "  --help            this text\n\n");
 }
@@ -23,7 +25,7 @@ static void usage(FILE *f) {
 typedef struct args {
     const char *config, *resume;
     const char *sets[128];
-    int n_sets, print_only, help;
+    int n_sets, print_only, help, overwrite;
 } args;
 
 static int parse_args(int argc, char **argv, args *a, char *err, size_t n) {
@@ -33,6 +35,7 @@ static int parse_args(int argc, char **argv, args *a, char *err, size_t n) {
         int has_val = i + 1 < argc;
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) a->help = 1;
         else if (!strcmp(s, "--print-config")) a->print_only = 1;
+        else if (!strcmp(s, "--overwrite")) a->overwrite = 1;
         else if (!strcmp(s, "--config") && has_val) a->config = argv[++i];
         else if (!strcmp(s, "--resume") && has_val) a->resume = argv[++i];
         else if (!strcmp(s, "--set") && has_val && a->n_sets < 128) a->sets[a->n_sets++] = argv[++i];
@@ -40,6 +43,10 @@ static int parse_args(int argc, char **argv, args *a, char *err, size_t n) {
             snprintf(err, n, "unknown or incomplete argument '%s' (see hpff_pipe --help)", s);
             return 1;
         }
+    }
+    if (a->overwrite && a->resume) {
+        snprintf(err, n, "--overwrite starts afresh and --resume continues: give one of them");
+        return 1;
     }
     if (!a->help && !a->config && !a->resume) {
         snprintf(err, n, "no --config given (see hpff_pipe --help)");
@@ -100,7 +107,7 @@ int main(int argc, char **argv) {
             if (w.rank == 0) hpff_config_write(&cfg, stdout);
         } else {
             if (w.rank == 0) print_effective(&cfg);
-            rc = hpff_train_run(&cfg, &w, a.resume);
+            rc = hpff_train_run(&cfg, &w, a.resume, a.overwrite);
         }
     }
     hpff_world_finalize(&w);

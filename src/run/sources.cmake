@@ -8,5 +8,7 @@ set(HPFF_RUN_SOURCES
   src/run/train_plan.c    # the pipeline plan at start-up (one sizing build)
   src/run/train_report.c  # progress lines, metrics records, summaries
   src/run/ckpt.c          # HDF5 checkpoints
+  src/run/rundir.c        # the run-dir lock, fresh start vs an earlier run's checkpoints
+  src/run/signals.c       # pre-emption signals: a flag
   src/run/metrics.c       # JSON-lines metrics
 )

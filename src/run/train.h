@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "plan.h"
+#include "rundir.h"
 #include "stage.h"
 #include "train_data.h"
 #include "transport.h"
@@ -39,14 +40,20 @@ typedef struct hpff_run {
     int32_t *y;                 // (batch)
     char ckpt_dir[512];
     hpff_ckpt_pos pos;
+    long resume_step;           // the checkpoint being resumed, -1 for a fresh start
+    hpff_rundir_lock lock;      // rank 0: train.run_dir is this run's
+    hpff_vote *vote;            // the pre-emption vote, one call per step
+    int stop_sig;               // the signal every rank agreed to stop for (0: none)
+    long saved_step;            // the step of the last checkpoint written (-1: none)
     double t_start;
     hpff_window total, epoch;   // the whole run, the current epoch
 } hpff_run;
 
 // Learning rate of 0-based epoch e of E (ALGORITHM §6).
 float hpff_lr_at(const hpff_config *c, int epoch);
-// Runs training; resume_dir (or NULL) holds checkpoints to continue from. Returns the exit code.
-int hpff_train_run(const hpff_config *cfg, const hpff_world *w, const char *resume_dir);
+// Runs training; resume_dir (or NULL) holds checkpoints to continue from; `overwrite` lets a
+// fresh start delete the checkpoints of an earlier run in train.run_dir. Returns the exit code.
+int hpff_train_run(const hpff_config *cfg, const hpff_world *w, const char *resume_dir, int overwrite);
 
 #ifdef __cplusplus
 }

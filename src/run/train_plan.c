@@ -6,26 +6,21 @@
 
 // The module ranges of a run being resumed (so a measured plan is not re-measured into another
 // partition); empty when the checkpoint has none or the user set pipeline.ranges.
-static void resumed_ranges(const hpff_config *c, const hpff_world *w, const char *resume_dir, char *ranges, size_t n) {
+static void resumed_ranges(const hpff_run *r, char *ranges, size_t n) {
     ranges[0] = 0;
-    if (!resume_dir || c->ranges[0]) return;
-    if (w->rank == 0) {
-        char dir[600];
-        snprintf(dir, sizeof dir, "%s/checkpoints", resume_dir);
-        long step = hpff_ckpt_latest(dir);
-        if (step >= 0) hpff_ckpt_read_ranges(dir, step, ranges, n);
-    }
-    hpff_world_bcast(w, ranges, n, 0);
+    if (r->resume_step < 0 || r->cfg->ranges[0]) return;
+    if (r->w->rank == 0) hpff_ckpt_read_ranges(r->ckpt_dir, r->resume_step, ranges, n);
+    hpff_world_bcast(r->w, ranges, n, 0);
 }
 
 // The checkpoint's partition must have one range per rank of this run.
-static int check_resumed_count(const hpff_world *w, const char *resume_dir, const char *ranges) {
-    int stored = 0;
+static int check_resumed_count(const hpff_run *r, const char *ranges) {
+    int stored = 0, size = r->w->size;
     for (const char *q = ranges; *q; q++) stored += *q == ',';
-    if (!ranges[0] || stored + 1 == w->size) return 0;
-    if (w->rank == 0)
-        fprintf(stderr, "hpff_pipe: --resume %s: the checkpoint was written by %d ranks; this run has %d. "
-                "Resume with mpirun -np %d\n", resume_dir, stored + 1, w->size, stored + 1);
+    if (!ranges[0] || stored + 1 == size) return 0;
+    if (r->w->rank == 0)
+        fprintf(stderr, "hpff_pipe: resuming %s: the checkpoint was written by %d ranks; this run has %d. "
+                "Resume with mpirun -np %d\n", r->cfg->run_dir, stored + 1, size, stored + 1);
     return 2;
 }
 
@@ -54,7 +49,7 @@ static void print_plan(hpff_run *r, const hpff_model *full, const hpff_module_co
     if (ranges[0]) printf("  (module ranges of the checkpoint being resumed: %s)\n", ranges);
 }
 
-int hpff_train_plan(hpff_run *r, const char *resume_dir) {
+int hpff_train_plan(hpff_run *r) {
     const hpff_config *c = r->cfg;
     const hpff_world *w = r->w;
     hpff_shape shape = {r->info.c, r->info.h, r->info.w};
@@ -63,8 +58,8 @@ int hpff_train_plan(hpff_run *r, const char *resume_dir) {
     static hpff_module_cost cost[HPFF_MAX_MODULES];
     if (!st.code) hpff_model_module_costs(&full, cost);
     char ranges[1024];
-    resumed_ranges(c, w, resume_dir, ranges, sizeof ranges);
-    int rc = check_resumed_count(w, resume_dir, ranges);
+    resumed_ranges(r, ranges, sizeof ranges);
+    int rc = check_resumed_count(r, ranges);
     int measured = !rc && !st.code && w->size > 1 && !c->ranges[0] && !ranges[0] &&
                    c->balance == HPFF_BALANCE_MEASURE;
     if (measured) measure(r, shape, cost, full.M);

@@ -9,8 +9,9 @@
 extern "C" {
 #endif
 
-// Collective: fills r->plan (r->be and r->info set). Returns 0, or 2 after an error message.
-int hpff_train_plan(hpff_run *r, const char *resume_dir);
+// Collective: fills r->plan (r->be, r->info and r->resume_step set; a resumed run keeps its
+// checkpoint's partition). Returns 0, or 2 after an error message.
+int hpff_train_plan(hpff_run *r);
 
 #ifdef __cplusplus
 }

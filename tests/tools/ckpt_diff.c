@@ -28,7 +28,10 @@ static float *read_floats(hid_t f, const char *name) {
     hid_t sp = H5Dget_space(ds);
     hssize_t n = H5Sget_simple_extent_npoints(sp);
     float *v = malloc(((size_t)n + 1) * sizeof(float));
-    H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {   // e.g. a failed checksum
+        free(v);
+        v = NULL;
+    }
     H5Sclose(sp);
     H5Dclose(ds);
     return v;
@@ -45,6 +48,10 @@ static int load(const char *run, set *s) {
         if (f < 0) return r > 0;
         char *table = read_text(f, "tensors");
         float *p = read_floats(f, "params"), *m = read_floats(f, "momentum"), *st = read_floats(f, "state");
+        if (!p || !m || !st) {
+            fprintf(stderr, "ckpt_diff: %s: arrays unreadable (damaged file?)\n", path);
+            return 0;
+        }
         for (char *line = strtok(table, "\n"); line; line = strtok(NULL, "\n")) {
             char name[128];
             size_t off, count;
