@@ -453,6 +453,23 @@ static int copy_trimmed(char *out, size_t n, const char *s, size_t len) {
     return 0;
 }
 
+// A value in matching quotes ("..." or '...', as INI files often write paths) is taken without
+// them; a quote left unmatched at either end is refused (it would end up in a path or a name).
+static int unquote(char *v, char *why, size_t n) {
+    size_t len = strlen(v);
+    int q0 = len && (v[0] == '"' || v[0] == '\''), q1 = len && (v[len - 1] == '"' || v[len - 1] == '\'');
+    if (q0 && q1 && len >= 2 && v[0] == v[len - 1]) {
+        memmove(v, v + 1, len - 2);
+        v[len - 2] = 0;
+        len -= 2;
+        q0 = len && (v[0] == '"' || v[0] == '\'');
+        q1 = len && (v[len - 1] == '"' || v[len - 1] == '\'');
+    }
+    if (!q0 && !q1) return 0;
+    snprintf(why, n, "has an unmatched quote; write the value without quotes, or in one matching pair");
+    return -1;
+}
+
 hpff_status hpff_config_set(hpff_config *c, const char *assignment, const char *source) {
     if (!source) source = "--set";
     const char *eq = strchr(assignment, '=');
@@ -471,7 +488,7 @@ hpff_status hpff_config_set(hpff_config *c, const char *assignment, const char *
         key_error(section, name, why, sizeof why);
         return hpff_status_fail("%s %s: %s", source, assignment, why);
     }
-    if (parse_value(c, k, value, why, sizeof why) != 0)
+    if (unquote(value, why, sizeof why) != 0 || parse_value(c, k, value, why, sizeof why) != 0)
         return hpff_status_fail("%s %s: '%s' %s", source, assignment, value, why);
     return hpff_status_ok();
 }
@@ -489,6 +506,7 @@ typedef struct load_ctx {
     int line;         // lines read so far = the line the handler is looking at
     int err_line;     // line of the recorded error (0: none)
     int read_errno;   // errno of a failed read
+    int seen[N_KEYS]; // the line that set each key (0: not yet): a key given twice is refused
     hpff_status st;
 } load_ctx;
 
@@ -549,7 +567,16 @@ static int on_key(void *user, const char *section, const char *name, const char 
         load_fail(x, "%s", why);
         return 0;
     }
-    if (parse_value(x->c, k, value, why, sizeof why) != 0) {
+    size_t ki = (size_t)(k - k_keys);
+    if (x->seen[ki]) {
+        load_fail(x, "%s.%s is given twice (lines %d and %d); give each key once", section, name, x->seen[ki],
+                  x->line);
+        return 0;
+    }
+    x->seen[ki] = x->line;
+    char v[HPFF_STR + 1];
+    snprintf(v, sizeof v, "%s", value);
+    if (unquote(v, why, sizeof why) != 0 || parse_value(x->c, k, v, why, sizeof why) != 0) {
         load_fail(x, "%s.%s = '%s' %s", section, name, value, why);
         return 0;
     }
