@@ -14,7 +14,7 @@ static const char *const k_all_keys[] = {
     "data.train_file", "data.test_file", "data.augment", "data.pad_to", "data.loader_threads",
     "data.image_size", "data.eval_resize", "data.dct_scaling",
     "train.method", "train.epochs", "train.batch", "train.lr", "train.schedule", "train.momentum",
-    "train.weight_decay", "train.seed", "train.max_steps", "train.run_dir", "train.log_every",
+    "train.weight_decay", "train.seed", "train.max_steps", "train.run_dir", "train.resume", "train.log_every",
     "train.ckpt_every", "train.ckpt_every_epochs", "train.threads", "train.nan_policy", "train.eval",
     "local.K", "local.split", "local.modules", "local.il", "local.cl", "local.pff", "local.pff_n",
     "local.pff_levels", "local.w_il", "local.w_cl", "local.il_first", "local.last_cascade",

@@ -39,7 +39,7 @@ function(hpff_script_test name label script)
 endfunction()
 hpff_script_test(trainer_cli cpu test_cli.sh)
 hpff_script_test(trainer_resume_bp cpu test_resume.sh bp)
-hpff_script_test(trainer_faults cpu test_faults.sh data disk corrupt lock edges signal)
+hpff_script_test(trainer_faults cpu test_faults.sh data disk corrupt lock edges auto signal)
 hpff_test(test_layers_fd cpu test_layers_fd.c)
 hpff_test(test_hilo_ref cpu test_hilo_ref.c)
 # The plan's memory column: one sizing build counts exactly what each rank allocates.

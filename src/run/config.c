@@ -49,6 +49,7 @@ NAMES(k_augment, HPFF_AUGMENT_COUNT, "auto", "cifar", "svhn", "stl", "imagenet",
 NAMES(k_method, HPFF_METHOD_COUNT, "bp", "dgl", "infopro", "predsim");
 NAMES(k_schedule, HPFF_SCHEDULE_COUNT, "cifar_cosine", "cosine", "constant");
 NAMES(k_nan_policy, HPFF_NAN_COUNT, "abort", "ignore");
+NAMES(k_resume, HPFF_RESUME_COUNT, "off", "auto");
 NAMES(k_split, HPFF_SPLIT_COUNT, "code", "paper", "even", "list");
 NAMES(k_pff_levels, HPFF_PFF_LEVELS_COUNT, "both", "cascade");
 NAMES(k_il_loss, HPFF_IL_LOSS_COUNT, "code", "full");
@@ -108,6 +109,9 @@ static const key_def k_keys[] = {
     NUM("train", max_steps, KEY_LONG, "0", 0, NOHI, 0,
         "stop after this many optimizer steps (0: no limit; for tests and benchmarks)"),
     STR("train", run_dir, "runs/default", 0, "directory for metrics, checkpoints and the effective config"),
+    ENUM("train", resume, "off", k_resume, 0,
+         "auto: continue from run_dir's newest intact checkpoint when it holds one, else start afresh "
+         "(requeued jobs); off: start afresh (--resume continues)"),
     NUM("train", log_every, KEY_INT, "10", 1, NOHI, 0, "print a progress line every N steps"),
     NUM("train", ckpt_every, KEY_INT, "0", 0, NOHI, 0, "checkpoint every N steps (0: only at epoch ends)"),
     NUM("train", ckpt_every_epochs, KEY_INT, "1", 0, NOHI, 0,

@@ -29,6 +29,7 @@ typedef enum hpff_schedule {
     HPFF_SCHEDULE_CIFAR_COSINE, HPFF_SCHEDULE_COSINE, HPFF_SCHEDULE_CONSTANT, HPFF_SCHEDULE_COUNT
 } hpff_schedule;
 typedef enum hpff_nan_policy { HPFF_NAN_ABORT, HPFF_NAN_IGNORE, HPFF_NAN_COUNT } hpff_nan_policy;
+typedef enum hpff_resume { HPFF_RESUME_OFF, HPFF_RESUME_AUTO, HPFF_RESUME_COUNT } hpff_resume;
 typedef enum hpff_split_mode {
     HPFF_SPLIT_CODE, HPFF_SPLIT_PAPER, HPFF_SPLIT_EVEN, HPFF_SPLIT_LIST, HPFF_SPLIT_COUNT
 } hpff_split_mode;
@@ -78,6 +79,7 @@ typedef struct hpff_config {
     int seed;
     long max_steps;             // 0: no limit; stops training early (tests, benchmarks)
     char run_dir[HPFF_STR];     // everything a run writes
+    hpff_resume resume;         // off | auto: continue from run_dir's newest intact checkpoint if any
     int log_every;              // progress line every N steps
     int ckpt_every;             // checkpoint every N steps (0: only at epoch ends)
     int ckpt_every_epochs;      // checkpoint every N epochs (0: only at the end)

@@ -92,7 +92,7 @@ static void remove_metrics(const char *run_dir) {
     closedir(d);
 }
 
-hpff_status hpff_rundir_prepare_fresh(const char *run_dir, int overwrite) {
+hpff_status hpff_rundir_prepare_fresh(const char *run_dir, const char *overwrite) {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
     int n = hpff_ckpt_list(dir, NULL, 0, 0);
@@ -106,8 +106,8 @@ hpff_status hpff_rundir_prepare_fresh(const char *run_dir, int overwrite) {
                                 run_dir);
     }
     if (!overwrite) return hpff_status_ok();
-    if (n > 0) printf("hpff_pipe: --overwrite: removing %d checkpoint%s and the metrics of the earlier run in %s\n",
-                      n, n == 1 ? "" : "s", run_dir);
+    if (n > 0) printf("hpff_pipe: %s: removing %d checkpoint folder%s and the metrics of the earlier run in %s\n",
+                      overwrite, n, n == 1 ? "" : "s", run_dir);
     hpff_ckpt_remove_all(dir);
     remove_metrics(run_dir);
     return hpff_status_ok();

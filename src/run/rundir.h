@@ -19,9 +19,10 @@ hpff_status hpff_rundir_lock_take(hpff_rundir_lock *l, const char *run_dir);
 void hpff_rundir_lock_release(hpff_rundir_lock *l);
 // Number of checkpoint steps (complete or not) under <run_dir>/checkpoints.
 int hpff_rundir_count_steps(const char *run_dir);
-// Starting afresh in run_dir: refused when it holds checkpoints, unless `overwrite`, which
-// removes them and the old metrics files first (the new run's steps must not mix with them).
-hpff_status hpff_rundir_prepare_fresh(const char *run_dir, int overwrite);
+// Starting afresh in run_dir: refused when it holds checkpoints, unless `overwrite` (the reason,
+// e.g. "--overwrite", or NULL), which removes them and the old metrics files first: the new
+// run's steps must not mix with them.
+hpff_status hpff_rundir_prepare_fresh(const char *run_dir, const char *overwrite);
 // Checks that <run_dir>/checkpoints is a directory or absent (creatable), at start.
 hpff_status hpff_rundir_check_ckpt_path(const char *run_dir);
 

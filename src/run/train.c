@@ -58,25 +58,43 @@ static int build_rank(hpff_run *r) {
     return 0;
 }
 
+// Rank 0: the newest intact checkpoint to resume, or -1 after an error in *st.
+static long pick_checkpoint(const hpff_run *r, hpff_status *st) {
+    long step = hpff_ckpt_latest_intact(r->ckpt_dir, stderr);
+    const char *rd = r->cfg->run_dir;
+    if (step == -1) *st = hpff_status_fail("resuming %s: no complete checkpoint in %s", rd, r->ckpt_dir);
+    if (step == -2)
+        *st = hpff_status_fail("resuming %s: no intact checkpoint in %s (every complete one is damaged, see above)",
+                               rd, r->ckpt_dir);
+    if (step >= 0) *st = hpff_ckpt_check_config(r->ckpt_dir, step, r->cfg);
+    return st->code ? -1 : step;
+}
+
+// Rank 0's part of claim_run_dir: lock, checkpoint folder, then resume (--resume, or
+// train.resume = auto with a complete checkpoint) or a fresh start.
+static hpff_status claim_on_rank0(hpff_run *r, int resume, int overwrite, long *step) {
+    const char *rd = r->cfg->run_dir;
+    hpff_status st = hpff_rundir_lock_take(&r->lock, rd);
+    if (!st.code) st = hpff_rundir_check_ckpt_path(rd);
+    if (st.code) return st;
+    int automatic = !resume && r->cfg->resume == HPFF_RESUME_AUTO;
+    if (automatic && overwrite)
+        return hpff_status_fail("--overwrite starts afresh and train.resume = auto continues: give one of them");
+    if (resume || (automatic && hpff_ckpt_latest(r->ckpt_dir) >= 0)) {
+        *step = pick_checkpoint(r, &st);
+        return st;
+    }
+    return hpff_rundir_prepare_fresh(rd, overwrite ? "--overwrite"
+                                         : automatic ? "train.resume = auto, no complete checkpoint" : NULL);
+}
+
 // Rank 0 takes train.run_dir: the lock, a usable checkpoint folder, and either the newest intact
 // checkpoint to resume (of this model configuration) or a fresh start that mixes with no earlier
 // run's checkpoints. Every rank learns the outcome. Returns 0, or 2 after an error message.
-static int claim_run_dir(hpff_run *r, const char *resume_dir, int overwrite) {
+static int claim_run_dir(hpff_run *r, int resume, int overwrite) {
     struct { int ok; long step; char msg[512]; } out = {1, -1, ""};
-    const char *rd = r->cfg->run_dir;
     if (r->w->rank == 0) {
-        hpff_status st = hpff_rundir_lock_take(&r->lock, rd);
-        if (!st.code) st = hpff_rundir_check_ckpt_path(rd);
-        if (!st.code && resume_dir) {
-            out.step = hpff_ckpt_latest_intact(r->ckpt_dir, stderr);
-            if (out.step == -1) st = hpff_status_fail("--resume %s: no complete checkpoint in %s", resume_dir, r->ckpt_dir);
-            if (out.step == -2)
-                st = hpff_status_fail("--resume %s: no intact checkpoint in %s (every complete one is damaged, see above)",
-                                      resume_dir, r->ckpt_dir);
-            if (out.step >= 0) st = hpff_ckpt_check_config(r->ckpt_dir, out.step, r->cfg);
-        } else if (!st.code) {
-            st = hpff_rundir_prepare_fresh(rd, overwrite);
-        }
+        hpff_status st = claim_on_rank0(r, resume, overwrite, &out.step);
         out.ok = !st.code;
         snprintf(out.msg, sizeof out.msg, "%s", st.msg);
     }
@@ -126,7 +144,7 @@ static void open_outputs(hpff_run *r) {
 static int setup(hpff_run *r, const char *resume_dir, int overwrite) {
     r->pos.best_err = -1;
     snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoints", r->cfg->run_dir);
-    if (claim_run_dir(r, resume_dir, overwrite)) return 2;
+    if (claim_run_dir(r, resume_dir != NULL, overwrite)) return 2;
     if (hpff_train_data_open(r->cfg, r->w, 0, 1, &r->data, &r->info)) return 2;   // one replica
     if (select_backend(r)) return 2;
     if (hpff_train_plan(r)) return 2;

@@ -13,6 +13,9 @@
 #            that is a file is refused at start; hpff-mpirun -np without a number: usage
 #   edges    a changed local.K on resume is named as such (not as a pipeline.ranges problem);
 #            a finished run resumed (max_steps or epochs reached, or max_steps lowered) does no step
+#   auto     train.resume = auto: a fresh start in an empty run dir (or one holding only an
+#            incomplete checkpoint), a resume when it holds a complete one (bit-exact), nothing to
+#            do when the run is finished; with --overwrite refused
 #   signal   SIGTERM at a random step of a one-process run: the step finishes, a complete
 #            checkpoint, one line saying how to continue, exit 143; resumed, the run ends
 #            bit-equal to an uninterrupted one; a second signal while the checkpoint is being
@@ -22,7 +25,7 @@
 # Args after the common two: the groups to run (default: all of the above).
 . "$(dirname "$0")/common.sh" "$@"
 shift 2
-GROUPS_WANTED=${*:-data disk corrupt lock edges signal signal_mpi}
+GROUPS_WANTED=${*:-data disk corrupt lock edges auto signal signal_mpi}
 DATA_BIN=$(dirname "$BIN")/hpff_data
 POKE=$(dirname "$BIN")/tests/ckpt_poke
 SHIM=$(dirname "$BIN")/tests/enospc_shim.so
@@ -165,6 +168,20 @@ case_edges() {
   done
   [ "$(ls "$f/checkpoints" | tail -1)" = step-000000009 ] && pass || fail "a finished run stepped on: $(ls "$f/checkpoints")"
   [ "$(grep -c '"type":"step"' "$f/metrics.jsonl")" = 3 ] && pass || fail "a finished run logged more steps"
+}
+
+case_auto() {
+  reference
+  local a=$WORK/auto
+  mkdir -p "$a/checkpoints/step-000000004"   # a leftover of a run killed in its first checkpoint
+  train --set train.run_dir="$a" --set train.resume=auto --set train.max_steps=5 > "$WORK/auto1.log" 2>&1 \
+    && grep -q "no complete checkpoint: removing" "$WORK/auto1.log" && pass || fail "auto: fresh start failed: $(tail -3 "$WORK/auto1.log")"
+  train --set train.run_dir="$a" --set train.resume=auto > "$WORK/auto2.log" 2>&1 \
+    && grep -q "resumed from .*step-000000005" "$WORK/auto2.log" && pass || fail "auto: did not resume: $(tail -3 "$WORK/auto2.log")"
+  "$CKDIFF" "$WORK/full" "$a" > /dev/null && pass || fail "auto: the resumed run differs from the uninterrupted one"
+  train --set train.run_dir="$a" --set train.resume=auto > "$WORK/auto3.log" 2>&1 \
+    && grep -q "is finished" "$WORK/auto3.log" && pass || fail "auto: a finished run was not recognised: $(tail -3 "$WORK/auto3.log")"
+  expect_fail auto-overwrite "give one of them" train --set train.run_dir="$a" --set train.resume=auto --overwrite
 }
 
 # signal_run LOG TARGET SIG CMD...: starts CMD (run dir $SIGDIR), waits for its first step, sleeps a random
