@@ -283,7 +283,7 @@ static int finished(const hpff_run *r) {
 }
 
 // The epochs from the checkpoint's position; returns 0, or 128 + signal when pre-empted.
-static int train_epochs(hpff_run *r, double wall0, double *final_err, double *final_err5) {
+static int train_epochs(hpff_run *r, double wall0, double *final_err, double *final_err5, double *final_loss) {
     const hpff_config *cfg = r->cfg;
     int epoch = r->pos.epoch, first = r->pos.batch, stopped = 0;
     for (; epoch < cfg->epochs && !stopped; epoch++, first = 0) {
@@ -297,6 +297,7 @@ static int train_epochs(hpff_run *r, double wall0, double *final_err, double *fi
         if (hpff_is_last_rank(r) && cfg->eval) {
             *final_err = e1;
             *final_err5 = e5;
+            *final_loss = tl;
             hpff_report_test(r, epoch, e1, e5, tl, hpff_now() - wall0);
         }
         hpff_log_epoch(r, epoch, e1, e5, tl, hpff_now() - wall0);
@@ -328,12 +329,12 @@ int hpff_train_run(const hpff_config *cfg, const hpff_world *w, const char *resu
     r->vote = hpff_vote_create(w);
     r->t_start = hpff_now();
     double wall0 = r->t_start - r->pos.wall;
-    double final_err = NAN, final_err5 = NAN;
-    rc = train_epochs(r, wall0, &final_err, &final_err5);
+    double final_err = NAN, final_err5 = NAN, final_loss = NAN;
+    rc = train_epochs(r, wall0, &final_err, &final_err5, &final_loss);
     hpff_stage_finish(&r->stage);
     double wall = hpff_now() - wall0;
     if (!rc) {
-        hpff_log_summary(r, wall, final_err, final_err5);
+        hpff_log_summary(r, wall, final_err, final_err5, final_loss);
         hpff_print_rank_summary(r, wall);
     }
     teardown(r);

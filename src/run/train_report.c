@@ -134,15 +134,25 @@ void hpff_log_epoch(hpff_run *r, int epoch, double e1, double e5, double tl, dou
     memset(&r->epoch, 0, sizeof r->epoch);
 }
 
+// "best 12.34% (epoch 7)", or that no evaluation so far had a finite model.
+static void best_text(const hpff_run *r, char *buf, size_t n) {
+    if (r->pos.best_err >= 0) snprintf(buf, n, "best %.2f%% (epoch %d)", r->pos.best_err, r->pos.best_epoch);
+    else snprintf(buf, n, "no best yet (no finite evaluation)");
+}
+
 // The final line (last rank) and the summary record (every rank).
-void hpff_log_summary(hpff_run *r, double wall, double final_err, double final_err5) {
+void hpff_log_summary(hpff_run *r, double wall, double final_err, double final_err5, double final_loss) {
+    int evaluated = isfinite(final_err), finite = isfinite(final_loss);
     if (hpff_is_last_rank(r)) {
-        char d[32];
+        char d[32], best[80];
         hpff_format_duration(wall, d, sizeof d);
+        best_text(r, best, sizeof best);
         printf("done: %ld steps in %s", r->pos.step, d);
-        if (isfinite(final_err))
-            printf("; final test err %.2f%% (top-5 %.2f%%), best %.2f%% at epoch %d", final_err, final_err5,
-                   r->pos.best_err, r->pos.best_epoch);
+        if (evaluated && !finite)
+            printf("; THE MODEL IS NOT FINITE (NaN/Inf outputs; the run diverged): final test err %.2f%% counts them "
+                   "wrong; %s", final_err, best);
+        else if (evaluated)
+            printf("; final test err %.2f%% (top-5 %.2f%%), %s", final_err, final_err5, best);
         else
             printf("; no evaluation in this run%s", r->pos.best_err >= 0 ? "" : " (train.eval = 0 or stopped by train.max_steps)");
         printf("; peak RSS %.0f MiB\n", hpff_peak_rss_bytes() / 1048576.0);
@@ -153,8 +163,9 @@ void hpff_log_summary(hpff_run *r, double wall, double final_err, double final_e
     if (hpff_is_last_rank(r)) {
         hpff_json_num(r->mt, "final_test_err", final_err);
         hpff_json_num(r->mt, "final_test_err5", final_err5);
-        hpff_json_num(r->mt, "best_test_err", r->pos.best_err);
+        hpff_json_num(r->mt, "best_test_err", r->pos.best_err >= 0 ? r->pos.best_err : NAN);   // null: none
         hpff_json_int(r->mt, "best_epoch", r->pos.best_epoch);
+        if (evaluated) hpff_json_int(r->mt, "model_finite", finite);
     }
     hpff_json_num(r->mt, "wall", wall);
     log_time_split(r->mt, &r->total);
@@ -179,11 +190,16 @@ void hpff_report_window(hpff_run *r, const hpff_step_stats *st, int epoch, int b
 }
 
 void hpff_report_test(hpff_run *r, int epoch, double e1, double e5, double tl, double wall) {
-    if (r->pos.best_err < 0 || e1 < r->pos.best_err) {
+    // A non-finite test loss means NaN / Inf outputs: counted wrong, never the best.
+    int finite = isfinite(tl);
+    if (finite && (r->pos.best_err < 0 || e1 < r->pos.best_err)) {
         r->pos.best_err = e1;
         r->pos.best_epoch = epoch + 1;
     }
-    printf("epoch %d/%d done: test err %.2f%% (top-5 %.2f%%), loss %.4f, best %.2f%% (epoch %d), %.1f s\n",
-           epoch + 1, r->cfg->epochs, e1, e5, tl, r->pos.best_err, r->pos.best_epoch, wall);
+    char best[80];
+    best_text(r, best, sizeof best);
+    printf("epoch %d/%d done: test err %.2f%% (top-5 %.2f%%), loss %.4f%s, %s, %.1f s\n", epoch + 1,
+           r->cfg->epochs, e1, e5, tl, finite ? "" : " (the model is not finite: NaN/Inf outputs count as wrong)",
+           best, wall);
     fflush(stdout);
 }

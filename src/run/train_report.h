@@ -16,12 +16,13 @@ void hpff_check_finite(const hpff_config *c, const hpff_step_stats *st, long ste
 // The end of a log window at batch b of the epoch: a "step" record and a progress line; resets win.
 void hpff_report_window(hpff_run *r, const hpff_step_stats *st, int epoch, int b, long step, float lr,
                         hpff_window *win);
-// Last rank: updates the best test error and prints the epoch's line.
+// Last rank: updates the best test error (only from a finite evaluation: tl finite) and prints
+// the epoch's line, saying when the model is not finite.
 void hpff_report_test(hpff_run *r, int epoch, double e1, double e5, double tl, double wall);
 // The "epoch" record (test errors on the last rank); resets the epoch window.
 void hpff_log_epoch(hpff_run *r, int epoch, double e1, double e5, double tl, double wall);
 // The final line (last rank) and the "summary" record (every rank).
-void hpff_log_summary(hpff_run *r, double wall, double final_err, double final_err5);
+void hpff_log_summary(hpff_run *r, double wall, double final_err, double final_err5, double final_loss);
 // Per-rank time split and memory, gathered and printed by rank 0 (collective).
 void hpff_print_rank_summary(hpff_run *r, double wall);
 

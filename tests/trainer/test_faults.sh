@@ -12,7 +12,9 @@
 #            over an earlier run's checkpoints is refused unless --overwrite; a checkpoints path
 #            that is a file is refused at start; hpff-mpirun -np without a number: usage
 #   edges    a changed local.K on resume is named as such (not as a pipeline.ranges problem);
-#            a finished run resumed (max_steps or epochs reached, or max_steps lowered) does no step
+#            a finished run resumed (max_steps or epochs reached, or max_steps lowered) does no step;
+#            a diverged model (NaN, train.nan_policy = ignore) is reported not finite, its NaN
+#            outputs count as wrong (100% error, not 0%) and never make the best test error
 #   auto     train.resume = auto: a fresh start in an empty run dir (or one holding only an
 #            incomplete checkpoint), a resume when it holds a complete one (bit-exact), nothing to
 #            do when the run is finished; with --overwrite refused
@@ -168,6 +170,11 @@ case_edges() {
   done
   [ "$(ls "$f/checkpoints" | tail -1)" = step-000000009 ] && pass || fail "a finished run stepped on: $(ls "$f/checkpoints")"
   [ "$(grep -c '"type":"step"' "$f/metrics.jsonl")" = 3 ] && pass || fail "a finished run logged more steps"
+  train --set train.run_dir="$WORK/nan" --set train.nan_policy=ignore --set train.lr=1e30 \
+    --set train.schedule=constant > "$WORK/nan.log" 2>&1 || fail "the diverging run failed: $(tail -2 "$WORK/nan.log")"
+  grep -q "THE MODEL IS NOT FINITE.*final test err 100.00%.*no best yet" "$WORK/nan.log" && pass \
+    || fail "a NaN model was not reported as such: $(grep '^done' "$WORK/nan.log")"
+  grep -q '"best_test_err":null,.*"model_finite":0' "$WORK/nan/metrics.jsonl" && pass || fail "summary record of a NaN model"
 }
 
 case_auto() {
