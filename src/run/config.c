@@ -510,7 +510,7 @@ typedef struct load_ctx {
     int line;         // lines read so far = the line the handler is looking at
     int err_line;     // line of the recorded error (0: none)
     int read_errno;   // errno of a failed read
-    int seen[N_KEYS]; // the line that set each key (0: not yet): a key given twice is refused
+    int seen[N_KEYS]; // the line that set each key (0: not yet): a key given twice is warned about
     hpff_status st;
 } load_ctx;
 
@@ -571,12 +571,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
         load_fail(x, "%s", why);
         return 0;
     }
-    size_t ki = (size_t)(k - k_keys);
-    if (x->seen[ki]) {
-        load_fail(x, "%s.%s is given twice (lines %d and %d); give each key once", section, name, x->seen[ki],
-                  x->line);
-        return 0;
-    }
+    size_t ki = (size_t)(k - k_keys);   // the last one counts, as in every INI reader: said, not silent
+    if (x->seen[ki] && hpff_get_rank() <= 0)
+        fprintf(stderr, "hpff_pipe: warning: %s:%d: %s.%s is given twice (lines %d and %d); line %d is used\n",
+                x->path, x->line, section, name, x->seen[ki], x->line, x->line);
     x->seen[ki] = x->line;
     char v[HPFF_STR + 1];
     snprintf(v, sizeof v, "%s", value);

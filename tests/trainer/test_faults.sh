@@ -11,7 +11,9 @@
 #   lock     two runs in one run dir: the second is refused naming host and PID; a fresh start
 #            over an earlier run's checkpoints is refused unless --overwrite; a checkpoints path
 #            that is a file is refused at start; hpff-mpirun -np without a number: usage
-#   edges    a changed local.K on resume is named as such (not as a pipeline.ranges problem);
+#   edges    a changed local.K on resume is named as such (not as a pipeline.ranges problem); a
+#            key given twice in a config file is warned about with both lines; a quoted run_dir
+#            does not create a folder named with the quotes;
 #            a finished run resumed (max_steps or epochs reached, or max_steps lowered) does no step;
 #            a diverged model (NaN, train.nan_policy = ignore) is reported not finite, its NaN
 #            outputs count as wrong (100% error, not 0%) and never make the best test error
@@ -159,6 +161,11 @@ case_lock() {
 }
 
 case_edges() {
+  printf '[train]\nlr = 0.1\nrun_dir = "%s"\nlr = 0.2\n' "$WORK/quoted" > "$WORK/twice.ini"
+  "$BIN" --config "$WORK/twice.ini" --print-config > "$WORK/twice.out" 2> "$WORK/twice.err"
+  grep -q "twice.ini:4: train.lr is given twice (lines 2 and 4); line 4 is used" "$WORK/twice.err" && pass \
+    || fail "a key given twice was not warned about: $(cat "$WORK/twice.err")"
+  grep -q "^run_dir = $WORK/quoted\$" "$WORK/twice.out" && pass || fail "quotes kept in run_dir: $(grep run_dir "$WORK/twice.out")"
   train --set train.run_dir="$WORK/k" --set train.method=dgl --set local.K=2 --set train.max_steps=1 \
     > "$WORK/k.log" 2>&1 || fail "dgl K=2 run failed: $(tail -3 "$WORK/k.log")"
   expect_fail resume-K "local.K: 2 vs 3" "$BIN" --resume "$WORK/k" --set local.K=3
