@@ -26,6 +26,20 @@ static char *tensor_table(const hpff_model *md) {
     return s;
 }
 
+// The tensors' PyTorch shapes as text: "name 64x3x7x7\n" per tensor (hpff_weights_export reads it).
+static char *shapes_text(const hpff_model *md) {
+    size_t cap = 256 + (size_t)(md->params.n + md->state.n) * 180, len = 0;
+    char *s = hpff_xmalloc(cap), dims[64];
+    s[0] = 0;
+    const hpff_registry *regs[2] = {&md->params, &md->state};
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < regs[r]->n; i++) {
+            hpff_tensor_shape_text(&regs[r]->t[i], dims, sizeof dims);
+            len += (size_t)snprintf(s + len, cap - len, "%s %s\n", regs[r]->t[i].name, dims);
+        }
+    return s;
+}
+
 static int write_floats(hid_t f, const char *name, const float *dev, size_t count, hpff_backend *be) {
     float *host = hpff_xmalloc((count ? count : 1) * sizeof(float));
     be->to_host(be, host, dev, count * sizeof(float));
@@ -80,11 +94,11 @@ hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_stage *s, const hpf
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) return hpff_status_fail("cannot create checkpoint file '%s'", tmp);
-    char *table = tensor_table(md), *conf = config_text(cfg);
+    char *table = tensor_table(md), *conf = config_text(cfg), *shapes = shapes_text(md);
     int ok = write_floats(f, "params", md->p, md->params.total, md->be) &&
              write_floats(f, "momentum", md->mom, md->params.total, md->be) &&
              write_floats(f, "state", md->st, md->state.total, md->be) &&
-             write_text(f, "tensors", table) && write_text(f, "config", conf) &&
+             write_text(f, "tensors", table) && write_text(f, "shapes", shapes) && write_text(f, "config", conf) &&
              write_text(f, "ranges", ranges) &&
              write_attr_double(f, "step", (double)pos->step) && write_attr_double(f, "epoch", pos->epoch) &&
              write_attr_double(f, "batch", pos->batch) && write_attr_double(f, "best_err", pos->best_err) &&
@@ -97,6 +111,7 @@ hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_stage *s, const hpf
         ok = write_floats(f, "pending", s->d.pending, hpff_stage_boundary_params(s), md->be);
     free(table);
     free(conf);
+    free(shapes);
     if (H5Fclose(f) < 0) ok = 0;
     if (!ok) {
         unlink(tmp);
