@@ -10,7 +10,7 @@
 
 // Every key, independent of the table in config.c, so a dropped row fails here.
 static const char *const k_all_keys[] = {
-    "model.arch", "model.width",
+    "model.arch", "model.width", "model.blocks", "model.classes", "model.init_from",
     "data.train_file", "data.test_file", "data.augment", "data.pad_to", "data.loader_threads",
     "data.image_size", "data.eval_resize", "data.dct_scaling",
     "train.method", "train.epochs", "train.batch", "train.lr", "train.schedule", "train.momentum",

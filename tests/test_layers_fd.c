@@ -6,7 +6,8 @@
 #include <string.h>
 #include "head.h"
 #include "layers.h"
-#include "resnet.h"
+#include "bottleneck.h"
+#include "net.h"
 #include "test_util.h"
 
 typedef struct fixture {
@@ -19,7 +20,7 @@ typedef struct fixture {
 static void fixture_init(fixture *f, int n_max) {
     memset(f, 0, sizeof *f);
     f->be = hpff_backend_cpu_create();
-    hpff_build b = {f->be, &f->params, &f->state, 0, n_max, 0.1f};
+    hpff_build b = {f->be, &f->params, &f->state, 0, n_max, 0.1f, 0.f};
     f->b = b;
 }
 
@@ -131,6 +132,16 @@ static hpff_layer *mk_resize_up(hpff_build *b, hpff_shape in) { (void)b; return 
 static hpff_layer *mk_resize_down(hpff_build *b, hpff_shape in) { (void)b; return hpff_resize_create(in, 4, 3); }
 static hpff_layer *mk_block_id(hpff_build *b, hpff_shape in) { return hpff_basic_block_create(b, "blk", in, in.c, 1); }
 static hpff_layer *mk_block_proj(hpff_build *b, hpff_shape in) { return hpff_basic_block_create(b, "blk", in, 6, 2); }
+// Bottleneck blocks (v1.5: stride on the 3x3): projection with stride 2 and a grouped 3x3
+// (planes 4, groups 2, width per group 32: 4 inner channels, 16 out), and identity (in 16 = 4*4).
+static hpff_layer *mk_bneck_proj(hpff_build *b, hpff_shape in) {
+    hpff_bottleneck_params p = {4, 2, 2, 32, 1};
+    return hpff_bottleneck_create(b, "bneck", in, &p);
+}
+static hpff_layer *mk_bneck_id(hpff_build *b, hpff_shape in) {
+    hpff_bottleneck_params p = {4, 1, 1, 64, 0};
+    return hpff_bottleneck_create(b, "bneck", in, &p);
+}
 
 static void check_layer(const char *name, make_fn mk, hpff_shape in, double eps, double atol, double rtol) {
     fixture f;
@@ -150,10 +161,12 @@ static void check_layer(const char *name, make_fn mk, hpff_shape in, double eps,
 static void check_resnet(void) {
     fixture f;
     fixture_init(&f, 5);
-    hpff_resnet_spec r = {1, 3, {2, 10, 10}, 10};
+    hpff_shape in = {2, 10, 10};
+    hpff_net_spec r;
+    HPFF_CHECK(!hpff_net_spec_make(HPFF_ARCH_RESNET8, 3, "", in, 10, &r).code, "resnet8 spec");
     hpff_seq net, phi;
     hpff_seq_init(&net, r.in);
-    hpff_resnet_push_units(&f.b, &r, 0, 3, &net);
+    hpff_net_push_units(&f.b, &r, 0, 3, &net);
     hpff_seq_plan(&net, 5);
     hpff_seq_init(&phi, net.out);
     hpff_final_head_push(&f.b, 10, &phi);
@@ -223,6 +236,9 @@ int main(void) {
     check_layer("bilinear resize down", mk_resize_down, in, 1e-2, 2e-3, 1e-2);
     check_layer("basic block identity", mk_block_id, in, 2e-4, 2e-2, 3e-2);   // many ReLU kinks near 0: small eps
     check_layer("basic block projection", mk_block_proj, in, 5e-3, 5e-3, 3e-2);
+    hpff_shape in16 = {16, 5, 7};
+    check_layer("bottleneck projection s2 groups2", mk_bneck_proj, in, 2e-4, 2e-2, 3e-2);
+    check_layer("bottleneck identity", mk_bneck_id, in16, 2e-4, 2e-2, 3e-2);
     check_resnet();
     return hpff_test_summary("test_layers_fd");
 }
