@@ -36,8 +36,8 @@ done
 grep -q "pipeline plan: 4 modules on 3 ranks" "$WORK/np3.log" && pass || fail "plan not printed"
 # the plan's memory column counts each rank's buffers without allocating: it must equal the
 # buffers the ranks report at the end (per-rank table, "arenas")
-planned=$(awk '/^pipeline plan/{p=1; next} p && $1 ~ /^[0-9]+$/ && $7 == "MiB" {printf "%d ", $6 + 0.5} /balance:/{exit}' "$WORK/np3.log")
-reported=$(awk '/^per-rank time/{p=1; next} p && $1 ~ /^[0-9]+$/ {printf "%d ", $10}' "$WORK/np3.log")
+planned=$(awk '/^pipeline plan/{p=1; next} p && $1 ~ /^[0-9]+$/ && $7 == "MiB" {printf "%s ", $6} /balance:/{exit}' "$WORK/np3.log")
+reported=$(awk '/^per-rank time/{p=1; next} p && $1 ~ /^[0-9]+$/ {printf "%s ", $10}' "$WORK/np3.log")
 [ -n "$planned" ] && [ "$planned" = "$reported" ] && pass \
   || fail "plan memory per rank ($planned) differs from the ranks' buffers ($reported)"
 # backend.graph (on the CPU the op recorder: the graph path of src/pipeline/stage.c): steps 1-2 op by op,
