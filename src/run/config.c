@@ -62,6 +62,7 @@ NAMES(k_cascade, HPFF_CASCADE_COUNT, "strict", "delayed");
 NAMES(k_transport, HPFF_TRANSPORT_COUNT, "auto", "local", "mpi", "nccl");
 NAMES(k_balance, HPFF_BALANCE_COUNT, "measure", "flops");
 NAMES(k_device, HPFF_DEVICE_COUNT, "auto", "cpu", "cuda");
+NAMES(k_cpu_conv, HPFF_CPU_CONV_COUNT, "auto", "dnnl", "im2col");
 
 static const char *const k_sections[] = {"model", "data", "train", "local", "pipeline", "backend"};
 #define N_SECTIONS (sizeof k_sections / sizeof k_sections[0])
@@ -187,6 +188,9 @@ static const key_def k_keys[] = {
     BOOL("backend", graph, "off", 0,
          "GPU: record a full-batch training step once as CUDA graphs (one per stretch between "
          "transport calls) and replay them: a few launches per step instead of thousands (experimental)"),
+    ENUM("backend", cpu_conv, "auto", k_cpu_conv, 0,
+         "CPU convolutions: oneDNN (dnnl; auto = dnnl when the build has it) or the im2col + BLAS "
+         "reference"),
 };
 #define N_KEYS (sizeof k_keys / sizeof k_keys[0])
 
