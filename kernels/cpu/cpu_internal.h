@@ -36,6 +36,10 @@ static inline hpff_cpu_pool *hpff_cpu_pool_of(hpff_backend *be) {
     return be && be->ctx ? ((hpff_cpu_ctx *)be->ctx)->pool : NULL;
 }
 
+// Hot loops built for AVX-512 as well as the baseline (GCC function multi-versioning, chosen at
+// load time); the ISO C build contracts no FMAs, so both clones give the same bits.
+#define HPFF_CPU_CLONES __attribute__((noinline, target_clones("arch=x86-64-v4", "default")))
+
 // Sum of x[0..n) in double; eight lanes so that gcc -O3 vectorises the loop.
 static inline double hpff_cpu_sum(const float *x, size_t n) {
     double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
