@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "backend_prof.h"
 #include "plan.h"
 #include "profile.h"
@@ -141,17 +142,27 @@ static int parse(int argc, char **argv, opts *o) {
     return -1;
 }
 
-// The JSON line: the configuration, throughput, memory, the last loss (and --ops' object).
-static void json_line(const opts *o, hpff_solo *r, double dt, const hpff_step_stats *last, const hpff_op_profile *ops,
-                      double wrapped_ms) {
+// The process's CPU time (all threads): on a loaded machine a steadier measure than the clock.
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// The JSON line: the configuration, throughput (wall and CPU time), memory, the last loss (and
+// --ops' object). "conv": the CPU backend's convolution path (dnnl or im2col), else "library".
+static void json_line(const opts *o, hpff_solo *r, double dt, double cpu, const hpff_step_stats *last,
+                      const hpff_op_profile *ops, double wrapped_ms) {
     const hpff_config *c = &o->cfg;
     hpff_backend *be = r->md.be;
-    printf("{\"label\":\"%s\",\"backend\":\"%s\",\"arch\":\"%s\",\"method\":\"%s\",\"K\":%d,\"modules\":%d,"
-           "\"pff\":%d,\"il\":%d,\"cl\":%d,\"batch\":%d,\"threads\":%d,\"steps\":%d,\"img_per_s\":%.1f,"
-           "\"ms_per_step\":%.2f,\"arena_mb\":%.1f,\"peak_rss_mb\":%.1f,\"loss\":%.4f,\"graph\":%d",
-           o->label, be->name, hpff_config_enum_name(c, &c->arch), hpff_config_enum_name(c, &c->method), c->K,
+    const char *conv = strcmp(be->name, "cpu") == 0 ? hpff_backend_cpu_conv(be) : "library";
+    printf("{\"label\":\"%s\",\"backend\":\"%s\",\"conv\":\"%s\",\"arch\":\"%s\",\"method\":\"%s\",\"K\":%d,"
+           "\"modules\":%d,\"pff\":%d,\"il\":%d,\"cl\":%d,\"batch\":%d,\"threads\":%d,\"steps\":%d,"
+           "\"img_per_s\":%.1f,\"ms_per_step\":%.2f,\"cpu_ms_per_step\":%.2f,\"arena_mb\":%.1f,"
+           "\"peak_rss_mb\":%.1f,\"loss\":%.4f,\"graph\":%d",
+           o->label, be->name, conv, hpff_config_enum_name(c, &c->arch), hpff_config_enum_name(c, &c->method), c->K,
            r->md.M, c->pff, c->il, c->cl, c->batch, c->threads, o->steps, o->steps * c->batch / dt,
-           1000.0 * dt / o->steps, hpff_stage_bytes(&r->s) / 1048576.0, hpff_peak_rss_bytes() / 1048576.0,
+           1000.0 * dt / o->steps, 1000.0 * cpu / o->steps, hpff_stage_bytes(&r->s) / 1048576.0, hpff_peak_rss_bytes() / 1048576.0,
            last->final_loss, hpff_stage_graphs_ready(&r->s));
     hpff_mem_stats ms;
     if (hpff_backend_mem_stats(be, &ms))   // device: held by hpff_pipe (peak), and the card's use
@@ -183,11 +194,11 @@ static void bench(const opts *o, hpff_solo *r) {
     hpff_solo_steps(r, warm, &last);
     be->sync(be);
     double *ms = o->profile ? hpff_xcalloc((size_t)HPFF_PHASES * r->md.M, sizeof(double)) : NULL;
-    double t0 = hpff_now();
+    double t0 = hpff_now(), c0 = cpu_seconds();
     if (ms) hpff_solo_profile(r, o->steps, ms, &last);
     else hpff_solo_steps(r, o->steps, &last);
     be->sync(be);
-    double dt = hpff_now() - t0, wrapped_ms = 0;
+    double dt = hpff_now() - t0, cpu = cpu_seconds() - c0, wrapped_ms = 0;
     hpff_op_profile op_sum;
     memset(&op_sum, 0, sizeof op_sum);
     if (o->ops) {
@@ -197,7 +208,7 @@ static void bench(const opts *o, hpff_solo *r) {
         ops_table(&op_sum, 0);
         ops_table(&op_sum, 1);
     }
-    json_line(o, r, dt, &last, o->ops ? &op_sum : NULL, wrapped_ms);
+    json_line(o, r, dt, cpu, &last, o->ops ? &op_sum : NULL, wrapped_ms);
     if (ms) module_lines(r, ms);
     free(ms);
 }
