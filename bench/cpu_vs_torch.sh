@@ -117,15 +117,22 @@ for (name, s), r in sorted(best.items()):
                                                  r.get("cpu_ms_per_step", float("nan"))))
     else:
         print("%-26s %-8s wall %.0f s  %s" % (name, s, r["wall_s"], r.get("done", "")))
-def ratio(a, b, s="unset", inverse=False):
-    if (a, s) in best and (b, s) in best:
-        x, y = best[(a, s)]["img_per_s"], best[(b, s)]["img_per_s"]
-        return y / x if inverse else x / y
-    return float("nan")
+def ratio(a, b, s="unset", inverse=False, key="img_per_s"):
+    """a's speed over b's (by img/s, or by CPU ms per step); inverse: b's over a's."""
+    if (a, s) not in best or (b, s) not in best:
+        return float("nan")
+    x, y = best[(a, s)].get(key), best[(b, s)].get(key)
+    if not x or not y:
+        return float("nan")
+    r = x / y if key == "img_per_s" else y / x
+    return 1 / r if inverse else r
+def both(a, b, s="unset", inverse=False):
+    return "%.2fx by wall clock, %.2fx by CPU time" % (ratio(a, b, s, inverse),
+                                                        ratio(a, b, s, inverse, "cpu_ms_per_step"))
 for s in ("unset", "set"):
     for t in (1, 2):
-        print("BP %d thread(s), OpenBLAS variables %s: ours/PyTorch %.2fx (target >= 1.2), im2col/PyTorch %.2fx"
-              % (t, s, ratio("bp_dnnl_t%d" % t, "bp_torch_t%d" % t, s), ratio("bp_im2col_t%d" % t, "bp_torch_t%d" % t, s)))
-print("InfoPro+HPFF K=16: ours/authors %.2fx (target >= 2)" % ratio("infopro_hpff_dnnl_t1", "infopro_hpff_authors_t1"))
-print("DGL+HPFF K=16 step time / BP step time: %.2fx (target <= 1.5)" % ratio("dgl_hpff_dnnl_t1", "bp_dnnl_t1", inverse=True))
+        print("BP %d thread(s), OpenBLAS variables %s: ours/PyTorch %s (target >= 1.2); im2col/PyTorch %s"
+              % (t, s, both("bp_dnnl_t%d" % t, "bp_torch_t%d" % t, s), both("bp_im2col_t%d" % t, "bp_torch_t%d" % t, s)))
+print("InfoPro+HPFF K=16: ours/authors %s (target >= 2)" % both("infopro_hpff_dnnl_t1", "infopro_hpff_authors_t1"))
+print("DGL+HPFF K=16 step time / BP step time: %s (target <= 1.5)" % both("dgl_hpff_dnnl_t1", "bp_dnnl_t1", inverse=True))
 EOF
