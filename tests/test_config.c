@@ -10,7 +10,7 @@
 
 // Every key, independent of the table in config.c, so a dropped row fails here.
 static const char *const k_all_keys[] = {
-    "model.arch", "model.width",
+    "model.arch", "model.width", "model.blocks", "model.classes", "model.init_from",
     "data.train_file", "data.test_file", "data.augment", "data.pad_to", "data.loader_threads",
     "data.image_size", "data.eval_resize", "data.dct_scaling",
     "train.method", "train.epochs", "train.batch", "train.lr", "train.schedule", "train.momentum",
@@ -22,7 +22,7 @@ static const char *const k_all_keys[] = {
     "local.ixx_1", "local.ixy_1", "local.ixx_2", "local.ixy_2", "local.predsim_beta",
     "local.predsim_T", "local.predsim_variant", "local.predsim_sim_patch", "local.pff_rec",
     "pipeline.cascade", "pipeline.transport", "pipeline.ranges", "pipeline.balance",
-    "backend.device", "backend.tf32", "backend.graph",
+    "backend.device", "backend.tf32", "backend.graph", "backend.cpu_conv",
 };
 #define N_ALL (sizeof k_all_keys / sizeof k_all_keys[0])
 
@@ -87,7 +87,8 @@ static void test_defaults(void) {
     TEST_CHECK(c.predsim_variant == HPFF_PREDSIM_PORT && c.predsim_sim_patch == 1, "predsim");
     TEST_CHECK(c.pff_rec == HPFF_PFF_REC_CODE && c.cascade == HPFF_CASCADE_STRICT, "pff_rec/cascade");
     TEST_CHECK(c.transport == HPFF_TRANSPORT_AUTO && c.ranges[0] == 0, "transport/ranges");
-    TEST_CHECK(c.device == HPFF_DEVICE_AUTO && c.tf32 == 1 && c.graph == 0, "backend");
+    TEST_CHECK(c.device == HPFF_DEVICE_AUTO && c.tf32 == 1 && c.graph == 0 && c.cpu_conv == HPFF_CPU_CONV_AUTO,
+               "backend");
     hpff_status st = hpff_config_validate(&c);
     TEST_CHECK(st.code == 0, "defaults must validate: %s", st.msg);
 }
@@ -205,7 +206,7 @@ static void test_file_errors(void) {
     expect_load_error("[train]\nK = 8\n", "cfgtest_bad.ini:2: unknown key 'train.K'; did you mean 'local.K'?");
     expect_load_error("[local]\nk = 8\n", "unknown key 'local.k'; did you mean 'local.K'?");
     expect_load_error("[backend]\nzzzzzzzz = 1\n",
-                      "cfgtest_bad.ini:2: unknown key 'backend.zzzzzzzz'; backend keys are: device, tf32, graph");
+                      "cfgtest_bad.ini:2: unknown key 'backend.zzzzzzzz'; backend keys are: device, tf32, graph, cpu_conv");
     expect_load_error("batch = 4\n", "cfgtest_bad.ini:1: key 'batch' has no section; did you mean 'train.batch'?");
     expect_load_error("[train]\n\n\n\n\n\n\n\n\n\n\n\n\n\nbatch = abc\n",
                       "cfgtest_bad.ini:15: train.batch = 'abc' is not an integer");
@@ -344,7 +345,7 @@ static void test_round_trip(void) {
         "local.ixy_2=3.4e38", "local.predsim_beta=0.3333333", "local.predsim_T=4096",
         "local.predsim_variant=official", "local.predsim_sim_patch=off", "local.pff_rec=shared",
         "pipeline.cascade=delayed", "pipeline.transport=mpi", "pipeline.ranges=0-3,4-9", "pipeline.balance=flops",
-        "backend.device=cpu", "backend.tf32=0", "backend.graph=on",
+        "backend.device=cpu", "backend.tf32=0", "backend.graph=on", "backend.cpu_conv=im2col",
     };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         hpff_status st = hpff_config_set(&c, sets[i], "--set");

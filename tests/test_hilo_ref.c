@@ -63,21 +63,23 @@ static void ref_build(ref *r, const hpff_config *cfg) {
     memset(r, 0, sizeof *r);
     r->cfg = cfg;
     r->be = hpff_backend_cpu_create();
-    hpff_resnet_spec net = {hpff_resnet_blocks(cfg->arch), cfg->width, IMG, 10};
-    hpff_status st = hpff_split_make(net.n, cfg->K, cfg->split, cfg->modules, &r->split);
+    hpff_net_spec net;
+    hpff_status st = hpff_net_spec_make(cfg->arch, cfg->width, cfg->blocks, IMG, 10, &net);
+    HPFF_CHECK(!st.code, "%s", st.msg);
+    st = hpff_split_make(&net, cfg->K, cfg->split, cfg->modules, &r->split);
     HPFF_CHECK(!st.code, "%s", st.msg);
     r->M = r->split.M;
     st = hpff_hilo_plan(cfg, r->M, &r->hl);
     HPFF_CHECK(!st.code, "%s", st.msg);
-    hpff_build b = {r->be, &r->params, &r->state, 0, N, 0.1f};
+    hpff_build b = {r->be, &r->params, &r->state, 0, N, 0.1f, 0.f};
     hpff_seq_init(&r->stem, IMG);
-    hpff_resnet_push_units(&b, &net, 0, 0, &r->stem);
+    hpff_net_push_units(&b, &net, 0, 0, &r->stem);
     hpff_seq_plan(&r->stem, N);
     size_t ws = r->stem.ws_bytes, sc = r->stem.scratch_floats, work = 0, grad = r->stem.grad_floats;
     for (int m = 0; m < r->M; m++) {
         int u0 = m ? r->split.first[m] : 1;
-        hpff_seq_init(&r->E[m], hpff_resnet_unit_in(&net, u0));
-        hpff_resnet_push_units(&b, &net, u0, r->split.last[m], &r->E[m]);
+        hpff_seq_init(&r->E[m], hpff_net_unit_in(&net, u0));
+        hpff_net_push_units(&b, &net, u0, r->split.last[m], &r->E[m]);
         hpff_seq_plan(&r->E[m], N);
         ws = ws > r->E[m].ws_bytes ? ws : r->E[m].ws_bytes;
         sc = sc > r->E[m].scratch_floats ? sc : r->E[m].scratch_floats;
@@ -432,7 +434,9 @@ static int in_module(const ref *r, const hpff_tensor_info *t, int m) {
     if (strncmp(t->name, "stem.", 5) != 0) {
         int s, b;
         if (sscanf(t->name, "layer%d.%d.", &s, &b) != 2) return 0;
-        u = 1 + (s - 1) * hpff_resnet_blocks(r->cfg->arch) + b;
+        hpff_net_spec net;
+        HPFF_CHECK(!hpff_net_spec_make(r->cfg->arch, r->cfg->width, r->cfg->blocks, IMG, 10, &net).code, "spec");
+        u = hpff_net_unit_of(&net, s, b);
     }
     return u >= r->split.first[m] && u <= r->split.last[m];
 }

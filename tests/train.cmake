@@ -15,6 +15,14 @@ endforeach()
 # One DGL+HPFF step (HiLo + PFF-B) against PyTorch's literal x/y/z streams.
 hpff_test(test_golden_hpff_dgl cpu test_golden_hpff_dgl.c)
 target_compile_definitions(test_golden_hpff_dgl PRIVATE HPFF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# One step of each ImageNet network family (bottleneck ResNet, ResNeXt 32x8d, VGG13) against torchvision.
+hpff_test(test_golden_imagenet cpu test_golden_imagenet.c)
+target_compile_definitions(test_golden_imagenet PRIVATE HPFF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# One InfoPro+HPFF step (ImageNet code profile) against a re-statement of the authors' ImageNet code.
+hpff_test(test_golden_imagenet_infopro cpu test_golden_imagenet_infopro.c)
+target_compile_definitions(test_golden_imagenet_infopro PRIVATE HPFF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# Weights under state_dict names: export of a two-rank checkpoint, --init-from, refusals.
+hpff_test(test_weights cpu test_weights.c)
 
 # Tools for the trainer tests and the tiny dataset they share.
 add_executable(make_tiny_dataset tools/make_tiny_dataset.c)
@@ -40,6 +48,9 @@ endfunction()
 hpff_script_test(trainer_cli cpu test_cli.sh)
 hpff_script_test(trainer_resume_bp cpu test_resume.sh bp)
 hpff_script_test(trainer_faults cpu test_faults.sh data disk corrupt lock edges auto signal)
+# hpff_export / --init-from against torchvision's state_dict (skipped without torch)
+hpff_script_test(weights_torchvision cpu test_weights_torchvision.sh)
+set_tests_properties(weights_torchvision PROPERTIES SKIP_RETURN_CODE 77)
 hpff_test(test_layers_fd cpu test_layers_fd.c)
 hpff_test(test_hilo_ref cpu test_hilo_ref.c)
 # The plan's memory column: one sizing build counts exactly what each rank allocates.
@@ -48,6 +59,7 @@ if(HPFF_HAVE_MPI)
   hpff_script_test(pipeline_mpi_dgl mpi test_pipeline.sh dgl)
   hpff_script_test(pipeline_mpi_infopro mpi test_pipeline.sh infopro)   # the image travels too
   hpff_script_test(trainer_faults_mpi mpi test_faults.sh signal_mpi)     # pre-emption on 2 ranks
+  hpff_script_test(pipeline_mpi_imagenet mpi test_imagenet_pipeline.sh)  # bottleneck / ResNeXt K=4
 endif()
 # Every shipped config parses and validates.
 add_test(NAME configs_parse COMMAND bash -c

@@ -28,15 +28,15 @@ void hpff_stage_buffers(hpff_stage *s, const hpff_model *md, int m0, int m1, hpf
     const hpff_hilo_module *hm = md->hilo.mod;
     const hpff_module *first = hpff_model_module(md, m0), *last = hpff_model_module(md, m1);
     int n = md->n_max, M = md->M;
-    size_t out_max = 0, grad = 0, u_need = 0;
+    size_t seed_by[2] = {0, 0}, grad = 0, u_need = 0;   // seed k % 2 of the held modules (k = m - m0)
     for (int m = m0; m <= m1; m++) {
         const hpff_module *mo = hpff_model_module(md, m);
-        out_max = hpff_zmax(out_max, numel(mo->seq.out, n));
+        seed_by[(m - m0) % 2] = hpff_zmax(seed_by[(m - m0) % 2], numel(mo->seq.out, n));
         grad = hpff_zmax(grad, mo->seq.grad_floats);
         if (m > m0 && hm[m].push_up) u_need = hpff_zmax(u_need, numel(mo->seq.in, n));
     }
     if (md->cfg->cascade == HPFF_CASCADE_DELAYED && m1 < M - 1) delayed_buffers(&s->d, last, n, l);
-    for (int i = 0; i < 2; i++) s->seed[i] = hpff_ledger_floats(l, "module seed", out_max);
+    for (int i = 0; i < 2; i++) s->seed[i] = hpff_ledger_floats(l, "module seed", seed_by[i]);
     // Φ's cascade part; u_{m-1} of a module after the rank's first goes to the backward sweep's
     // spare gradient buffer (hpff_seq_spare_grad) when that is large enough, else to its own.
     s->cbuf = m1 == M - 1 && hm[M - 1].push_up ? hpff_ledger_floats(l, "final cascade seed", numel(last->seq.out, n)) : NULL;
@@ -46,15 +46,31 @@ void hpff_stage_buffers(hpff_stage *s, const hpff_model *md, int m0, int m1, hpf
     s->u_recv = m1 < M - 1 && hm[m1 + 1].push_up ? hpff_ledger_floats(l, "downstream receive", numel(last->seq.out, n)) : NULL;
 }
 
-size_t hpff_rank_bytes(const hpff_model *md, int m0, int m1) {
-    hpff_ledger l;
-    hpff_ledger_init(&l, md->be, 1);
+// The model's and the stage's buffers of a rank owning [m0, m1], counted into two sizing ledgers.
+static const char *rank_ledgers(const hpff_model *md, int m0, int m1, hpff_ledger *lm, hpff_ledger *ls) {
+    hpff_ledger_init(lm, md->be, 1);
+    hpff_ledger_init(ls, md->be, 1);
     hpff_model v = *md;   // a view: only its buffer fields are written (NULL: sizing)
-    hpff_model_buffers(&v, m0, m1, &l);
+    hpff_model_buffers(&v, m0, m1, lm);
     hpff_stage s;
     memset(&s, 0, sizeof s);
-    hpff_stage_buffers(&s, md, m0, m1, &l);
-    return hpff_ledger_bytes(&l);
+    hpff_stage_buffers(&s, md, m0, m1, ls);
+    return v.work_head;
+}
+
+size_t hpff_rank_bytes(const hpff_model *md, int m0, int m1) {
+    hpff_ledger lm, ls;
+    rank_ledgers(md, m0, m1, &lm, &ls);
+    return hpff_ledger_bytes(&lm) + hpff_ledger_bytes(&ls);
+}
+
+size_t hpff_rank_memory_report(const hpff_model *md, int m0, int m1, FILE *f) {
+    hpff_ledger lm, ls;
+    const char *work_head = rank_ledgers(md, m0, m1, &lm, &ls);
+    const hpff_ledger *both[2] = {&lm, &ls};
+    hpff_ledger_report(both, 2, f);
+    if (work_head) fprintf(f, "  (the head work area is sized by head %s)\n", work_head);
+    return hpff_ledger_bytes(&lm) + hpff_ledger_bytes(&ls);
 }
 
 size_t hpff_stage_bytes(const hpff_stage *s) { return hpff_ledger_bytes(&s->md->mem) + hpff_ledger_bytes(&s->mem); }

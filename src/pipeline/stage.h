@@ -56,7 +56,8 @@ typedef struct hpff_stage {
     int boundary_up;        // a cascade gradient arrives from downstream for module m1
     long step;              // training steps done
     hpff_ledger mem;        // the buffers below, by role
-    float *seed[2];         // (out_floats_max) c, then (a + c) [+ u], of the two modules in flight
+    float *seed[2];         // (largest output of the held modules k = m - m0 with k % 2 = i) c, then
+                            // (a + c) [+ u], of the two modules in flight
     float *cbuf;            // (n_max, out of M-1) Φ's cascade seed w_C dℓF (rank owning M-1, else NULL)
     float *ubuf;            // (n_max, largest in) u_{m-1} when it stays on the rank and g0/g1 are too
                             //   small (else NULL)
@@ -81,6 +82,8 @@ void hpff_stage_buffers(hpff_stage *s, const hpff_model *md, int m0, int m1, hpf
 // Bytes of every buffer a rank owning modules [m0, m1] allocates, the model's and the stage's,
 // counted without allocating from a model that holds those modules (e.g. hpff_model_size_all).
 size_t hpff_rank_bytes(const hpff_model *md, int m0, int m1);
+// The same buffers by role (hpff_ledger_report) on f; returns their bytes.
+size_t hpff_rank_memory_report(const hpff_model *md, int m0, int m1, FILE *f);
 // Bytes the rank allocated (model and stage), and one line per buffer role.
 size_t hpff_stage_bytes(const hpff_stage *s);
 void hpff_stage_memory_report(const hpff_stage *s, FILE *f);

@@ -27,6 +27,20 @@ static char *tensor_table(const hpff_model *md) {
     return s;
 }
 
+// The tensors' PyTorch shapes as text: "name 64x3x7x7\n" per tensor (hpff_weights_export reads it).
+static char *shapes_text(const hpff_model *md) {
+    size_t cap = 256 + (size_t)(md->params.n + md->state.n) * 180, len = 0;
+    char *s = hpff_xmalloc(cap), dims[64];
+    s[0] = 0;
+    const hpff_registry *regs[2] = {&md->params, &md->state};
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < regs[r]->n; i++) {
+            hpff_tensor_shape_text(&regs[r]->t[i], dims, sizeof dims);
+            len += (size_t)snprintf(s + len, cap - len, "%s %s\n", regs[r]->t[i].name, dims);
+        }
+    return s;
+}
+
 // Every dataset is chunked (at most 4 MiB a chunk) with HDF5's Fletcher-32 filter, so a flipped
 // bit in a tensor fails the read (HDF5 checks the checksum of each chunk it reads); the file's
 // metadata (superblock, object headers with the attributes, chunk index) carries checksums of its
@@ -109,11 +123,11 @@ static int sync_file(const char *path) {
 static int write_contents(hid_t f, const hpff_stage *s, const hpff_config *cfg, const hpff_ckpt_pos *pos,
                           int rank, int size, const char *ranges) {
     const hpff_model *md = s->md;
-    char *table = tensor_table(md), *conf = config_text(cfg);
+    char *table = tensor_table(md), *conf = config_text(cfg), *shapes = shapes_text(md);
     int ok = write_floats(f, "params", md->p, md->params.total, md->be) &&
              write_floats(f, "momentum", md->mom, md->params.total, md->be) &&
              write_floats(f, "state", md->st, md->state.total, md->be) &&
-             write_text(f, "tensors", table) && write_text(f, "config", conf) &&
+             write_text(f, "tensors", table) && write_text(f, "shapes", shapes) && write_text(f, "config", conf) &&
              write_text(f, "ranges", ranges) &&
              write_attr_double(f, "step", (double)pos->step) && write_attr_double(f, "epoch", pos->epoch) &&
              write_attr_double(f, "batch", pos->batch) && write_attr_double(f, "best_err", pos->best_err) &&
@@ -126,6 +140,7 @@ static int write_contents(hid_t f, const hpff_stage *s, const hpff_config *cfg, 
         ok = write_floats(f, "pending", s->d.pending, hpff_stage_boundary_params(s), md->be);
     free(table);
     free(conf);
+    free(shapes);
     return ok;
 }
 

@@ -44,7 +44,8 @@ typedef struct key_def {
 #define NAMES(var, count, ...)                                                              \
     static const char *const var[] = {__VA_ARGS__, NULL};                                    \
     _Static_assert(sizeof var / sizeof var[0] == (count) + 1, #var " does not match its enum")
-NAMES(k_arch, HPFF_ARCH_COUNT, "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110");
+NAMES(k_arch, HPFF_ARCH_COUNT, "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+      "resnet50", "resnet101", "resnet152", "resnext101_32x8d", "vgg13");
 NAMES(k_augment, HPFF_AUGMENT_COUNT, "auto", "cifar", "svhn", "stl", "imagenet", "none");
 NAMES(k_method, HPFF_METHOD_COUNT, "bp", "dgl", "infopro", "predsim");
 NAMES(k_schedule, HPFF_SCHEDULE_COUNT, "cifar_cosine", "cosine", "constant");
@@ -57,11 +58,12 @@ NAMES(k_dgl_aux, HPFF_DGL_AUX_COUNT, "port", "official");
 NAMES(k_infopro_aux, HPFF_INFOPRO_AUX_COUNT, "2c2f", "1c2f");
 NAMES(k_infopro_mode, HPFF_INFOPRO_MODE_COUNT, "ce", "contrast");
 NAMES(k_predsim_variant, HPFF_PREDSIM_VARIANT_COUNT, "port", "official");
-NAMES(k_pff_rec, HPFF_PFF_REC_COUNT, "code", "shared", "output");
+NAMES(k_pff_rec, HPFF_PFF_REC_COUNT, "code", "shared", "output", "decoders");
 NAMES(k_cascade, HPFF_CASCADE_COUNT, "strict", "delayed");
 NAMES(k_transport, HPFF_TRANSPORT_COUNT, "auto", "local", "mpi", "nccl");
 NAMES(k_balance, HPFF_BALANCE_COUNT, "measure", "flops");
 NAMES(k_device, HPFF_DEVICE_COUNT, "auto", "cpu", "cuda");
+NAMES(k_cpu_conv, HPFF_CPU_CONV_COUNT, "auto", "dnnl", "im2col");
 
 static const char *const k_sections[] = {"model", "data", "train", "local", "pipeline", "backend"};
 #define N_SECTIONS (sizeof k_sections / sizeof k_sections[0])
@@ -69,9 +71,19 @@ static const char *const k_sections[] = {"model", "data", "train", "local", "pip
 static const key_def k_keys[] = {
     // [model]
     ENUM("model", arch, "resnet32", k_arch, 1,
-         "CIFAR-style ResNet, 6n+2 layers: 3 stages of n BasicBlocks (§2.1)"),
+         "CIFAR-style ResNet (6n+2 layers, 3 stages of n BasicBlocks, §2.1), ImageNet bottleneck ResNet / "
+         "ResNeXt in torchvision's layout (§2.2), or VGG13 with batch norm (§2.3)"),
     NUM("model", width, KEY_INT, "16", 1, NOHI, 1,
-        "channels of the stem and stage 1; stages 2 and 3 double it (16 in the paper, §2.1)"),
+        "channels of the stem and stage 1 of the CIFAR ResNets; stages 2 and 3 double it (16 in the "
+        "paper, §2.1). The ImageNet networks scale with it: stem 4*width (64 at 16; stage planes "
+        "64..512, VGG13 widths 64..512 and classifier 4096): smaller values make reduced networks"),
+    STR("model", blocks, "", 1,
+        "\"\": the architecture's; else blocks per stage, e.g. 1,1,3,1 (reduced networks for tests)"),
+    NUM("model", classes, KEY_INT, "0", 0, NOHI, 1,
+        "classes of the final head and the aux classifiers (0: the data's count; at least the data's)"),
+    STR("model", init_from, "", 0,
+        "HDF5 file of initial weights under PyTorch state_dict names (torchvision's for the ImageNet "
+        "nets; README: converting a .pth); names or shapes that do not match are refused"),
     // [data]
     STR("data", train_file, "data/fmnist.h5", 1,
         "HDF5 file in the project layout (datasets/README.md); its train split is trained on"),
@@ -143,7 +155,8 @@ static const key_def k_keys[] = {
     BOOL("local", bn_emulate, "off", 0,
          "BN running-stat momentum 1-0.9^n, as the code's repeated forwards give (§4.6)"),
     ENUM("local", dgl_aux, "port", k_dgl_aux, 1,
-         "DGL aux net: AugLocal CIFAR-ResNet port or the official MLP-SR-aux (§3.1)"),
+         "DGL aux net: AugLocal CIFAR-ResNet port or the official MLP-SR-aux (§3.1; the VGG13 configs "
+         "use official, as DGL's ImageNet code)"),
     ENUM("local", infopro_aux, "2c2f", k_infopro_aux, 1,
          "InfoPro aux classifier: 2c2f (HPFF) or 1c2f (InfoPro baseline) (§3.2)"),
     ENUM("local", infopro_mode, "ce", k_infopro_mode, 1,
@@ -160,8 +173,10 @@ static const key_def k_keys[] = {
     BOOL("local", predsim_sim_patch, "on", 0,
          "under PFF-B, PredSim's similarity branch per patch (off: on the whole map) (§5.4)"),
     ENUM("local", pff_rec, "code", k_pff_rec, 1,
-         "InfoPro reconstruction under PFF: n^2 separate decoders (PFF-A, code), one shared, or output "
-         "(PFF-C: one full-map decoder, its output split into n² quadrant BCEs (§5.4, ImageNet code))"),
+         "InfoPro reconstruction under PFF: code (PFF-A on CIFAR-size ResNets, PFF-C on ImageNet "
+         "ResNets, as the authors' two code folders), shared (one decoder for every patch), output "
+         "(PFF-C: one full-map decoder, its output split into n^2 quadrant BCEs) or decoders (PFF-A: "
+         "n^2 separate decoders) (§5.2-§5.4)"),
     // [pipeline]
     ENUM("pipeline", cascade, "strict", k_cascade, 0,
          "boundary cascade gradient applied in the same step (= one process) or one step late (§9)"),
@@ -177,6 +192,9 @@ static const key_def k_keys[] = {
     BOOL("backend", graph, "off", 0,
          "GPU: record a full-batch training step once as CUDA graphs (one per stretch between "
          "transport calls) and replay them: a few launches per step instead of thousands (experimental)"),
+    ENUM("backend", cpu_conv, "auto", k_cpu_conv, 0,
+         "CPU convolutions: oneDNN (dnnl; auto = dnnl when the build has it) or the im2col + BLAS "
+         "reference"),
 };
 #define N_KEYS (sizeof k_keys / sizeof k_keys[0])
 

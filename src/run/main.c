@@ -18,12 +18,14 @@ static void usage(FILE *f) {
             "                    without --config the run's saved RUN_DIR/config.ini is used\n"
             "  --overwrite       start afresh in a train.run_dir that holds an earlier run's\n"
             "                    checkpoints, deleting them and its metrics (refused otherwise)\n"
+            "  --init-from FILE  start from the weights in FILE (HDF5, PyTorch state_dict names; the same\n"
+            "                    as --set model.init_from=FILE; hpff_export writes such files)\n"
             "  --print-config    print the effective configuration and exit\n"
             "  --help            this text\n\n");
 }
 
 typedef struct args {
-    const char *config, *resume;
+    const char *config, *resume, *init_from;
     const char *sets[128];
     int n_sets, print_only, help, overwrite;
 } args;
@@ -38,6 +40,7 @@ static int parse_args(int argc, char **argv, args *a, char *err, size_t n) {
         else if (!strcmp(s, "--overwrite")) a->overwrite = 1;
         else if (!strcmp(s, "--config") && has_val) a->config = argv[++i];
         else if (!strcmp(s, "--resume") && has_val) a->resume = argv[++i];
+        else if (!strcmp(s, "--init-from") && has_val) a->init_from = argv[++i];
         else if (!strcmp(s, "--set") && has_val && a->n_sets < 128) a->sets[a->n_sets++] = argv[++i];
         else {
             snprintf(err, n, "unknown or incomplete argument '%s' (see hpff_pipe --help)", s);
@@ -65,6 +68,11 @@ static hpff_status load_config(const args *a, hpff_config *c) {
     }
     hpff_status st = hpff_config_load(c, file);
     for (int i = 0; i < a->n_sets && !st.code; i++) st = hpff_config_set(c, a->sets[i], "--set");
+    if (!st.code && a->init_from) {
+        char kv[HPFF_STR + 32];
+        snprintf(kv, sizeof kv, "model.init_from=%s", a->init_from);
+        st = hpff_config_set(c, kv, "--init-from");
+    }
     if (!st.code && a->resume) snprintf(c->run_dir, sizeof c->run_dir, "%s", a->resume);
     if (!st.code) st = hpff_config_validate(c);
     return st;

@@ -50,6 +50,12 @@ hpff_backend *hpff_backend_select(const hpff_config *c, int local_rank, char *wh
         }
     }
     hpff_backend *be = hpff_backend_cpu_create();
+    const char *conv = hpff_config_enum_name(c, &c->cpu_conv);
+    if (!hpff_backend_cpu_set_conv(be, conv)) {
+        snprintf(why, n, "backend.cpu_conv = %s but this build has no oneDNN (cmake printed why)", conv);
+        hpff_backend_destroy(be);
+        return NULL;
+    }
     be->set_threads(be, c->threads);
     // backend.graph on the CPU: an op recorder gives the same record-and-replay semantics as a
     // CUDA graph (no speed gain), so the graph path is the one that runs.

@@ -11,6 +11,7 @@
 #include "signals.h"
 #include "train_plan.h"
 #include "train_report.h"
+#include "weights.h"
 
 float hpff_lr_at(const hpff_config *c, int epoch) {
     const double pi = 3.14159265358979323846;
@@ -56,6 +57,18 @@ static int build_rank(hpff_run *r) {
         printf("note: backend.graph on the CPU: steps are recorded and replayed by an op recorder (the graph "
                "path, no faster than op by op)\n");
     return 0;
+}
+
+// model.init_from: every rank loads its tensors (and reaches the same verdict on the file).
+static int init_from(hpff_run *r) {
+    hpff_shape shape = {r->info.c, r->info.h, r->info.w};
+    int loaded = 0;
+    hpff_status st = hpff_weights_load(&r->md, r->cfg->init_from, shape, r->info.classes, &loaded);
+    int ok = !st.code, all_ok = (int)hpff_world_sum(r->w, ok) == r->w->size;
+    if (!ok) fail(r, 0, st.msg);
+    if (all_ok && r->w->rank == 0)
+        printf("initial weights from %s (%d tensors on rank 0)\n", r->cfg->init_from, loaded);
+    return all_ok ? 0 : 2;
 }
 
 // Rank 0: the newest intact checkpoint to resume, or -1 after an error in *st.
@@ -149,6 +162,7 @@ static int setup(hpff_run *r, const char *resume_dir, int overwrite) {
     if (select_backend(r)) return 2;
     if (hpff_train_plan(r)) return 2;
     if (build_rank(r)) return 2;
+    if (r->resume_step < 0 && r->cfg->init_from[0] && init_from(r)) return 2;
     if (r->resume_step >= 0 && resume(r)) return 2;
     open_outputs(r);
     return 0;

@@ -90,6 +90,9 @@ static hpff_status open_data(const hpff_config *c, hpff_share share, hpff_train_
     d->jpeg = kind == 1;
     hpff_status st = d->jpeg ? open_jpeg(c, share, d, info) : open_pixels(c, share, d, info);
     if (st.code) return st;
+    if (c->classes > 0 && info->classes > c->classes)   // model.classes: at least the data's
+        return hpff_status_fail("model.classes = %d, but %s has %d classes", c->classes, c->train_file, info->classes);
+    if (c->classes > 0) info->classes = c->classes;
     hpff_loader_shape(d->train_ld, &info->c, &info->h, &info->w);
     info->train_batches = hpff_loader_batches(d->train_ld);
     info->test_batches = hpff_loader_batches(d->test_ld);

@@ -111,7 +111,7 @@ void hpff_print_rank_summary(hpff_run *r, double wall) {
             char mods[32], devs[32] = "-";
             snprintf(mods, sizeof mods, "%d-%d", r->plan.m0[k], r->plan.m1[k]);
             if (v[7] >= 0) snprintf(devs, sizeof devs, "%.0f MiB", v[7] / (1 << 20));
-            printf("  %4d  %8s  %8.1f  %10.1f  %12.1f  %9.1f  %9.1f  %5.0f MiB  %4.0f MiB  %11s\n", k, mods, v[0],
+            printf("  %4d  %8s  %8.1f  %10.1f  %12.1f  %9.1f  %9.1f  %5.0f MiB  %6.1f MiB  %11s\n", k, mods, v[0],
                    v[1], v[2], v[3], v[4], v[5] / (1 << 20), v[6] / (1 << 20), devs);
         }
     }
