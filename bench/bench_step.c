@@ -4,7 +4,8 @@
 //              [--profile] [--memory [--ranks R]] [--ops]
 // Prints one JSON line (and nothing else on stdout), so scripts can collect rows. --profile adds
 // one line per module with the milliseconds per step of its forward, heads, cascade data sweep
-// and parameter sweep (the input of bench/pipeline_sim.py). --memory prints the buffers of the
+// and parameter sweep, with its forward and head multiply-adds per sample (the input of
+// bench/pipeline_sim.py). --memory prints the buffers of the
 // whole model in one process by role from the sizing build (nothing allocated: configurations
 // larger than this machine can be sized) and a JSON line with their total; --ranks R adds each
 // rank's bytes under the trainer's FLOP-balanced plan of R ranks (or pipeline.ranges).
@@ -179,9 +180,11 @@ static void module_lines(const hpff_solo *r, const double *ms) {
     for (int m = 0; m < r->md.M; m++) {
         const double *p = ms + HPFF_PHASES * m;
         printf("{\"module\":%d,\"fwd_ms\":%.3f,\"heads_ms\":%.3f,\"up_ms\":%.3f,\"param_ms\":%.3f,"
-               "\"params\":%zu,\"act_mb\":%.2f,\"out_mb\":%.2f}\n", m, p[HPFF_PHASE_FORWARD], p[HPFF_PHASE_HEADS],
+               "\"params\":%zu,\"act_mb\":%.2f,\"out_mb\":%.2f,\"fwd_mflops\":%.3f,\"head_mflops\":%.3f,"
+               "\"push_up\":%d}\n", m, p[HPFF_PHASE_FORWARD], p[HPFF_PHASE_HEADS],
                p[HPFF_PHASE_CASCADE], p[HPFF_PHASE_PARAMS], cost[m].params, cost[m].act_bytes / 1048576.0,
-               (double)r->n * hpff_shape_numel(r->md.mod[m].seq.out) * 4 / 1048576.0);
+               (double)r->n * hpff_shape_numel(r->md.mod[m].seq.out) * 4 / 1048576.0, cost[m].fwd_flops / 1e6,
+               cost[m].head_flops / 1e6, r->md.hilo.mod[m].push_up);
     }
 }
 
