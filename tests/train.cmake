@@ -65,3 +65,13 @@ endif()
 add_test(NAME configs_parse COMMAND bash -c
   "rc=0; for f in ${PROJECT_SOURCE_DIR}/configs/*.ini; do $<TARGET_FILE:hpff_pipe> --config $f --print-config > /dev/null || { echo \"bad: $f\"; rc=1; }; done; exit $rc")
 set_tests_properties(configs_parse PROPERTIES LABELS cpu)
+# Replicas of the pipeline (PP x DP): the grid's rules, and its communication on 4 ranks.
+hpff_test(test_grid cpu test_grid.c)
+if(HPFF_HAVE_MPI)
+  add_executable(test_replicas_mpi test_replicas_mpi.c)
+  target_link_libraries(test_replicas_mpi PRIVATE hpff)
+  target_include_directories(test_replicas_mpi PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  add_test(NAME test_replicas_mpi COMMAND ${HPFF_MPIEXEC} --oversubscribe -np 4 $<TARGET_FILE:test_replicas_mpi>)
+  set_tests_properties(test_replicas_mpi PROPERTIES LABELS mpi SKIP_RETURN_CODE 77 TIMEOUT 120
+                       ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
+endif()

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "backend_record.h"
+#include "reducer.h"
 #ifdef HPFF_CUDA
 #include "cuda_backend.h"
 #endif
@@ -21,11 +22,19 @@ hpff_transport *hpff_transport_nccl_create(hpff_backend *be, size_t max_floats) 
     (void)be; (void)max_floats;
     return NULL;
 }
+hpff_reducer *hpff_reducer_nccl_create(const hpff_grid *g, hpff_backend *be, double timeout_s) {
+    (void)g; (void)be; (void)timeout_s;
+    return NULL;
+}
 #endif
 
 #ifndef HPFF_MPI
 hpff_transport *hpff_transport_mpi_create(hpff_backend *be, size_t max_floats) {
     (void)be; (void)max_floats;
+    return NULL;
+}
+hpff_reducer *hpff_reducer_mpi_create(const hpff_grid *g, hpff_backend *be, size_t max_floats, double timeout_s) {
+    (void)g; (void)be; (void)max_floats; (void)timeout_s;
     return NULL;
 }
 #endif

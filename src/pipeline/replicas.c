@@ -1,0 +1,68 @@
+// replicas.c — the replicas' checksum check and BatchNorm statistics hand-over (replicas.h).
+#include "replicas.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void hpff_replicas_init(hpff_replicas *r, const hpff_grid *g, hpff_model *md) {
+    memset(r, 0, sizeof *r);
+    r->g = g;
+    r->md = md;
+    r->host_floats = md->params.total > md->state.total ? md->params.total : md->state.total;
+    r->host = hpff_xmalloc((r->host_floats ? r->host_floats : 1) * sizeof(float));
+}
+
+void hpff_replicas_free(hpff_replicas *r) {
+    free(r->host);
+    r->host = NULL;
+}
+
+uint64_t hpff_checksum_floats(const float *x, size_t n, uint64_t h) {
+    const uint32_t *w = (const uint32_t *)(const void *)x;
+    for (size_t i = 0; i < n; i++) h = (h ^ w[i]) * 1099511628211ull;
+    return h;
+}
+
+uint64_t hpff_replicas_checksum(hpff_replicas *r) {
+    hpff_model *md = r->md;
+    size_t n = md->params.total;
+    uint64_t h = HPFF_CHECKSUM_SEED;
+    const float *arenas[2] = {md->p, md->mom};
+    for (int i = 0; i < 2; i++) {
+        md->be->to_host(md->be, r->host, arenas[i], n * sizeof(float));
+        h = hpff_checksum_floats(r->host, n, h);
+    }
+    return h;
+}
+
+void hpff_replicas_check(hpff_replicas *r, long step) {
+    const hpff_grid *g = r->g;
+    uint64_t mine = hpff_replicas_checksum(r);
+    uint64_t *all = hpff_xcalloc((size_t)g->size, sizeof *all);
+    hpff_grid_allgather_u64(g, mine, all);
+    int bad_replica = -1, bad_stage = -1;
+    for (int rep = 1; rep < g->replicas && bad_replica < 0; rep++)
+        for (int s = 0; s < g->stages && bad_replica < 0; s++)
+            if (all[hpff_grid_rank_of(g, rep, s)] != all[hpff_grid_rank_of(g, 0, s)]) {
+                bad_replica = rep;
+                bad_stage = s;
+            }
+    free(all);
+    if (bad_replica < 0) return;
+    if (g->rank == 0)
+        hpff_fatal(__FILE__, __LINE__, "pipeline.check_replicas",
+                   "after step %ld replica %d differs from replica 0: the parameters or momentum of stage %d "
+                   "(rank %d against rank %d) have another checksum, so the replicas are no longer one model",
+                   step, bad_replica, bad_stage, hpff_grid_rank_of(g, bad_replica, bad_stage),
+                   hpff_grid_rank_of(g, 0, bad_stage));
+    for (;;) pause();   // rank 0 ends the whole job (MPI_Abort)
+}
+
+void hpff_replicas_share_bn(hpff_replicas *r) {
+    hpff_model *md = r->md;
+    size_t n = md->state.total;
+    if (r->g->replicas == 1 || n == 0) return;
+    md->be->to_host(md->be, r->host, md->st, n * sizeof(float));
+    hpff_grid_stage_bcast(r->g, r->host, n * sizeof(float));
+    if (r->g->replica != 0) md->be->to_device(md->be, md->st, r->host, n * sizeof(float));
+}
