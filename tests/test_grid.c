@@ -3,7 +3,9 @@
 // the values they list, the placement of ranks (consecutive per pipeline), and the replicas'
 // checksum (src/replicas.c).
 #include <string.h>
+#include "backend.h"
 #include "grid.h"
+#include "model.h"
 #include "replicas.h"
 #include "test_util.h"
 
@@ -72,7 +74,56 @@ static void checksum(void) {
                "bit patterns, not values: 0 and -0 differ");
 }
 
+// Every module's bucket covers exactly its tensors (backbone, heads, Φ with the last module), and
+// the buckets together cover the gradient arena once.
+static void module_spans(void) {
+    hpff_config c;
+    hpff_config_defaults(&c);
+    strcpy(c.arch, "resnet14");
+    c.width = 4;
+    c.batch = 4;
+    strcpy(c.method, "dgl");
+    c.K = 4;
+    strcpy(c.split, "even");
+    hpff_backend *be = hpff_backend_cpu_create();
+    hpff_model md;
+    hpff_shape in = {3, 8, 8};
+    hpff_status st = hpff_model_build(&md, &c, be, in, 10, 1, 3);   // a rank owning modules 1..3
+    TEST_CHECK(!st.code, "%s", st.msg);
+    if (st.code) return;
+    char *owner = calloc(md.params.total, 1);
+    for (int k = 0; k < md.m1 - md.m0 + 1; k++) {
+        hpff_span sp[8];
+        int n = hpff_replicas_module_spans(&md, k, sp, 8);
+        TEST_CHECK(n >= 1 && n <= 2, "module %d: %d spans", md.m0 + k, n);
+        for (int i = 0; i < n; i++)
+            for (size_t j = 0; j < sp[i].n; j++) owner[sp[i].p - md.g + j] += (char)(k + 1);
+    }
+    int wrong = 0, uncovered = 0;
+    for (int i = 0; i < md.params.n; i++) {
+        const hpff_tensor_info *t = &md.params.t[i];
+        int k = (t->group == md.M ? md.M - 1 : t->group) - md.m0;
+        for (size_t j = 0; j < t->count; j++) wrong += owner[t->off + j] != k + 1;
+    }
+    for (size_t j = 0; j < md.params.total; j++) uncovered += owner[j] == 0 || owner[j] > md.m1 - md.m0 + 1;
+    TEST_CHECK(wrong == 0 && uncovered == 0, "module buckets: %d floats in another module's bucket, %d not covered "
+               "once", wrong, uncovered);
+    free(owner);
+    hpff_model_free(&md);
+    hpff_backend_destroy(be);
+}
+
+static void resume_position(void) {
+    int inexact = -1;
+    TEST_CHECK(hpff_replicas_resume_batch(3, 2, 1, &inexact) == 6 && !inexact, "2 -> 1 replicas at batch 3");
+    TEST_CHECK(hpff_replicas_resume_batch(6, 1, 2, &inexact) == 3 && !inexact, "1 -> 2 replicas at batch 6");
+    TEST_CHECK(hpff_replicas_resume_batch(5, 1, 2, &inexact) == 2 && inexact, "1 -> 2 replicas at batch 5");
+    TEST_CHECK(hpff_replicas_resume_batch(0, 4, 3, &inexact) == 0 && !inexact, "epoch start");
+}
+
 int main(void) {
+    module_spans();
+    resume_position();
     default_rule();
     refusals();
     placement();

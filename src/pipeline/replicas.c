@@ -66,3 +66,31 @@ void hpff_replicas_share_bn(hpff_replicas *r) {
     hpff_grid_stage_bcast(r->g, r->host, n * sizeof(float));
     if (r->g->replica != 0) md->be->to_device(md->be, md->st, r->host, n * sizeof(float));
 }
+
+static int owned_by(const hpff_model *md, int group, int m) {
+    return group == m || (m == md->M - 1 && group == md->M);
+}
+
+int hpff_replicas_module_spans(const hpff_model *md, int k, hpff_span *out, int max) {
+    const hpff_registry *reg = &md->params;
+    int m = md->m0 + k, n = 0;
+    for (int i = 0; i < reg->n; i++) {
+        const hpff_tensor_info *t = &reg->t[i];
+        if (!owned_by(md, t->group, m)) continue;
+        size_t end = i + 1 < reg->n ? reg->t[i + 1].off : reg->total;   // through the padding
+        float *p = md->g + t->off;
+        if (n > 0 && out[n - 1].p + out[n - 1].n == p) {
+            out[n - 1].n += end - t->off;
+            continue;
+        }
+        HPFF_CHECK(n < max, "module %d's gradients lie in more than %d runs of the arena", m, max);
+        out[n++] = (hpff_span){p, end - t->off};
+    }
+    return n;
+}
+
+int hpff_replicas_resume_batch(int batch, int old_r, int new_r, int *inexact) {
+    long long read = (long long)batch * old_r;   // batches of one replica's size
+    *inexact = read % new_r != 0;
+    return (int)(read / new_r);
+}

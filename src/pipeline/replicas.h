@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "grid.h"
 #include "model.h"
+#include "reducer.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -34,6 +35,15 @@ uint64_t hpff_replicas_checksum(hpff_replicas *r);
 void hpff_replicas_check(hpff_replicas *r, long step);
 // Collective over each stage's replicas: replica 0's BatchNorm running statistics to the others.
 void hpff_replicas_share_bn(hpff_replicas *r);
+// The gradient bucket of the rank's k-th module (0 = its first): the contiguous runs of the
+// gradient arena that hold the module's tensors (backbone and heads, and Φ with module M-1),
+// padding included. Returns the number of spans written to out (at most max).
+int hpff_replicas_module_spans(const hpff_model *md, int k, hpff_span *out, int max);
+// Resuming a checkpoint written with old_r replicas after `batch` steps of an epoch with new_r
+// replicas: the batch to continue with, so that the samples of the epoch's permutation read so
+// far (batch * old_r batches' worth) are not read again; *inexact = 1 when that count is not a
+// whole number of new batches (then up to one new global batch of samples is read again).
+int hpff_replicas_resume_batch(int batch, int old_r, int new_r, int *inexact);
 
 #ifdef __cplusplus
 }
