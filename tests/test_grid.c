@@ -79,12 +79,12 @@ static void checksum(void) {
 static void module_spans(void) {
     hpff_config c;
     hpff_config_defaults(&c);
-    strcpy(c.arch, "resnet14");
-    c.width = 4;
-    c.batch = 4;
-    strcpy(c.method, "dgl");
-    c.K = 4;
-    strcpy(c.split, "even");
+    const char *keys[] = {"model.arch=resnet14", "model.width=4", "train.batch=4", "train.method=dgl", "local.K=4",
+                          "local.split=even"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        hpff_status cs = hpff_config_set(&c, keys[i], "test");
+        TEST_CHECK(!cs.code, "%s", cs.msg);
+    }
     hpff_backend *be = hpff_backend_cpu_create();
     hpff_model md;
     hpff_shape in = {3, 8, 8};
