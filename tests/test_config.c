@@ -21,7 +21,8 @@ static const char *const k_all_keys[] = {
     "local.il_loss", "local.bn_emulate", "local.dgl_aux", "local.infopro_aux", "local.infopro_mode",
     "local.ixx_1", "local.ixy_1", "local.ixx_2", "local.ixy_2", "local.predsim_beta",
     "local.predsim_T", "local.predsim_variant", "local.predsim_sim_patch", "local.pff_rec",
-    "pipeline.cascade", "pipeline.transport", "pipeline.ranges", "pipeline.balance",
+    "pipeline.cascade", "pipeline.transport", "pipeline.ranges", "pipeline.balance", "pipeline.stages",
+    "pipeline.check_replicas", "pipeline.timeout",
     "backend.device", "backend.tf32", "backend.graph", "backend.cpu_conv",
 };
 #define N_ALL (sizeof k_all_keys / sizeof k_all_keys[0])
@@ -345,6 +346,7 @@ static void test_round_trip(void) {
         "local.ixy_2=3.4e38", "local.predsim_beta=0.3333333", "local.predsim_T=4096",
         "local.predsim_variant=official", "local.predsim_sim_patch=off", "local.pff_rec=shared",
         "pipeline.cascade=delayed", "pipeline.transport=mpi", "pipeline.ranges=0-3,4-9", "pipeline.balance=flops",
+        "pipeline.stages=4", "pipeline.check_replicas=10", "pipeline.timeout=60.5",
         "backend.device=cpu", "backend.tf32=0", "backend.graph=on", "backend.cpu_conv=im2col",
     };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {

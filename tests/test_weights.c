@@ -37,7 +37,7 @@ static void build(hpff_model *md, const hpff_config *c, hpff_backend *be, int cl
 static void write_ckpt(const char *run, const hpff_config *c, hpff_backend *be) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/checkpoints", run);
-    hpff_ckpt_pos pos = {7, 1, 0, -1, 0, 0};
+    hpff_ckpt_pos pos = {7, 1, 0, -1, 0, 0, 1};
     float mean[3] = {0.5f, 0.5f, 0.5f}, sd[3] = {0.25f, 0.25f, 0.25f};
     for (int r = 0; r < 2; r++) {
         hpff_model md;
@@ -45,7 +45,7 @@ static void write_ckpt(const char *run, const hpff_config *c, hpff_backend *be) 
         hpff_transport *tr = hpff_transport_local_create();
         hpff_stage s;
         hpff_stage_init(&s, &md, tr, mean, sd, 3);
-        hpff_status st = hpff_ckpt_write_rank(dir, &s, c, &pos, r, 2, "0-1,2-3");
+        hpff_status st = hpff_ckpt_write_rank(dir, &s, c, &pos, r, 2, "0-1,2-3", NULL);
         TEST_CHECK(!st.code, "%s", st.msg);
         hpff_stage_free(&s);
         tr->ops->destroy(tr);

@@ -75,3 +75,6 @@ if(HPFF_HAVE_MPI)
   set_tests_properties(test_replicas_mpi PROPERTIES LABELS mpi SKIP_RETURN_CODE 77 TIMEOUT 120
                        ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
 endif()
+if(HPFF_HAVE_MPI)
+  hpff_script_test(replicas_mpi mpi test_replicas.sh)   # S stages x R replicas of the pipeline
+endif()

@@ -128,6 +128,13 @@ void hpff_grid_stage_bcast(const hpff_grid *g, void *buf, size_t bytes) {
     }
 }
 
+void hpff_grid_stage_gather(const hpff_grid *g, const void *mine, void *all, size_t bytes) {
+    if (!g->comms || g->replicas == 1) { memcpy(all, mine, bytes); return; }
+    HPFF_CHECK(bytes < (1u << 31), "grid: gather of %zu bytes per replica is too large", bytes);
+    GRID_MPI_CHECK(MPI_Gather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, 0, g->comms->stage),
+                   "MPI_Gather to replica 0 over the stage's replicas");
+}
+
 void hpff_grid_stage_sum(const hpff_grid *g, double *v, int n) {
     if (!g->comms || g->replicas == 1) return;
     GRID_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, g->comms->stage),
@@ -149,6 +156,10 @@ static char *gather_hosts(const hpff_grid *g, size_t len) {
     return all;
 }
 void hpff_grid_stage_bcast(const hpff_grid *g, void *buf, size_t bytes) { (void)g; (void)buf; (void)bytes; }
+void hpff_grid_stage_gather(const hpff_grid *g, const void *mine, void *all, size_t bytes) {
+    (void)g;
+    memcpy(all, mine, bytes);
+}
 void hpff_grid_stage_sum(const hpff_grid *g, double *v, int n) { (void)g; (void)v; (void)n; }
 void hpff_grid_allgather_u64(const hpff_grid *g, uint64_t mine, uint64_t *all) { (void)g; all[0] = mine; }
 #endif

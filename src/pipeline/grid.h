@@ -43,6 +43,9 @@ static inline int hpff_grid_rank_of(const hpff_grid *g, int replica, int stage) 
 void hpff_grid_print(const hpff_grid *g, FILE *f);
 // Copies `bytes` at buf from replica 0 of this rank's stage to its other replicas.
 void hpff_grid_stage_bcast(const hpff_grid *g, void *buf, size_t bytes);
+// Gathers `bytes` from every replica of this rank's stage into all (replicas * bytes, in replica
+// order) on its replica 0 (all may be NULL elsewhere).
+void hpff_grid_stage_gather(const hpff_grid *g, const void *mine, void *all, size_t bytes);
 // Sums v[0..n) over the replicas of this rank's stage, in place on every one of them.
 void hpff_grid_stage_sum(const hpff_grid *g, double *v, int n);
 // Gathers one number per rank into all[world rank] on every rank.

@@ -129,6 +129,12 @@ static float module_bn_momentum(const hpff_config *cfg, int m, int M) {
     return 1.f - keep;
 }
 
+hpff_status hpff_model_split(const hpff_config *cfg, hpff_split *sp) {
+    hpff_net_spec net;   // the cut does not depend on the image shape or the classes
+    hpff_shape any = {3, 1, 1};
+    return net_and_split(cfg, any, 1, &net, sp);
+}
+
 static hpff_status build(hpff_model *md, const hpff_config *cfg, hpff_backend *be, hpff_shape in,
                          int classes, int m0, int m1, int sizing) {
     memset(md, 0, sizeof *md);

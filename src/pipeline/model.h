@@ -63,6 +63,9 @@ typedef struct hpff_model {
 static inline int hpff_model_classes(const hpff_config *cfg, int data_classes) {
     return cfg->classes > 0 ? cfg->classes : data_classes;
 }
+// The network's cut into local modules (ALGORITHM §2.4) from the configuration alone: M is known
+// before any data or build (the grid of stages and replicas is chosen from it).
+hpff_status hpff_model_split(const hpff_config *cfg, hpff_split *sp);
 // Builds modules [m0, m1] of the network the config describes, for inputs `in` and `classes`,
 // and allocates their memory.
 hpff_status hpff_model_build(hpff_model *md, const hpff_config *cfg, hpff_backend *be,

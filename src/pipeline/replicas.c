@@ -10,11 +10,16 @@ void hpff_replicas_init(hpff_replicas *r, const hpff_grid *g, hpff_model *md) {
     r->md = md;
     r->host_floats = md->params.total > md->state.total ? md->params.total : md->state.total;
     r->host = hpff_xmalloc((r->host_floats ? r->host_floats : 1) * sizeof(float));
+    size_t bn = md->state.total ? md->state.total : 1;
+    r->own_bn = hpff_xmalloc(bn * sizeof(float));
+    if (g->replica == 0 && g->replicas > 1) r->all_bn = hpff_xmalloc((size_t)g->replicas * bn * sizeof(float));
 }
 
 void hpff_replicas_free(hpff_replicas *r) {
     free(r->host);
-    r->host = NULL;
+    free(r->own_bn);
+    free(r->all_bn);
+    r->host = r->own_bn = r->all_bn = NULL;
 }
 
 uint64_t hpff_checksum_floats(const float *x, size_t n, uint64_t h) {
@@ -58,13 +63,30 @@ void hpff_replicas_check(hpff_replicas *r, long step) {
     for (;;) pause();   // rank 0 ends the whole job (MPI_Abort)
 }
 
-void hpff_replicas_share_bn(hpff_replicas *r) {
+void hpff_replicas_eval_begin(hpff_replicas *r) {
     hpff_model *md = r->md;
     size_t n = md->state.total;
     if (r->g->replicas == 1 || n == 0) return;
-    md->be->to_host(md->be, r->host, md->st, n * sizeof(float));
+    md->be->to_host(md->be, r->own_bn, md->st, n * sizeof(float));
+    memcpy(r->host, r->own_bn, n * sizeof(float));
     hpff_grid_stage_bcast(r->g, r->host, n * sizeof(float));
     if (r->g->replica != 0) md->be->to_device(md->be, md->st, r->host, n * sizeof(float));
+}
+
+void hpff_replicas_eval_end(hpff_replicas *r) {
+    hpff_model *md = r->md;
+    size_t n = md->state.total;
+    if (r->g->replicas == 1 || n == 0 || r->g->replica == 0) return;   // replica 0's never left
+    md->be->to_device(md->be, md->st, r->own_bn, n * sizeof(float));
+}
+
+const float *hpff_replicas_gather_bn(hpff_replicas *r) {
+    hpff_model *md = r->md;
+    size_t n = md->state.total;
+    if (r->g->replicas == 1) return NULL;
+    md->be->to_host(md->be, r->host, md->st, n * sizeof(float));
+    hpff_grid_stage_gather(r->g, r->host, r->all_bn, n * sizeof(float));
+    return r->g->replica == 0 ? r->all_bn : NULL;
 }
 
 static int owned_by(const hpff_model *md, int group, int m) {

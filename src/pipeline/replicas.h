@@ -1,10 +1,11 @@
 // replicas.h — what keeps the replicas of the pipeline one model besides the gradient average
 // (reducer.h): pipeline.check_replicas compares a checksum of every rank's parameters and
-// momentum with replica 0's of its stage and stops the job naming the first replica that differs;
-// before evaluation and checkpoints the other replicas take replica 0's BatchNorm running
-// statistics, so what is evaluated and saved is replica 0's (as DDP's broadcast_buffers gives
-// rank 0's buffers to every rank), while during training each replica's statistics follow its own
-// batches.
+// momentum with replica 0's of its stage and stops the job naming the first replica that differs.
+// BatchNorm running statistics stay per replica (each follows its own batches, DDP's default);
+// what is evaluated and saved as the model's is replica 0's: for evaluation every replica uses
+// replica 0's statistics and then takes its own back (as DDP's broadcast_buffers evaluates rank
+// 0's), and a checkpoint keeps replica 0's as the model's state plus every replica's, so a resume
+// with the same replicas continues each one exactly.
 #ifndef HPFF_REPLICAS_H
 #define HPFF_REPLICAS_H
 #include <stdint.h>
@@ -20,6 +21,8 @@ typedef struct hpff_replicas {
     hpff_model *md;
     float *host;                // host copy of an arena (checksums, broadcasts)
     size_t host_floats;
+    float *own_bn;              // (state.total) this replica's BN statistics during evaluation
+    float *all_bn;              // (replicas, state.total) on replica 0: every replica's, for a checkpoint
 } hpff_replicas;
 
 void hpff_replicas_init(hpff_replicas *r, const hpff_grid *g, hpff_model *md);
@@ -33,8 +36,14 @@ uint64_t hpff_replicas_checksum(hpff_replicas *r);
 // difference rank 0 ends the job naming the first (lowest) replica and its stage; `step` is the
 // optimizer step the parameters are after.
 void hpff_replicas_check(hpff_replicas *r, long step);
-// Collective over each stage's replicas: replica 0's BatchNorm running statistics to the others.
-void hpff_replicas_share_bn(hpff_replicas *r);
+// Collective over each stage's replicas: every replica evaluates with replica 0's BatchNorm
+// running statistics (begin) and takes its own back afterwards (end).
+void hpff_replicas_eval_begin(hpff_replicas *r);
+void hpff_replicas_eval_end(hpff_replicas *r);
+// Collective over each stage's replicas: every replica's BatchNorm statistics, gathered on
+// replica 0 as (replicas, state floats) host floats (the checkpoint's); NULL elsewhere and for
+// one replica.
+const float *hpff_replicas_gather_bn(hpff_replicas *r);
 // The gradient bucket of the rank's k-th module (0 = its first): the contiguous runs of the
 // gradient arena that hold the module's tensors (backbone and heads, and Φ with module M-1),
 // padding included. Returns the number of spans written to out (at most max).

@@ -121,7 +121,7 @@ static int sync_file(const char *path) {
 }
 
 static int write_contents(hid_t f, const hpff_stage *s, const hpff_config *cfg, const hpff_ckpt_pos *pos,
-                          int rank, int size, const char *ranges) {
+                          int rank, int size, const char *ranges, const float *bn_replicas) {
     const hpff_model *md = s->md;
     char *table = tensor_table(md), *conf = config_text(cfg), *shapes = shapes_text(md);
     int ok = write_floats(f, "params", md->p, md->params.total, md->be) &&
@@ -135,9 +135,13 @@ static int write_contents(hid_t f, const hpff_stage *s, const hpff_config *cfg, 
              write_attr_double(f, "opt_first", md->opt_first) && write_attr_double(f, "rank", rank) &&
              write_attr_double(f, "ranks", size) && write_attr_double(f, "m0", md->m0) &&
              write_attr_double(f, "m1", md->m1) && write_attr_double(f, "modules", md->M) &&
-             write_attr_double(f, "pending_ready", s->d.pending_ready);
+             write_attr_double(f, "pending_ready", s->d.pending_ready) &&
+             write_attr_double(f, "replicas", pos->replicas > 0 ? pos->replicas : 1);
     if (ok && s->d.pending)   // delayed mode: the boundary gradient owed to the next step
         ok = write_floats(f, "pending", s->d.pending, hpff_stage_boundary_params(s), md->be);
+    if (ok && bn_replicas)   // replicas: each one's BN statistics ("state" is replica 0's)
+        ok = write_array(f, "state_replicas", H5T_NATIVE_FLOAT, bn_replicas,
+                         (size_t)pos->replicas * md->state.total, sizeof(float));
     free(table);
     free(conf);
     free(shapes);
@@ -145,7 +149,8 @@ static int write_contents(hid_t f, const hpff_stage *s, const hpff_config *cfg, 
 }
 
 hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_stage *s, const hpff_config *cfg,
-                                 const hpff_ckpt_pos *pos, int rank, int size, const char *ranges) {
+                                 const hpff_ckpt_pos *pos, int rank, int size, const char *ranges,
+                                 const float *bn_replicas) {
     char sd[768], path[800], tmp[820];
     step_dir(sd, sizeof sd, dir, pos->step);
     if (hpff_mkdir_p(sd) != 0)
@@ -158,7 +163,7 @@ hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_stage *s, const hpf
         unlink(tmp);   // a full disk can leave an empty file behind a failed create
         return hpff_status_fail("cannot create checkpoint file '%s' (disk full, or not writable?)", tmp);
     }
-    int ok = write_contents(f, s, cfg, pos, rank, size, ranges);
+    int ok = write_contents(f, s, cfg, pos, rank, size, ranges, bn_replicas);
     if (H5Fclose(f) < 0) ok = 0;
     if (ok && !sync_file(tmp)) ok = 0;
     if (!ok) {
@@ -365,8 +370,32 @@ void hpff_ckpt_read_ranges(const char *dir, long step, char *ranges, size_t n) {
     H5Fclose(f);
 }
 
+// Replica `replica`'s own BN statistics from "state_replicas", where the file holds them.
+static int read_replica_bn(hid_t f, hpff_model *md, int replica) {
+    size_t n = md->state.total;
+    if (H5Lexists(f, "state_replicas", H5P_DEFAULT) <= 0 || n == 0) return 1;
+    hid_t ds = H5Dopen2(f, "state_replicas", H5P_DEFAULT);
+    if (ds < 0) return 0;
+    hid_t sp = H5Dget_space(ds);
+    hssize_t total = H5Sget_simple_extent_npoints(sp);
+    int ok = total > 0 && (size_t)total % n == 0;
+    if (ok && (size_t)replica < (size_t)total / n) {
+        hsize_t off[1] = {(hsize_t)replica * n}, cnt[1] = {n};
+        hid_t mem = H5Screate_simple(1, cnt, NULL);
+        float *host = hpff_xmalloc(n * sizeof(float));   // (state floats)
+        ok = H5Sselect_hyperslab(sp, H5S_SELECT_SET, off, NULL, cnt, NULL) >= 0 &&
+             H5Dread(ds, H5T_NATIVE_FLOAT, mem, sp, H5P_DEFAULT, host) >= 0;
+        if (ok) md->be->to_device(md->be, md->st, host, n * sizeof(float));
+        free(host);
+        H5Sclose(mem);
+    }
+    H5Sclose(sp);
+    H5Dclose(ds);
+    return ok;
+}
+
 hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const hpff_config *cfg,
-                                int rank, int size, hpff_ckpt_pos *pos) {
+                                int rank, int size, int replica, hpff_ckpt_pos *pos) {
     hpff_model *md = s->md;
     char sd[768], path[800];
     step_dir(sd, sizeof sd, dir, step);
@@ -381,8 +410,8 @@ hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const
         !read_attr_double(f, "m1", &m1)) {
         st = hpff_status_fail("checkpoint '%s' lacks the config, tensor table or partition", path);
     } else if ((int)ranks != size) {
-        st = hpff_status_fail("checkpoint '%s' was written by %d ranks; this run has %d. Resume with mpirun -np %d",
-                              path, (int)ranks, size, (int)ranks);
+        st = hpff_status_fail("checkpoint '%s' was written by %d pipeline stages; this run has %d. Resume with "
+                              "pipeline.stages = %d and mpirun -np a multiple of it", path, (int)ranks, size, (int)ranks);
     } else if ((int)m0 != md->m0 || (int)m1 != md->m1) {
         st = hpff_status_fail("checkpoint '%s': rank %d owned modules %d..%d, now %d..%d; set pipeline.ranges to the old partition",
                               path, rank, (int)m0, (int)m1, md->m0, md->m1);
@@ -398,11 +427,12 @@ hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const
     if (!st.code) {
         int ok = read_floats(f, "params", md->p, md->params.total, md->be) &&
                  read_floats(f, "momentum", md->mom, md->params.total, md->be) &&
-                 read_floats(f, "state", md->st, md->state.total, md->be);
+                 read_floats(f, "state", md->st, md->state.total, md->be) && read_replica_bn(f, md, replica);
         double pr = 0;
         if (ok && s->d.pending && read_attr_double(f, "pending_ready", &pr) && pr > 0) {
             ok = read_floats(f, "pending", s->d.pending, hpff_stage_boundary_params(s), md->be);
             s->d.pending_ready = ok;
+            s->d.pending_avg = ok;   // the replicas' average where there were several: added as it is
         }
         if (!ok) st = hpff_status_fail("checkpoint '%s': arrays unreadable or of the wrong size", path);
     }
@@ -414,6 +444,7 @@ hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const
         read_attr_double(f, "best_epoch", &v); pos->best_epoch = (int)v;
         read_attr_double(f, "wall", &pos->wall);
         read_attr_double(f, "opt_first", &v); md->opt_first = (int)v;
+        pos->replicas = read_attr_double(f, "replicas", &v) && v >= 1 ? (int)v : 1;
     }
     free(conf);
     free(table);

@@ -109,7 +109,8 @@ static const key_def k_keys[] = {
          "bp: end-to-end backprop; dgl, infopro, predsim: local learning with that base method (§3)"),
     NUM("train", epochs, KEY_INT, "1", 1, NOHI, 0, "passes over the training set (400 in the paper, §6)"),
     NUM("train", batch, KEY_INT, "128", 1, NOHI, 1,
-        "mini-batch size; whole batches go through the pipeline (§6: 1024 CIFAR/SVHN, 128 STL)"),
+        "mini-batch size per replica (as in PyTorch DDP); whole batches go through the pipeline "
+        "(§6: 1024 CIFAR/SVHN, 128 STL)"),
     NUM("train", lr, KEY_FLOAT, "0.1", 0, NOHI, 0,
         "initial learning rate eta_0 (§6: 0.8 CIFAR/SVHN, 0.1 STL)"),
     ENUM("train", schedule, "cifar_cosine", k_schedule, 0,
@@ -186,6 +187,14 @@ static const key_def k_keys[] = {
     ENUM("pipeline", balance, "measure", k_balance, 0,
          "cost that balances ranks when ranges is empty: a timed warm-up step of every module on "
          "rank 0, or FLOP counts"),
+    NUM("pipeline", stages, KEY_INT, "0", 0, NOHI, 0,
+        "pipeline stages S; -np = S x R replicas that average their gradients (data parallel, "
+        "train.batch per replica). 0: -np itself up to the module count, else its largest divisor not above it"),
+    NUM("pipeline", check_replicas, KEY_INT, "0", 0, NOHI, 0,
+        "with replicas: every N steps compare a checksum of each rank's parameters and momentum with "
+        "replica 0's and stop at the first replica that differs (0: never)"),
+    NUM("pipeline", timeout, KEY_FLOAT, "1800", 0, NOHI, 0,
+        "seconds a replicas' gradient average may take before the job is ended naming it (0: no limit)"),
     // [backend]
     ENUM("backend", device, "auto", k_device, 0, "auto: CUDA when built with it and a GPU is present, else CPU"),
     BOOL("backend", tf32, "on", 0, "allow TF32 tensor-core math on the GPU (off for close CPU comparisons)"),

@@ -124,6 +124,9 @@ typedef struct hpff_config {
     hpff_transport_kind transport; // auto | local | mpi | nccl
     char ranges[HPFF_STR];      // "" (by cost) or "0-3,4-9,..." module ranges per rank
     hpff_balance balance;       // measure | flops: the cost used to choose ranges
+    int stages;                 // S (0: automatic); -np = S x replicas (grid.h)
+    int check_replicas;         // compare the replicas' parameter checksums every N steps (0: never)
+    float timeout;              // seconds a replicas' gradient average may take (0: no limit)
     // [backend]
     hpff_device device;         // auto | cpu | cuda
     int tf32;                   // allow TF32 on the GPU

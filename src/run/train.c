@@ -37,20 +37,27 @@ static int select_backend(hpff_run *r) {
     return r->be ? 0 : fail(r, 0, why);
 }
 
-// This rank's modules, the transport to its neighbours, and the stage that steps them.
+// This rank's modules (its stage's range), the transport to its pipeline neighbours, the stage
+// that steps them and, with replicas, the reducer that averages its gradients over them.
 static int build_rank(hpff_run *r) {
     const hpff_config *c = r->cfg;
     const hpff_data_info *in = &r->info;
     hpff_shape shape = {in->c, in->h, in->w};
-    int m0 = r->plan.m0[r->w->rank], m1 = r->plan.m1[r->w->rank];
+    int m0 = r->plan.m0[r->grid.stage], m1 = r->plan.m1[r->grid.stage];
     hpff_status st = hpff_model_build(&r->md, c, r->be, shape, in->classes, m0, m1);
     if (st.code) return fail(r, 1, st.msg);
     size_t maxf = r->md.in_floats_max > r->md.out_floats_max ? r->md.in_floats_max : r->md.out_floats_max;
     char why[512] = "";
-    r->tr = hpff_transport_select(c, r->w, r->be, maxf + (size_t)c->batch * hpff_shape_numel(shape), why, sizeof why);
+    r->tr = hpff_transport_select(c, r->w, r->grid.stages, r->be, maxf + (size_t)c->batch * hpff_shape_numel(shape),
+                                  why, sizeof why);
     if (!r->tr) return fail(r, 0, why);
     hpff_model_init_values(&r->md);
     hpff_stage_init(&r->stage, &r->md, r->tr, in->mean, in->std, in->c);
+    size_t averaged = r->md.params.total + (r->stage.d.pending ? hpff_stage_boundary_params(&r->stage) : 0);
+    r->reducer = hpff_reducer_select(c, r->w, &r->grid, r->be, averaged, why, sizeof why);   // collective
+    if (r->grid.replicas > 1 && !r->reducer) return fail(r, 0, why);
+    r->stage.reducer = r->reducer;
+    hpff_replicas_init(&r->reps, &r->grid, &r->md);
     r->stage.graph.wanted = c->graph;
     r->stage.graph.verbose = r->w->rank == 0;
     if (c->graph && r->w->rank == 0 && hpff_backend_is_recorder(r->be))
@@ -116,10 +123,26 @@ static int claim_run_dir(hpff_run *r, int resume, int overwrite) {
     return out.ok ? 0 : fail(r, 0, out.msg);
 }
 
-// Resuming: every rank loads its file of the checkpoint claim_run_dir chose.
+// With another replica count than the checkpoint's: the same place in the epoch's order, in
+// batches of the new grid.
+static void replace_position(hpff_run *r) {
+    const hpff_grid *g = &r->grid;
+    if (r->pos.replicas == g->replicas) return;
+    int inexact = 0, b = hpff_replicas_resume_batch(r->pos.batch, r->pos.replicas, g->replicas, &inexact);
+    if (r->w->rank == 0)
+        printf("  written by %d replica%s after %d batches each of this epoch: with %d replica%s it continues at "
+               "batch %d%s\n", r->pos.replicas, r->pos.replicas > 1 ? "s" : "", r->pos.batch, g->replicas,
+               g->replicas > 1 ? "s" : "", b, inexact ? " (the images read since that batch began are read again)" : "");
+    r->pos.batch = b;
+    r->pos.replicas = g->replicas;
+}
+
+// Resuming: every rank loads its stage's file of the checkpoint claim_run_dir chose.
 static int resume(hpff_run *r) {
     const hpff_world *w = r->w;
-    hpff_status st = hpff_ckpt_read_rank(r->ckpt_dir, r->resume_step, &r->stage, r->cfg, w->rank, w->size, &r->pos);
+    const hpff_grid *g = &r->grid;
+    hpff_status st = hpff_ckpt_read_rank(r->ckpt_dir, r->resume_step, &r->stage, r->cfg, g->stage, g->stages,
+                                         g->replica, &r->pos);
     int ok = !st.code, all_ok = (int)hpff_world_sum(w, ok) == w->size;
     if (!ok) fprintf(stderr, "hpff_pipe: %s\n", st.msg);
     if (!all_ok) return 2;
@@ -127,6 +150,7 @@ static int resume(hpff_run *r) {
     if (w->rank == 0)
         printf("resumed from %s/step-%09ld (epoch %d, batch %d)\n", r->ckpt_dir, r->resume_step, r->pos.epoch + 1,
                r->pos.batch);
+    replace_position(r);
     return 0;
 }
 
@@ -157,8 +181,11 @@ static void open_outputs(hpff_run *r) {
 static int setup(hpff_run *r, const char *resume_dir, int overwrite) {
     r->pos.best_err = -1;
     snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoints", r->cfg->run_dir);
+    r->pos.replicas = 1;
     if (claim_run_dir(r, resume_dir != NULL, overwrite)) return 2;
-    if (hpff_train_data_open(r->cfg, r->w, 0, 1, &r->data, &r->info)) return 2;   // one replica
+    if (hpff_train_grid(r)) return 2;
+    r->pos.replicas = r->grid.replicas;
+    if (hpff_train_data_open(r->cfg, r->w, &r->grid, &r->data, &r->info)) return 2;
     if (select_backend(r)) return 2;
     if (hpff_train_plan(r)) return 2;
     if (build_rank(r)) return 2;
@@ -172,6 +199,8 @@ static void teardown(hpff_run *r) {
     hpff_signals_restore();   // outside training a signal has its default action again
     hpff_vote_destroy(r->vote);
     hpff_rundir_lock_release(&r->lock);
+    hpff_replicas_free(&r->reps);
+    if (r->reducer) r->reducer->ops->destroy(r->reducer);
     if (r->stage.md) hpff_stage_free(&r->stage);
     hpff_model_free(&r->md);
     if (r->tr) r->tr->ops->destroy(r->tr);
@@ -180,6 +209,7 @@ static void teardown(hpff_run *r) {
     hpff_metrics_close(r->mt);
     free(r->x);
     free(r->y);
+    hpff_grid_free(&r->grid);
 }
 
 // ---- training ----
@@ -193,11 +223,15 @@ static void save_checkpoint(hpff_run *r, int epoch, int batch) {
     char ranges[1024] = "";
     for (int k = 0, len = 0; k < r->plan.ranks; k++)
         len += snprintf(ranges + len, sizeof ranges - (size_t)len, "%s%d-%d", k ? "," : "", r->plan.m0[k], r->plan.m1[k]);
-    hpff_status st = hpff_ckpt_write_rank(r->ckpt_dir, &r->stage, r->cfg, &r->pos, r->w->rank, r->w->size, ranges);
-    HPFF_CHECK(!st.code, "%s", st.msg);
+    const float *bn = hpff_replicas_gather_bn(&r->reps);   // every replica's statistics, on replica 0
+    if (r->grid.replica == 0) {   // the parameters are the same on every replica
+        hpff_status st = hpff_ckpt_write_rank(r->ckpt_dir, &r->stage, r->cfg, &r->pos, r->grid.stage, r->grid.stages,
+                                              ranges, bn);
+        HPFF_CHECK(!st.code, "%s", st.msg);
+    }
     hpff_world_barrier(r->w);
     if (r->w->rank == 0) {
-        st = hpff_ckpt_mark_complete(r->ckpt_dir, r->pos.step, 2);
+        hpff_status st = hpff_ckpt_mark_complete(r->ckpt_dir, r->pos.step, 2);
         HPFF_CHECK(!st.code, "%s", st.msg);
     }
     hpff_world_barrier(r->w);   // complete on every rank's return: a pre-empted rank may exit now
@@ -223,30 +257,35 @@ static int preempt_stop(hpff_run *r, int epoch, int batch) {
     return 128 + r->stop_sig;
 }
 
-// Test-set evaluation through the pipeline; returns top-1 / top-5 error (%) on the last rank.
+// Test-set evaluation through the pipeline, every replica on its share of the test set with
+// replica 0's BN statistics; returns top-1 / top-5 error (%) over all of it on the last stage.
 static void evaluate(hpff_run *r, double *err1, double *err5, double *loss) {
-    long c1 = 0, c5 = 0, seen = 0;
-    double lsum = 0;
+    double v[4] = {0, 0, 0, 0};   // top-1 hits, top-5 hits, loss sum, images
     // Delayed mode: take the owed cascade gradient first; its send would otherwise hold the
     // downstream rank in wait_sends while this rank waits for it to take evaluation payloads.
     hpff_stage_flush(&r->stage);
-    if (r->w->rank == 0) hpff_loader_start_epoch(r->data.test_ld, 0, 0);
+    hpff_replicas_eval_begin(&r->reps);
+    int reads = r->grid.stage == 0;
+    if (reads) hpff_loader_start_epoch(r->data.test_ld, 0, 0);
     for (int b = 0; b < r->info.test_batches; b++) {
         int n = 0;
         double wait = 0;
-        if (r->w->rank == 0) n = hpff_loader_next(r->data.test_ld, r->x, r->y, &wait);
+        if (reads) n = hpff_loader_next(r->data.test_ld, r->x, r->y, &wait);
         hpff_step_stats st;
         hpff_stage_eval(&r->stage, r->x, r->y, n, &st);
         if (st.has_final) {
-            c1 += st.final_correct1;
-            c5 += st.final_correct5;
-            lsum += (double)st.final_loss * st.n;
-            seen += st.n;
+            v[0] += st.final_correct1;
+            v[1] += st.final_correct5;
+            v[2] += (double)st.final_loss * st.n;
+            v[3] += st.n;
         }
     }
-    *err1 = seen ? 100.0 * (1.0 - (double)c1 / seen) : NAN;
-    *err5 = seen ? 100.0 * (1.0 - (double)c5 / seen) : NAN;
-    *loss = seen ? lsum / seen : NAN;
+    hpff_replicas_eval_end(&r->reps);
+    if (hpff_is_last_rank(r)) hpff_grid_stage_sum(&r->grid, v, 4);   // over the replicas' shares
+    r->eval_images = (long)v[3];
+    *err1 = v[3] > 0 ? 100.0 * (1.0 - v[0] / v[3]) : NAN;
+    *err5 = v[3] > 0 ? 100.0 * (1.0 - v[1] / v[3]) : NAN;
+    *loss = v[3] > 0 ? v[2] / v[3] : NAN;
 }
 
 // One epoch of training from batch `first`. Returns 0 at the end of the epoch, 1 when
@@ -255,24 +294,28 @@ static void evaluate(hpff_run *r, double *err1, double *err5, double *loss) {
 static int train_epoch(hpff_run *r, int epoch, int first, int *next) {
     const hpff_config *c = r->cfg;
     float lr = hpff_lr_at(c, epoch);
-    if (r->w->rank == 0) hpff_loader_start_epoch(r->data.train_ld, epoch, first);
+    int reads = r->grid.stage == 0;   // every replica's first stage reads its share
+    if (reads) hpff_loader_start_epoch(r->data.train_ld, epoch, first);
     hpff_window win = {0};
     win.t0 = hpff_now();
     for (int b = first; b < r->info.train_batches; b++) {
         int n = 0;
         double wait = 0;
-        if (r->w->rank == 0) n = hpff_loader_next(r->data.train_ld, r->x, r->y, &wait);
+        if (reads) n = hpff_loader_next(r->data.train_ld, r->x, r->y, &wait);
         hpff_step_stats st;
         hpff_stage_step(&r->stage, r->x, r->y, n, lr, &st);
         long step = ++r->pos.step;
         hpff_check_finite(c, &st, step);
+        if (c->check_replicas > 0 && r->grid.replicas > 1 && step % c->check_replicas == 0)
+            hpff_replicas_check(&r->reps, step);   // collective
         hpff_window_add(&win, &st, wait);
         hpff_window_add(&r->total, &st, wait);
         hpff_window_add(&r->epoch, &st, wait);
         int end = b + 1 == r->info.train_batches, stop = c->max_steps > 0 && step >= c->max_steps;
-        // no progress lines once a signal is pending: they could block in a pipe mpirun no longer reads
-        if ((step % c->log_every == 0 || end || stop) && !hpff_signal_pending())
-            hpff_report_window(r, &st, epoch, b, step, lr, &win);
+        // no progress lines once a signal is pending: they could block in a pipe mpirun no longer
+        // reads (the record and the replicas' totals still, so every rank makes the same calls)
+        if (step % c->log_every == 0 || end || stop)
+            hpff_report_window(r, &st, epoch, b, step, lr, &win, hpff_signal_pending());
         if (c->ckpt_every > 0 && step % c->ckpt_every == 0 && !end) save_checkpoint(r, epoch, b + 1);
         *next = b + 1;
         if (stop) return end ? 2 : 1;

@@ -7,9 +7,12 @@
 #include "backend.h"
 #include "ckpt.h"
 #include "config.h"
+#include "grid.h"
 #include "metrics.h"
 #include "model.h"
 #include "plan.h"
+#include "reducer.h"
+#include "replicas.h"
 #include "rundir.h"
 #include "stage.h"
 #include "train_data.h"
@@ -21,17 +24,22 @@ extern "C" {
 
 // Running sums of the steps of one log window, of the epoch or of the whole run.
 typedef struct hpff_window {
-    double t0, loss, busy, wait_down, wait_up, wait_send, data;
+    double t0, loss, busy, wait_down, wait_up, wait_send, data, reduce;
     long imgs, correct, steps;
 } hpff_window;
 
 typedef struct hpff_run {
     const hpff_config *cfg;
     const hpff_world *w;
-    hpff_train_data data;       // rank 0
+    hpff_grid grid;             // S stages x R replicas; this rank's place
+    char resumed[1024];         // module ranges of the checkpoint being resumed ("" if none)
+    hpff_train_data data;       // the first stage of every replica
     hpff_data_info info;        // every rank
     hpff_backend *be;
-    hpff_plan plan;
+    hpff_plan plan;             // one range per stage
+    hpff_reducer *reducer;      // replicas: the gradient averages (NULL for one replica)
+    hpff_replicas reps;         // replicas: checksum check, BN statistics for evaluation/checkpoints
+    long eval_images;           // test images of the last evaluation, every replica's
     hpff_model md;
     hpff_transport *tr;
     hpff_stage stage;

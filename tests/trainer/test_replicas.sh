@@ -36,6 +36,16 @@ run 1 1 "$WORK/s11" && pass
 same "strict 2x2 differs from 1x2" "$WORK/s12" "$WORK/s22"
 differ "1x2 equals one process (the replicas read no data of their own)" "$WORK/s11" "$WORK/s12"
 grep -q "grid: 2 stages x 2 replicas" "$WORK/s22.log" && pass || fail "grid not printed: $(head -20 "$WORK/s22.log")"
+# BN statistics stay per replica: the checkpoint keeps replica 0's as the model's and every replica's
+/usr/bin/python3 - "$WORK/s22/checkpoints/step-000000004" <<'EOP' && pass || fail "the checkpoint lacks every replica's BN statistics"
+import glob, sys, h5py, numpy as np
+for p in sorted(glob.glob(sys.argv[1] + "/rank*.h5")):
+    with h5py.File(p, "r") as f:
+        st, allr = f["state"][()], f["state_replicas"][()]
+        assert allr.size == 2 * st.size and f.attrs["replicas"] == 2, (p, allr.size, st.size)
+        assert np.array_equal(allr[:st.size], st), p + ": replica 0's entry is not the model's state"
+        assert not np.array_equal(allr[st.size:], st), p + ": replica 1's statistics equal replica 0's"
+EOP
 # delayed: 2 x 2 runs as one model (checked every step) and differs from strict
 run 4 2 "$WORK/d22" --set pipeline.cascade=delayed --set pipeline.ranges=0,1-3 --set pipeline.check_replicas=1 && pass
 differ "delayed 2x2 equals strict" "$WORK/s22" "$WORK/d22"
@@ -79,7 +89,7 @@ same "2x2 -> 2x1 resume is not at the same model and place" "$WORK/r21" "$WORK/r
 # a stage count that does not divide -np, and a resume with another stage count, are refused
 expect_fail stages-divide "these work: 1, 2, 4" $MPIRUN 4 "$BIN" --config "$WORK/c.ini" --set pipeline.stages=3 \
   --set train.run_dir="$WORK/x3"
-expect_fail resume-stages "2 stages" $MPIRUN 4 "$BIN" --resume "$WORK/r22" --set pipeline.stages=4
+expect_fail resume-stages "written by 2 pipeline stages" $MPIRUN 4 "$BIN" --resume "$WORK/r22" --set pipeline.stages=4
 # a rank of replica 1 killed by a signal ends the whole job, non-zero, within 30 s
 $MPIRUN 4 "$BIN" --config "$WORK/c.ini" --set pipeline.stages=2 --set train.run_dir="$WORK/kill" --set train.max_steps=0 \
   --set train.epochs=1000 > "$WORK/kill.log" 2>&1 &
