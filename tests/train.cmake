@@ -74,6 +74,13 @@ if(HPFF_HAVE_MPI)
   add_test(NAME test_replicas_mpi COMMAND ${HPFF_MPIEXEC} --oversubscribe -np 4 $<TARGET_FILE:test_replicas_mpi>)
   set_tests_properties(test_replicas_mpi PROPERTIES LABELS mpi SKIP_RETURN_CODE 77 TIMEOUT 120
                        ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
+  # 2 replicas against the hand computation (shard gradients averaged, one SGD step), strict and delayed
+  add_executable(test_dp_step test_dp_step.c)
+  target_link_libraries(test_dp_step PRIVATE hpff)
+  target_include_directories(test_dp_step PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  add_test(NAME test_dp_step COMMAND ${HPFF_MPIEXEC} --oversubscribe -np 2 $<TARGET_FILE:test_dp_step>)
+  set_tests_properties(test_dp_step PROPERTIES LABELS mpi SKIP_RETURN_CODE 77 TIMEOUT 120
+                       ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
 endif()
 if(HPFF_HAVE_MPI)
   hpff_script_test(replicas_mpi mpi test_replicas.sh)   # S stages x R replicas of the pipeline
