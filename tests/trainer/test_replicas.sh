@@ -4,9 +4,10 @@
 # replicas (parameters, momentum, the BN state of every replica); delayed 2 x 2 keeps its rule
 # (the in-process reference is tests/test_dp_step.c) and stays one model; an epoch with
 # evaluation keeps the replicas identical (pipeline.check_replicas = 1) and a perturbed replica is
-# caught; resume 2x2 -> 2x2 equals an uninterrupted run and 2x2 -> 2x1 continues the same model at
-# the same place of the epoch; a rank of replica 1 killed by a signal ends the job; a stage count
-# that does not divide -np is refused with the values that work.
+# caught; backend.graph replays average like op-by-op steps; resume 2x2 -> 2x2 equals an
+# uninterrupted run and 2x2 -> 2x1 continues the same model at the same place of the epoch; a rank
+# of replica 1 killed by a signal ends the job; a stage count that does not divide -np is refused
+# with the values that work.
 . "$(dirname "$0")/common.sh" "$@"
 MPIRUN="mpirun --oversubscribe -np"
 tiny_config "$WORK/c.ini"
@@ -49,6 +50,12 @@ EOP
 # delayed: 2 x 2 runs as one model (checked every step) and differs from strict
 run 4 2 "$WORK/d22" --set pipeline.cascade=delayed --set pipeline.ranges=0,1-3 --set pipeline.check_replicas=1 && pass
 differ "delayed 2x2 equals strict" "$WORK/s22" "$WORK/d22"
+# backend.graph (the op recorder on the CPU): recorded and replayed steps average after the replay,
+# bitwise as op by op, strict and delayed
+run 4 2 "$WORK/g22" --set backend.graph=on && pass
+same "2x2 with backend.graph differs from op by op" "$WORK/s22" "$WORK/g22"
+run 4 2 "$WORK/dg22" --set pipeline.cascade=delayed --set pipeline.ranges=0,1-3 --set backend.graph=on && pass
+same "delayed 2x2 with backend.graph differs from op by op" "$WORK/d22" "$WORK/dg22"
 # a whole epoch with evaluation split over the replicas; the test error counts every test image once
 run 4 2 "$WORK/e22" --set train.max_steps=0 --set train.epochs=2 --set pipeline.check_replicas=1 && pass
 grep -q "epoch 2/2 done: test err" "$WORK/e22.log" && pass || fail "no evaluation line: $(tail -3 "$WORK/e22.log")"
