@@ -54,9 +54,9 @@ static int first_host_change(const char *hosts, size_t len, int lo, int hi) {
 }
 
 static void print_grid(const hpff_grid *g, const char *hosts, size_t len, FILE *f) {
-    fprintf(f, "grid: %d stage%s x %d replica%s (%d ranks): replica r runs on ranks r*%d .. r*%d+%d; stage s "
-            "averages its gradients over ranks s, s+%d, ...\n", g->stages, g->stages > 1 ? "s" : "",
-            g->replicas, g->replicas > 1 ? "s" : "", g->size, g->stages, g->stages, g->stages - 1, g->stages);
+    fprintf(f, "grid: %d stage%s x %d replica%s (%d ranks; a replica's stages are consecutive ranks, and each "
+            "stage averages its gradients over its %d replica%s)\n", g->stages, g->stages > 1 ? "s" : "",
+            g->replicas, g->replicas > 1 ? "s" : "", g->size, g->replicas, g->replicas > 1 ? "s" : "");
     for (int r = 0; r < g->replicas && hosts; r++) {
         int lo = hpff_grid_rank_of(g, r, 0), hi = lo + g->stages - 1, k = first_host_change(hosts, len, lo, hi);
         fprintf(f, "  replica %d: ranks %d-%d on %s", r, lo, hi, hosts + (size_t)lo * len);
