@@ -3,7 +3,9 @@
 #include "grid.h"
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include "system.h"
 
 void hpff_grid_valid_stages(int ranks, int M, char *buf, size_t n) {
     size_t len = 0;
@@ -100,6 +102,23 @@ void hpff_grid_free(hpff_grid *g) {
     g->comms = NULL;
 }
 
+// Completes a posted collective, sleeping between polls (oversubscribed ranks yield the core); a
+// failure or g->timeout_s ends the job naming it.
+static void finish(const hpff_grid *g, MPI_Request *req, const char *what) {
+    struct timespec nap = {0, 20000};
+    double t0 = hpff_now();
+    for (;;) {
+        int done = 0;
+        GRID_MPI_CHECK(MPI_Test(req, &done, MPI_STATUS_IGNORE), what);
+        if (done) return;
+        double waited = hpff_now() - t0;
+        HPFF_CHECK(g->timeout_s <= 0 || waited < g->timeout_s, "%s (grid of %d stages x %d replicas; this rank is "
+                   "stage %d of replica %d) has not completed after %.0f s (pipeline.timeout): a rank stopped or is "
+                   "far behind", what, g->stages, g->replicas, g->stage, g->replica, waited);
+        nanosleep(&nap, NULL);
+    }
+}
+
 MPI_Comm hpff_grid_stage_dup(const hpff_grid *g) {
     MPI_Comm c = MPI_COMM_SELF;
     if (g->comms) GRID_MPI_CHECK(MPI_Comm_dup(g->comms->stage, &c), "MPI_Comm_dup of the stage communicator");
@@ -120,31 +139,47 @@ static char *gather_hosts(const hpff_grid *g, size_t len) {
 
 void hpff_grid_stage_bcast(const hpff_grid *g, void *buf, size_t bytes) {
     if (!g->comms || g->replicas == 1) return;
+    static const char what[] = "MPI_Ibcast from replica 0 over the stage's replicas";
     for (size_t off = 0; off < bytes;) {   // in pieces below 2 GiB
         int n = bytes - off > (1u << 30) ? (1 << 30) : (int)(bytes - off);
-        GRID_MPI_CHECK(MPI_Bcast((char *)buf + off, n, MPI_BYTE, 0, g->comms->stage),
-                       "MPI_Bcast from replica 0 over the stage's replicas");
+        MPI_Request req;
+        GRID_MPI_CHECK(MPI_Ibcast((char *)buf + off, n, MPI_BYTE, 0, g->comms->stage, &req), what);
+        finish(g, &req, what);
         off += (size_t)n;
     }
 }
 
 void hpff_grid_stage_gather(const hpff_grid *g, const void *mine, void *all, size_t bytes) {
     if (!g->comms || g->replicas == 1) { memcpy(all, mine, bytes); return; }
+    static const char what[] = "MPI_Igather to replica 0 over the stage's replicas";
     HPFF_CHECK(bytes < (1u << 31), "grid: gather of %zu bytes per replica is too large", bytes);
-    GRID_MPI_CHECK(MPI_Gather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, 0, g->comms->stage),
-                   "MPI_Gather to replica 0 over the stage's replicas");
+    MPI_Request req;
+    GRID_MPI_CHECK(MPI_Igather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, 0, g->comms->stage, &req), what);
+    finish(g, &req, what);
 }
 
 void hpff_grid_stage_sum(const hpff_grid *g, double *v, int n) {
     if (!g->comms || g->replicas == 1) return;
-    GRID_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, g->comms->stage),
-                   "MPI_Allreduce (sum) over the stage's replicas");
+    static const char what[] = "MPI_Iallreduce (sum) of the step's or evaluation's totals over the stage's replicas";
+    MPI_Request req;
+    GRID_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, g->comms->stage, &req), what);
+    finish(g, &req, what);
 }
 
 void hpff_grid_allgather_u64(const hpff_grid *g, uint64_t mine, uint64_t *all) {
     if (g->size == 1 || !g->comms) { all[0] = mine; return; }
-    GRID_MPI_CHECK(MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD),
-                   "MPI_Allgather of one number per rank");
+    static const char what[] = "MPI_Iallgather of one number per rank (pipeline.check_replicas)";
+    MPI_Request req;
+    GRID_MPI_CHECK(MPI_Iallgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD, &req), what);
+    finish(g, &req, what);
+}
+
+void hpff_grid_barrier(const hpff_grid *g) {
+    if (g->size == 1 || !g->comms) return;
+    static const char what[] = "MPI_Ibarrier of every rank (checkpoint)";
+    MPI_Request req;
+    GRID_MPI_CHECK(MPI_Ibarrier(MPI_COMM_WORLD, &req), what);
+    finish(g, &req, what);
 }
 #else
 struct hpff_grid_comms { int unused; };
@@ -162,6 +197,7 @@ void hpff_grid_stage_gather(const hpff_grid *g, const void *mine, void *all, siz
 }
 void hpff_grid_stage_sum(const hpff_grid *g, double *v, int n) { (void)g; (void)v; (void)n; }
 void hpff_grid_allgather_u64(const hpff_grid *g, uint64_t mine, uint64_t *all) { (void)g; all[0] = mine; }
+void hpff_grid_barrier(const hpff_grid *g) { (void)g; }
 #endif
 
 void hpff_grid_print(const hpff_grid *g, FILE *f) {

@@ -4,7 +4,9 @@
 // the node's links); the ranks of one stage across the replicas form that stage's data-parallel
 // communicator (MPI_Comm_split by stage, ordered by replica). Also the few collectives the
 // replicas need besides the gradient reduction (reducer.h): broadcast from replica 0, sums over a
-// stage, a gather of one number per rank. Built without MPI it is a grid of one.
+// stage, a gather of one number per rank, a barrier. They are posted non-blocking and polled, so a
+// replica that stops answering ends the job after g->timeout_s naming the rank, its host and the
+// collective, instead of hanging it. Built without MPI it is a grid of one.
 #ifndef HPFF_GRID_H
 #define HPFF_GRID_H
 #include <stdint.h>
@@ -21,6 +23,8 @@ typedef struct hpff_grid {
     int stages, replicas;       // S, R (N = S * R)
     int stage, replica;         // this rank's place
     int rank, size;             // world rank = replica * stages + stage, N
+    double timeout_s;           // a collective below that takes longer ends the job (0: never;
+                                //   pipeline.timeout, set by the caller)
     hpff_grid_comms *comms;     // NULL for a grid of one or without MPI
 } hpff_grid;
 
@@ -50,6 +54,8 @@ void hpff_grid_stage_gather(const hpff_grid *g, const void *mine, void *all, siz
 void hpff_grid_stage_sum(const hpff_grid *g, double *v, int n);
 // Gathers one number per rank into all[world rank] on every rank.
 void hpff_grid_allgather_u64(const hpff_grid *g, uint64_t mine, uint64_t *all);
+// Every rank of the world has arrived (before a checkpoint is marked complete).
+void hpff_grid_barrier(const hpff_grid *g);
 
 #ifdef __cplusplus
 }

@@ -184,6 +184,7 @@ static int setup(hpff_run *r, const char *resume_dir, int overwrite) {
     r->pos.replicas = 1;
     if (claim_run_dir(r, resume_dir != NULL, overwrite)) return 2;
     if (hpff_train_grid(r)) return 2;
+    r->grid.timeout_s = r->cfg->timeout;
     r->pos.replicas = r->grid.replicas;
     if (hpff_train_data_open(r->cfg, r->w, &r->grid, &r->data, &r->info)) return 2;
     if (select_backend(r)) return 2;
@@ -229,12 +230,12 @@ static void save_checkpoint(hpff_run *r, int epoch, int batch) {
                                               ranges, bn);
         HPFF_CHECK(!st.code, "%s", st.msg);
     }
-    hpff_world_barrier(r->w);
+    hpff_grid_barrier(&r->grid);   // every stage has written (a stopped rank ends the job: pipeline.timeout)
     if (r->w->rank == 0) {
         hpff_status st = hpff_ckpt_mark_complete(r->ckpt_dir, r->pos.step, 2);
         HPFF_CHECK(!st.code, "%s", st.msg);
     }
-    hpff_world_barrier(r->w);   // complete on every rank's return: a pre-empted rank may exit now
+    hpff_grid_barrier(&r->grid);   // complete on every rank's return: a pre-empted rank may exit now
     r->saved_step = r->pos.step;
 }
 

@@ -114,4 +114,21 @@ if kill -0 $job 2>/dev/null; then fail "killed rank: job still running after ${t
 wait $job; rc=$?
 [ $rc -ne 0 ] && pass || fail "killed rank of replica 1: mpirun exited 0"
 [ $took -le 30 ] && pass || fail "killed rank of replica 1: the job took ${took}s to end"
+# a replica that stops answering (rank 2 stopped by SIGSTOP) ends the job after pipeline.timeout,
+# naming the rank, its host and the collective that waited
+$MPIRUN 4 "$BIN" --config "$WORK/c.ini" --set pipeline.stages=2 --set train.run_dir="$WORK/stall" --set train.max_steps=0 \
+  --set train.epochs=1000 --set pipeline.timeout=3 > "$WORK/stall.log" 2>&1 &
+job=$!
+for _ in $(seq 150); do grep -q '"type":"step"' "$WORK/stall/metrics.rank3.jsonl" 2>/dev/null && break; sleep 0.2; done
+victim=""
+for pid in $(pgrep -f "hpff_pipe --config $WORK/c.ini"); do
+  tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=2" && victim=$pid
+done
+if [ -n "$victim" ]; then kill -STOP "$victim"; else fail "no rank process to stop"; fi
+for _ in $(seq 60); do kill -0 $job 2>/dev/null || break; sleep 1; done
+if kill -0 $job 2>/dev/null; then fail "stopped replica: job still running after 60 s"; kill -9 $job; fi
+wait $job; rc=$?
+[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null
+[ $rc -ne 0 ] && grep -q "error on rank [0-3] (.*): MPI_I[a-z]* .* has not completed after [0-9]* s (pipeline.timeout)" "$WORK/stall.log" && pass \
+  || fail "stopped replica: no timeout naming the collective (rc $rc): $(grep -m3 error "$WORK/stall.log")"
 finish
