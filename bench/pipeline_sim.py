@@ -8,7 +8,8 @@ Input: the output of `bench_step --profile` (one summary line + one line per mod
       --steps 5 --profile > prof.jsonl
   ./build/bench_step --set model.arch=resnet32 --steps 5 > bp.jsonl     # optional, for GPipe/1F1B
   python3 bench/pipeline_sim.py prof.jsonl --bp bp.jsonl --ranks 1 2 4 8 16 64
-  python3 bench/pipeline_sim.py prof.jsonl --ppdp      # ImageNet ResNet-152 K=4 on 1..64 GPUs, S x R
+  python3 bench/pipeline_sim.py r152_prof.jsonl --bp r152_bp.jsonl --memory r152_mem.jsonl --ppdp
+      # ImageNet ResNet-152 K=4 on 1..64 GPUs as S stages x R replicas (bench/ppdp_inputs.sh makes the files)
 
 The model of one rank's step follows src/pipeline/stage.c exactly: for each owned module, forward, heads,
 cascade data sweep (sent upstream for the rank's first module), parameter sweep of the previous
@@ -133,10 +134,12 @@ def gpipe(bp_ms, act_mb, p, micro, schedule):
 
 # ---------------------------------------------------------------- PP x DP, ImageNet ResNet-152
 # Replicas of the pipeline (ARCHITECTURE "Replicas of the pipeline"): N GPUs = S stages x R
-# replicas, ranks of one pipeline consecutive, 8 GPUs per node. Per-module costs are FLOP counts
-# of the architecture (ALGORITHM §2.2, §2.4, §3.2, §5.3) times a cost per multiply-add of each
-# phase; the phase ratios come from a measured CPU step (bench_step --profile), the absolute
-# scale from a GPU anchor (assumption, --gpu-rn50).
+# replicas, ranks of one pipeline consecutive, 8 GPUs per node. Per-module step costs: a measured
+# step of ResNet-152 K=4 itself (bench_step --profile), scaled to the GPU by end-to-end
+# backprop's time per image (measured beside it, and on the GPU from an assumed ResNet-50
+# anchor); with another profile, FLOP counts of the architecture (ALGORITHM §2.2, §2.4, §3.2,
+# §5.3) times its phase costs per multiply-add. Memory: the program's own buffers
+# (bench_step --memory), else estimated from the architecture.
 
 def _conv(cin, cout, k, side_out, groups=1, bias=False):
     macs = side_out * side_out * cout * (cin // groups) * k * k
@@ -232,6 +235,9 @@ def imagenet_model(blocks, ends, classes=1000, img=224):
     return units, out
 
 
+PHASES = ("fwd_ms", "heads_ms", "up_ms", "param_ms")
+
+
 def calibrate(path):
     """Phase costs per multiply-add relative to a backbone forward multiply-add, from
     bench_step --profile (needs the fwd_mflops / head_mflops / push_up fields)."""
@@ -244,6 +250,34 @@ def calibrate(path):
     H = sum(m["head_mflops"] for m in mods) or 1.0
     return dict(param=sum(m["param_ms"] for m in mods) / (k * F), up=sum(m["up_ms"] for m in mods) / (k * Fu),
                 head=sum(m["heads_ms"] for m in mods) / (k * H), src=summary)
+
+
+def ours_phase_ms(a, mods, t_img_bp):
+    """Our step's per-module phase times (ms) on one GPU at batch a.batch. From a profile of the
+    network itself (ResNet-152 K=4): its measured CPU times, scaled by the GPU/CPU ratio of
+    end-to-end backprop's time per image (a.bp, the same network on the same CPU). Otherwise
+    FLOP counts times the profile's phase costs per multiply-add (calibrate)."""
+    summary, prof = load(a.profile)
+    if summary.get("arch") == "resnet152" and len(prof) == len(mods):
+        if not a.bp:
+            sys.exit("pipeline_sim: --ppdp with a ResNet-152 profile needs --bp (bench_step of its backprop step)")
+        bp, _ = load(a.bp)
+        s = t_img_bp / (bp["ms_per_step"] / 1000.0 / bp["batch"])
+        how = ("measured CPU step of %s %s K=%s at batch %d (%.0f ms; backprop %.0f ms at batch %d), each phase "
+               "scaled by backprop's GPU/CPU time per image" % (summary["arch"], summary["method"], summary["K"],
+               summary["batch"], summary["ms_per_step"], bp["ms_per_step"], bp["batch"]))
+        return [{k: m[k] / summary["batch"] * a.batch * s for k in PHASES} for m in prof], how
+    cal = calibrate(a.profile)
+    if a.head_factor:
+        cal["head"] = a.head_factor
+    F = sum(m["macs"] for m in mods) + 2048 * 1000
+    kk = t_img_bp / (F * (1 + cal["param"]))   # seconds per backbone forward multiply-add
+    ms = [dict(fwd_ms=m["macs"], heads_ms=m["head_macs"] * cal["head"],
+               up_ms=m["macs"] * cal["up"] if m["push_up"] else 0.0, param_ms=m["macs"] * cal["param"]) for m in mods]
+    how = ("FLOP counts x phase costs per multiply-add of a %s %s K=%s CPU step: parameter sweep %.2fx, cascade data "
+           "sweep %.2fx, heads %.2fx a backbone forward's" % (cal["src"]["arch"], cal["src"]["method"],
+           cal["src"]["K"], cal["param"], cal["up"], cal["head"]))
+    return [{k: 1e3 * kk * a.batch * v for k, v in m.items()} for m in ms], how
 
 
 class Net:
@@ -264,25 +298,42 @@ class Net:
         return 2 * (n - 1) * (lat + nbytes / n / bw)
 
 
-def stage_memory(mods, a, b, B, mode, last_stage, img_floats, slots="max2"):
-    """Bytes one rank of stage [a, b] holds (src/model.c's buffers): parameters, gradients and
-    momentum of its modules and heads, BN running statistics, two module activation slots, up to
-    three module outputs, two seeds, the head work area (heads run one at a time), the rank input,
-    the reconstruction target, and in delayed mode the boundary module's second step of
-    activations, weight shadow and owed gradient. slots: "max2" sizes both activation slots by the
-    largest module (src/model.c today); "pair" is one buffer of the largest two adjacent modules
-    (even modules from its start, odd ones from its end), what the step actually needs."""
+def load_memory(path):
+    """bench_step --memory [--ranks S] lines: {("ours", S, mode): bytes of the largest rank,
+    ("bp", 1, ""): bytes}; mode is the line's label ("delayed") or "strict"."""
+    out = {}
+    for line in open(path):
+        if not line.startswith("{"):
+            continue
+        r = json.loads(line)
+        mode = r.get("label") or "strict"
+        if r["method"] == "bp":
+            out[("bp", 1, "")] = r["one_process_mb"] * 2**20
+            continue
+        out[("ours", 1, mode)] = r["one_process_mb"] * 2**20
+        if "ranks" in r:
+            out[("ours", len(r["ranks"]), mode)] = r["largest_rank_mb"] * 2**20
+    return out
+
+
+def stage_memory(mods, a, b, B, mode, last_stage, img_floats, slots="parity"):
+    """Estimated bytes one rank of stage [a, b] holds (src/pipeline/model.c and stage.c's buffers):
+    parameters, gradients and momentum of its modules and heads, BN running statistics, the two
+    activation slots (slots = "parity": module k's slot k % 2 sized by the modules that use it, as
+    the code does; "pair": one buffer of the largest two adjacent modules), up to three module
+    outputs, two seeds, the head work area (heads run one at a time), the rank input, the
+    reconstruction target, and in delayed mode the boundary module's two steps of activations,
+    weight shadow and owed gradient."""
     ms = mods[a:b + 1]
     P = sum(m["params"] + m["head_params"] for m in ms)
     f = 3 * P + 2 * sum(m["bn"] for m in ms)
     count = b - a + 1
-    act = max(m["act"] for m in ms) * B
     out = max(m["out"] for m in ms) * B
     if slots == "pair" and count > 1:
-        act = max(ms[i]["act"] + ms[i + 1]["act"] for i in range(count - 1)) * B
-        f += act + min(3, count) * out + 2 * out
+        f += max(ms[i]["act"] + ms[i + 1]["act"] for i in range(count - 1)) * B
     else:
-        f += min(2, count) * act + min(3, count) * out + 2 * out
+        f += sum(max(m["act"] for m in ms[p::2]) for p in range(min(2, count))) * B
+    f += min(3, count) * out + 2 * out
     f += max(m["head_act"] for m in ms) * B
     f += (img_floats if a == 0 else mods[a - 1]["out"]) * B
     f += img_floats * B   # x~ for the InfoPro decoders (travels with the payload)
@@ -291,108 +342,107 @@ def stage_memory(mods, a, b, B, mode, last_stage, img_floats, slots="max2"):
     return 4.0 * f
 
 
-def ppdp_ours(mods, cal, k, B, S, R, mode, net, a, steps=40):
-    """img/s and per-GPU bytes of S stages x R replicas of our pipeline."""
-    costs = [m["macs"] * (1 + cal["param"] + (cal["up"] if m["push_up"] else 0)) + m["head_macs"] * cal["head"]
-             for m in mods]
+def ppdp_ours(mods, pm, B, S, R, mode, net, a, mem, steps=40):
+    """img/s, per-GPU bytes and the largest bucket's reduction seconds of S stages x R replicas of
+    our pipeline; pm: per-module phase ms on one GPU (ours_phase_ms)."""
+    costs = [sum(m[k] for k in PHASES) for m in pm]
     ranges = partition(costs, S)
-    pm = [dict(fwd_ms=1e3 * k * B * m["macs"], heads_ms=1e3 * k * B * m["head_macs"] * cal["head"],
-               up_ms=1e3 * k * B * m["macs"] * cal["up"] if m["push_up"] else 0.0,
-               param_ms=1e3 * k * B * m["macs"] * cal["param"],
-               out_mb=4.0 * B * (m["out"] + 3 * a.image ** 2) / 2**20) for m in mods]
+    pm = [dict(m, out_mb=4.0 * B * (d["out"] + 3 * a.image ** 2) / 2**20) for m, d in zip(pm, mods)]
     ar = [0.0] * len(mods)
     for s, (lo, hi) in enumerate(ranges):   # the stage's replicas: world ranks r*S + s
         ranks = [r * S + s for r in range(R)]
         for m in range(lo, hi + 1):
             ar[m] = net.allreduce(4.0 * (mods[m]["params"] + mods[m]["head_params"]), ranks)
     ips, period, busy = simulate(pm, ranges, B, mode, steps, net.lat_in, a.p2p_gbs * 1e9, True, ar)
-    mem = [stage_memory(mods, lo, hi, B, mode, s == S - 1, 3 * a.image ** 2, a.slots) for s, (lo, hi) in enumerate(ranges)]
-    return ips * R, max(mem), ranges, max(ar)
+    key = ("ours", S, mode if S > 1 else "strict")
+    if key in mem and a.slots == "parity":
+        bytes_ = mem[key]
+    else:
+        bytes_ = max(stage_memory(mods, lo, hi, B, mode, s == S - 1, 3 * a.image ** 2, a.slots)
+                     for s, (lo, hi) in enumerate(ranges))
+    return ips * R, bytes_, max(ar)
 
 
-def bp_memory(units, lo, hi, B, img_floats, live=1.0, extra_grad_copy=False):
-    """Bytes for end-to-end backprop of units [lo, hi] (same activation accounting): parameters,
-    gradients, momentum (+ DDP's bucket copy of the gradients), BN statistics, every unit's
-    activations and outputs for `live` batches' worth, and the stage input."""
+def bp_memory(units, lo, hi, B, img_floats, live=1.0):
+    """Estimated bytes for end-to-end backprop of units [lo, hi] (same activation accounting):
+    parameters, gradients, momentum, BN statistics, every unit's activations and outputs for
+    `live` batches' worth, and the stage input."""
     us = units[lo:hi + 1]
-    P = sum(u["params"] for u in us)
-    f = (4 if extra_grad_copy else 3) * P + 2 * sum(u["bn"] for u in us)
+    f = 3 * sum(u["params"] for u in us) + 2 * sum(u["bn"] for u in us)
     f += live * B * sum(u["act"] + u["out"] for u in us)
     f += B * (img_floats if lo == 0 else units[lo - 1]["out"])
     return 4.0 * f
 
 
-def ppdp_baselines(units, cal, k, B, N, S, a, net):
-    """DDP end-to-end backprop (S = 1) and GPipe / 1F1B over S stages x N/S replicas,
-    `a.micro` micro-batches: img/s and per-GPU bytes."""
-    R = N // S
-    fc = 2048 * 1000
-    costs = [u["macs"] * (1 + cal["param"]) for u in units]
-    costs[-1] += fc * cal["head"]
-    img = 3 * a.image ** 2
+def ppdp_baselines(units, t_img, B, N, S, a, net, mem):
+    """DDP end-to-end backprop (S = 1) and GPipe / 1F1B over S stages x N/S replicas with
+    a.micro micro-batches: img/s and per-GPU bytes. t_img: backprop seconds per image on one GPU,
+    spread over the units by their multiply-adds; the backward is 2/3 of a step."""
+    R, img = N // S, 3 * a.image ** 2
+    grads = 4.0 * (sum(u["params"] for u in units) + 2049 * 1000)
+    bp_est = bp_memory(units, 0, len(units) - 1, B, img)
+    bp_bytes = mem.get(("bp", 1, ""), bp_est)
+    scale = bp_bytes / bp_est   # the program's own count over this estimate (GPipe's stages)
     if S == 1:
-        t = k * B * sum(costs)
-        grads = 4.0 * (sum(u["params"] for u in units) + fc)
-        total = net.allreduce(grads, list(range(R)))
-        bucket = net.allreduce(25 * 2**20, list(range(R)))   # DDP's 25 MiB buckets overlap backward
-        exposed = max(bucket, total - t * cal["param"] / (1 + cal["param"]))
-        return dict(ddp=(R * B / (t + exposed), bp_memory(units, 0, len(units) - 1, B, img, 1.0, True)))
-    ranges = partition(costs, S)
-    tmax = max(k * B * sum(costs[lo:hi + 1]) for lo, hi in ranges)
+        t = t_img * B
+        exposed = max(net.allreduce(25 * 2**20, list(range(R))), net.allreduce(grads, list(range(R))) - t * 2 / 3)
+        return dict(ddp=(R * B / (t + exposed), bp_bytes + grads))   # + DDP's bucket copy of the gradients
+    macs = [u["macs"] for u in units]
+    ranges = partition(macs, S)
+    tmax = max(t_img * B * sum(macs[lo:hi + 1]) / sum(macs) for lo, hi in ranges)
     exposed = max(net.allreduce(4.0 * sum(u["params"] for u in units[lo:hi + 1]), [r * S + s for r in range(R)])
                   for s, (lo, hi) in enumerate(ranges))
     period = (a.micro + S - 1) / a.micro * tmax + exposed
-    gp = max(bp_memory(units, lo, hi, B, img, 1.0) for lo, hi in ranges)
-    f1 = max(bp_memory(units, lo, hi, B, img, min(S - s, a.micro) / a.micro) for s, (lo, hi) in enumerate(ranges))
+    gp = max(scale * bp_memory(units, lo, hi, B, img) for lo, hi in ranges)
+    f1 = max(scale * bp_memory(units, lo, hi, B, img, min(S - s, a.micro) / a.micro) for s, (lo, hi) in enumerate(ranges))
     return dict(gpipe=(R * B / period, gp), f1b=(R * B / period, f1))
 
 
+def ppdp_header(a, mods, how, t_img, mem):
+    print("# ImageNet ResNet-152 InfoPro+HPFF K=4 (M=4), batch %d per replica, %dx%d images" % (a.batch, a.image, a.image))
+    print("# step: %s" % how)
+    print("# GPU scale: ResNet-50 backprop at %.0f img/s on one H100 (assumed) -> ResNet-152 backprop %.0f img/s "
+          "(by multiply-adds)" % (a.gpu_rn50, 1.0 / t_img))
+    print("# links (assumed): intra-node %.0f GB/s, %.0f us; inter-node %.0f GB/s, %.0f us per ring step; "
+          "%d GPUs per node; stage-to-stage %.0f GB/s" % (a.intra_gbs, a.intra_lat_us, a.inter_gbs, a.inter_lat_us,
+                                                        a.gpus_per_node, a.p2p_gbs))
+    print("# memory per GPU: %s" % ("bench_step --memory of the program's buffers (%s)" % a.memory if mem else
+                                    "estimated from the architecture (no --memory file)"))
+    for m, d in enumerate(mods):
+        print("#   module %d: %2d blocks, %6.2f GMAC fwd, heads %5.2f GMAC, %5.1fM params (+%.1fM heads)"
+              % (m, d["blocks"], d["macs"] / 1e9, d["head_macs"] / 1e9, d["params"] / 1e6, d["head_params"] / 1e6))
+
+
 def ppdp_main(a):
-    cal = calibrate(a.profile)
-    if a.head_factor:
-        cal["head"] = a.head_factor
     net = Net(a)
     ends = [(3, 0), (3, 9), (3, 17), (4, 2)]      # R101/R152 K=4 (ALGORITHM §2.4)
     units, mods = imagenet_model([3, 8, 36, 3], ends)
     rn50 = sum(u["macs"] for u in imagenet_units([3, 4, 6, 3])) + 2048 * 1000
-    # one H100 runs RN50 end-to-end backprop at a.gpu_rn50 img/s: seconds per backbone forward MAC
-    k = 1.0 / (a.gpu_rn50 * rn50 * (1 + cal["param"]))
+    rn152 = sum(u["macs"] for u in units) + 2048 * 1000
+    t_img = rn152 / (a.gpu_rn50 * rn50)   # ResNet-152 backprop seconds per image on one GPU
+    pm, how = ours_phase_ms(a, mods, t_img)
+    mem = load_memory(a.memory) if a.memory else {}
+    ppdp_header(a, mods, how, t_img, mem)
     B, GiB = a.batch, 2.0**30
-    src = cal["src"]
-    print("# ImageNet ResNet-152 InfoPro+HPFF K=4 (M=4), batch %d per replica, %dx%d images" % (B, a.image, a.image))
-    print("# calibration: %s %s K=%s batch %d on the %s backend (%.1f img/s): per multiply-add, parameter sweep "
-          "%.2fx, cascade data sweep %.2fx, heads (forward+backward) %.2fx a backbone forward's"
-          % (src["arch"], src["method"], src["K"], src["batch"], src["backend"], src["img_per_s"], cal["param"],
-             cal["up"], cal["head"]))
-    print("# GPU scale: ResNet-50 backprop at %.0f img/s on one H100 (assumed) -> %.1f TMAC/s backbone forward"
-          % (a.gpu_rn50, 1e-12 / k))
-    print("# links (assumed): intra-node %.0f GB/s, %.0f us; inter-node %.0f GB/s, %.0f us per ring step; "
-          "%d GPUs per node; stage-to-stage %.0f GB/s" % (a.intra_gbs, a.intra_lat_us, a.inter_gbs, a.inter_lat_us,
-                                                        a.gpus_per_node, a.p2p_gbs))
-    for m, d in enumerate(mods):
-        print("#   module %d: %2d blocks, %6.2f GMAC fwd, heads %5.2f GMAC, %5.1fM params (+%.1fM heads)"
-              % (m, d["blocks"], d["macs"] / 1e9, d["head_macs"] / 1e9, d["params"] / 1e6, d["head_params"] / 1e6))
-    one, _, _, _ = ppdp_ours(mods, cal, k, B, 1, 1, "strict", net, a)
-    bp1 = ppdp_baselines(units, cal, k, B, 1, 1, a, net)["ddp"][0]
+    one = ppdp_ours(mods, pm, B, 1, 1, "strict", net, a, mem)[0]
+    bp1 = ppdp_baselines(units, t_img, B, 1, 1, a, net, mem)["ddp"][0]
     print("\n| GPUs | training | grid S x R | img/s | speed-up vs its 1 GPU | per-GPU GiB | largest reduction ms |")
     print("| ---: | --- | --- | ---: | ---: | ---: | ---: |")
     for N in a.gpus:
         for S in (s for s in range(1, len(mods) + 1) if N % s == 0):
             for mode in ("strict", "delayed") if S > 1 else ("strict",):
-                ips, mem, ranges, arm = ppdp_ours(mods, cal, k, B, S, N // S, mode, net, a)
+                ips, byt, arm = ppdp_ours(mods, pm, B, S, N // S, mode, net, a, mem)
                 tag = " (default)" if S == default_stages(N, len(mods)) else ""
                 print("| %d | InfoPro+HPFF %s | %d x %d%s | %.0f | %.2fx | %.1f | %.1f |"
-                      % (N, mode, S, N // S, tag, ips, ips / one, mem / GiB, 1e3 * arm))
-        ips, mem = ppdp_baselines(units, cal, k, B, N, 1, a, net)["ddp"]
-        print("| %d | BP, DDP | 1 x %d | %.0f | %.2fx | %.1f | |" % (N, N, ips, ips / bp1, mem / GiB))
-        for S in (4, 8):
-            if S > N:
-                continue
-            r = ppdp_baselines(units, cal, k, B, N, S, a, net)
+                      % (N, mode, S, N // S, tag, ips, ips / one, byt / GiB, 1e3 * arm))
+        ips, byt = ppdp_baselines(units, t_img, B, N, 1, a, net, mem)["ddp"]
+        print("| %d | BP, DDP | 1 x %d | %.0f | %.2fx | %.1f | |" % (N, N, ips, ips / bp1, byt / GiB))
+        for S in (s for s in (4, 8) if s <= N):
+            r = ppdp_baselines(units, t_img, B, N, S, a, net, mem)
             for key, name in (("gpipe", "GPipe"), ("f1b", "1F1B")):
-                ips, mem = r[key]
+                ips, byt = r[key]
                 print("| %d | BP, %s (%d micro-batches) | %d x %d | %.0f | %.2fx | %.1f | |"
-                      % (N, name, a.micro, S, N // S, ips, ips / bp1, mem / GiB))
+                      % (N, name, a.micro, S, N // S, ips, ips / bp1, byt / GiB))
     print("\n# one GPU: InfoPro+HPFF %.0f img/s, BP %.0f img/s" % (one, bp1))
 
 
@@ -425,8 +475,10 @@ def main():
     g.add_argument("--p2p-gbs", type=float, default=150.0, help="stage-to-stage (same node)")
     g.add_argument("--head-factor", type=float, default=0.0,
                    help="override the calibrated head cost per multiply-add (sensitivity)")
-    g.add_argument("--slots", choices=("max2", "pair"), default="max2",
-                   help="activation slot sizing: the code's two largest-module slots, or adjacent pairs")
+    g.add_argument("--slots", choices=("parity", "pair"), default="parity",
+                   help="activation slots: the code's (slot k %% 2 sized by its modules), or one buffer of the "
+                        "largest adjacent pair (an estimate; --memory is used only for parity)")
+    g.add_argument("--memory", help="bench_step --memory [--ranks S] lines (label delayed for delayed mode)")
     a = ap.parse_args()
     if a.ppdp:
         return ppdp_main(a)

@@ -1,15 +1,16 @@
 #!/bin/bash
-# 8 ranks on one node with 8 GPUs: S stages x R replicas of the pipeline (PP x DP), e.g. the
-# ImageNet ResNet-152 K=4 network as 4 stages x 2 replicas (pipeline.stages; default -np itself up
-# to the module count, else its largest divisor not above it). Ranks 0-3 are replica 0, 4-7
-# replica 1; each rank uses the GPU of its node-local rank (hpff_pipe binds it: keep every GPU
-# visible to every rank, so NCCL sees one GPU per rank and carries both the activations and the
-# gradient averages).
+# 8 ranks on one node with 8 GPUs: S stages x R replicas of the pipeline (PP x DP). STAGES sets
+# pipeline.stages (0: -np itself up to the module count, else its largest divisor not above it:
+# 4 x 2 for a K=4 network). For ImageNet ResNet-152 K=4, STAGES=2 (2 x 4) is the grid the
+# simulator finds at least 7x one GPU within DDP's memory (bench/RESULTS.md, issue 16). A
+# replica's stages are consecutive ranks; each rank uses the GPU of its node-local rank
+# (hpff_pipe binds it: keep every GPU visible to every rank, so NCCL sees one GPU per rank and
+# carries both the activations and the gradient averages).
 #   launch/ppdp_1node_8gpu.sh CONFIG.ini [--set section.key=value ...]
 set -euo pipefail
 CONFIG=${1:?usage: launch/ppdp_1node_8gpu.sh CONFIG.ini [--set k=v ...]}
 shift
-STAGES=${STAGES:-4}
+STAGES=${STAGES:-0}   # 0: the default rule
 extra=()
 if [ "$(id -u)" = 0 ]; then extra+=(--allow-run-as-root); fi
 # --map-by ppr:8:node:PE=N gives each rank N cores of its own for the data loader threads.

@@ -9,7 +9,7 @@ set -euo pipefail
 CONFIG=${1:?usage: launch/ppdp_2nodes_hostfile.sh CONFIG.ini [--set k=v ...]}
 shift
 HOSTFILE=${HOSTFILE:-launch/hostfile.example}
-STAGES=${STAGES:-4}
+STAGES=${STAGES:-0}   # 0: the default rule
 extra=()
 if [ "$(id -u)" = 0 ]; then extra+=(--allow-run-as-root); fi
 # -x passes the environment NCCL reads on the remote nodes (add NCCL_SOCKET_IFNAME / NCCL_IB_HCA
