@@ -7,6 +7,8 @@
 # (hpff_pipe binds it: keep every GPU visible to every rank, so NCCL sees one GPU per rank and
 # carries both the activations and the gradient averages).
 #   launch/ppdp_1node_8gpu.sh CONFIG.ini [--set section.key=value ...]
+# (mpirun directly, for the placement options; launch/hpff-mpirun's SIGTERM -> SIGUSR1 forwarding,
+# which lets a stopped run write a complete checkpoint first, takes the same arguments after -np.)
 set -euo pipefail
 CONFIG=${1:?usage: launch/ppdp_1node_8gpu.sh CONFIG.ini [--set k=v ...]}
 shift

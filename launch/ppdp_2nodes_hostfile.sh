@@ -5,6 +5,8 @@
 # cross the network (NCCL, one communicator per stage). Rank 0 prints the grid with the host of
 # every replica and names any pipeline that spans hosts.
 #   HOSTFILE=launch/hostfile.example launch/ppdp_2nodes_hostfile.sh CONFIG.ini [--set k=v ...]
+# (mpirun directly, for the placement options; launch/hpff-mpirun's SIGTERM -> SIGUSR1 forwarding,
+# which lets a stopped run write a complete checkpoint first, takes the same arguments after -np.)
 set -euo pipefail
 CONFIG=${1:?usage: launch/ppdp_2nodes_hostfile.sh CONFIG.ini [--set k=v ...]}
 shift
