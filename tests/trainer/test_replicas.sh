@@ -119,7 +119,8 @@ wait $job; rc=$?
 $MPIRUN 4 "$BIN" --config "$WORK/c.ini" --set pipeline.stages=2 --set train.run_dir="$WORK/stall" --set train.max_steps=0 \
   --set train.epochs=1000 --set pipeline.timeout=3 > "$WORK/stall.log" 2>&1 &
 job=$!
-for _ in $(seq 150); do grep -q '"type":"step"' "$WORK/stall/metrics.rank3.jsonl" 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 600); do grep -q '"type":"step"' "$WORK/stall/metrics.rank3.jsonl" 2>/dev/null && break; sleep 0.2; done
+grep -q '"type":"step"' "$WORK/stall/metrics.rank3.jsonl" 2>/dev/null || fail "stopped replica: no step within 120 s (the stall must come after set-up, whose collectives are not timed)"
 victim=""
 for pid in $(pgrep -f "hpff_pipe --config $WORK/c.ini"); do
   tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=2" && victim=$pid
