@@ -162,11 +162,6 @@ hpff_status hpff_jw_append(hpff_jw *w, const uint8_t *bytes, size_t len, int lab
     return hpff_status_ok();
 }
 
-void hpff_jw_counts(const hpff_jw *w, long long *images, long long *bytes) {
-    *images = w->n;
-    *bytes = w->offsets ? (long long)w->offsets[w->n] : 0;
-}
-
 // A 1-D dataset /<split>/<name> of n elements, chunked when large.
 static int write_vec(hpff_jw *w, const char *name, hid_t ftype, hid_t mtype, const void *buf,
                      long long n) {

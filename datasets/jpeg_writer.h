@@ -29,8 +29,6 @@ hpff_status hpff_jw_begin(hpff_jw *w, const char *split);
 hpff_status hpff_jw_append(hpff_jw *w, const uint8_t *bytes, size_t len, int label, int height,
                            int width, const char *name);
 hpff_status hpff_jw_end(hpff_jw *w);
-// Images in the current (or last ended) split and their bytes.
-void hpff_jw_counts(const hpff_jw *w, long long *images, long long *bytes);
 // Writes the root attributes, closes and renames; frees w on every outcome.
 hpff_status hpff_jw_commit(hpff_jw *w);
 // Closes, removes the temporary file, frees w. NULL is a no-op.

@@ -76,12 +76,6 @@ size_t hpff_rank_memory_report(const hpff_model *md, int m0, int m1, FILE *f) {
 
 size_t hpff_stage_bytes(const hpff_stage *s) { return hpff_ledger_bytes(&s->md->mem) + hpff_ledger_bytes(&s->mem); }
 
-void hpff_stage_memory_report(const hpff_stage *s, FILE *f) {
-    const hpff_ledger *ls[2] = {&s->md->mem, &s->mem};
-    hpff_ledger_report(ls, 2, f);
-    if (s->md->work_head) fprintf(f, "  (the head work area is sized by head %s)\n", s->md->work_head);
-}
-
 size_t hpff_stage_boundary_params(const hpff_stage *s) {
     const hpff_module *last = hpff_model_module(s->md, s->md->m1);
     return last->p_end - last->p_begin;

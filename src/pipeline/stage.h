@@ -93,9 +93,8 @@ void hpff_stage_buffers(hpff_stage *s, const hpff_model *md, int m0, int m1, hpf
 size_t hpff_rank_bytes(const hpff_model *md, int m0, int m1);
 // The same buffers by role (hpff_ledger_report) on f; returns their bytes.
 size_t hpff_rank_memory_report(const hpff_model *md, int m0, int m1, FILE *f);
-// Bytes the rank allocated (model and stage), and one line per buffer role.
+// Bytes the rank allocated (model and stage).
 size_t hpff_stage_bytes(const hpff_stage *s);
-void hpff_stage_memory_report(const hpff_stage *s, FILE *f);
 // One training step. Rank 0 passes the host batch; other ranks pass NULLs and receive it. With
 // replicas (s->reducer) each module's gradients are averaged over the stage's replicas, the
 // average of a module starting as soon as its parameter sweep ends; on a delayed boundary the

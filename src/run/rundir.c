@@ -69,12 +69,6 @@ void hpff_rundir_lock_release(hpff_rundir_lock *l) {
     l->fd = -1;
 }
 
-int hpff_rundir_count_steps(const char *run_dir) {
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
-    return hpff_ckpt_list(dir, NULL, 0, 0);
-}
-
 static void remove_metrics(const char *run_dir) {
     DIR *d = opendir(run_dir);
     if (!d) return;

@@ -17,8 +17,6 @@ typedef struct hpff_rundir_lock {
 hpff_status hpff_rundir_lock_take(hpff_rundir_lock *l, const char *run_dir);
 // Releases the lock (the file stays; removing it would race with a run taking it).
 void hpff_rundir_lock_release(hpff_rundir_lock *l);
-// Number of checkpoint steps (complete or not) under <run_dir>/checkpoints.
-int hpff_rundir_count_steps(const char *run_dir);
 // Starting afresh in run_dir: refused when it holds checkpoints, unless `overwrite` (the reason,
 // e.g. "--overwrite", or NULL), which removes them and the old metrics files first: the new
 // run's steps must not mix with them.
