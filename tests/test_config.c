@@ -354,6 +354,19 @@ static void test_round_trip(void) {
         TEST_CHECK(st.code == 0, "%s", st.msg);
     }
     TEST_CHECK(write_and_load(&c, &back), "non-defaults: write -> load differs");
+    // the same text held in memory (a checkpoint's stored configuration), and its errors by name
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    hpff_config_write(&c, m);
+    fclose(m);
+    hpff_config_defaults(&back);
+    hpff_status lt = hpff_config_load_text(&back, text, "stored");
+    TEST_CHECK(lt.code == 0 && memcmp(&c, &back, sizeof c) == 0, "write -> load_text differs (%s)", lt.msg);
+    free(text);
+    CHECK_MSG(hpff_config_load_text(&back, "[train]\nlr = 0.1\nlrr = 2\n", "stored"),
+              "stored:3: unknown key 'train.lrr'");
+    TEST_CHECK(hpff_config_load_text(&back, "", "stored").code == 0, "empty text: no keys, no error");
     TEST_CHECK(back.ixy_1 == 0.123456789f && back.max_steps == 9000000000L && back.K == 55, "values survive");
     hpff_status st = hpff_config_validate(&back);
     TEST_CHECK(st.code == 0, "reloaded config validates: %s", st.msg);

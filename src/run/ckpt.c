@@ -323,17 +323,17 @@ static int read_floats(hid_t f, const char *name, float *dev, size_t count, hpff
     return ok;
 }
 
-// Parses the stored config text into a config (through a temporary file, as the loader reads files).
-static hpff_status stored_config(const char *text, hpff_config *out) {
-    char tmpl[] = "/tmp/hpff_ckpt_cfg_XXXXXX";
-    int fd = mkstemp(tmpl);
-    if (fd < 0) return hpff_status_fail("cannot create a temporary file: %s", strerror(errno));
-    FILE *f = fdopen(fd, "w");
-    fputs(text, f);
-    fclose(f);
-    hpff_config_defaults(out);
-    hpff_status st = hpff_config_load(out, tmpl);
-    unlink(tmpl);
+// The configuration stored in checkpoint file `path` (its text `conf`) against cfg: refused when
+// it does not parse or differs in a model-defining key, naming the keys.
+static hpff_status compare_config(const char *path, const char *conf, const hpff_config *cfg) {
+    char name[900];
+    snprintf(name, sizeof name, "the configuration stored in '%s'", path);
+    hpff_config old;
+    hpff_config_defaults(&old);
+    hpff_status st = hpff_config_load_text(&old, conf, name);
+    char why[1024] = "";
+    if (!st.code && hpff_config_diff_model(&old, cfg, why, sizeof why))
+        st = hpff_status_fail("checkpoint '%s' is from an incompatible configuration (checkpoint vs now):\n%s", path, why);
     return st;
 }
 
@@ -347,12 +347,8 @@ hpff_status hpff_ckpt_check_config(const char *dir, long step, const hpff_config
     char *conf = read_text(f, "config");
     H5Fclose(f);
     if (!conf) return hpff_status_fail("checkpoint '%s' lacks its config", path);
-    hpff_config old;
-    hpff_status st = stored_config(conf, &old);
+    hpff_status st = compare_config(path, conf, cfg);
     free(conf);
-    char why[1024] = "";
-    if (!st.code && hpff_config_diff_model(&old, cfg, why, sizeof why))
-        st = hpff_status_fail("checkpoint '%s' is from an incompatible configuration (checkpoint vs now):\n%s", path, why);
     return st;
 }
 
@@ -415,14 +411,8 @@ hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const
     } else if ((int)m0 != md->m0 || (int)m1 != md->m1) {
         st = hpff_status_fail("checkpoint '%s': rank %d owned modules %d..%d, now %d..%d; set pipeline.ranges to the old partition",
                               path, rank, (int)m0, (int)m1, md->m0, md->m1);
-    } else {
-        hpff_config old;
-        st = stored_config(conf, &old);
-        char why[1024] = "";
-        if (!st.code && hpff_config_diff_model(&old, cfg, why, sizeof why))
-            st = hpff_status_fail("checkpoint '%s' is from an incompatible configuration (checkpoint vs now):\n%s", path, why);
-        else if (!st.code && strcmp(table, mine) != 0)
-            st = hpff_status_fail("checkpoint '%s' holds a different tensor layout than this model", path);
+    } else if (!(st = compare_config(path, conf, cfg)).code && strcmp(table, mine) != 0) {
+        st = hpff_status_fail("checkpoint '%s' holds a different tensor layout than this model", path);
     }
     if (!st.code) {
         int ok = read_floats(f, "params", md->p, md->params.total, md->be) &&

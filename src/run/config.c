@@ -612,22 +612,37 @@ static int on_key(void *user, const char *section, const char *name, const char 
     return 1;
 }
 
+// Parses an open INI stream named `name` (a file's path) over c.
+static hpff_status load_stream(hpff_config *c, FILE *f, const char *name) {
+    hpff_config work = *c;   // c changes only if the whole file is good
+    load_ctx x = {.f = f, .path = name, .c = &work, .st = hpff_status_ok()};
+    int rc = ini_parse_stream(read_line, &x, on_key, &x);
+    if (x.read_errno)
+        return hpff_status_fail("cannot read config file '%s': %s", name, strerror(x.read_errno));
+    if (rc > 0 && (!x.st.code || rc < x.err_line))
+        return hpff_status_fail("%s:%d: cannot parse this line; expected 'key = value', '[section]' "
+                                "or a comment", name, rc);
+    if (x.st.code) return x.st;
+    if (rc < 0) return hpff_status_fail("cannot parse config file '%s': out of memory", name);
+    *c = work;
+    return hpff_status_ok();
+}
+
 hpff_status hpff_config_load(hpff_config *c, const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) return hpff_status_fail("cannot open config file '%s': %s", path, strerror(errno));
-    hpff_config work = *c;   // c changes only if the whole file is good
-    load_ctx x = {.f = f, .path = path, .c = &work, .st = hpff_status_ok()};
-    int rc = ini_parse_stream(read_line, &x, on_key, &x);
+    hpff_status st = load_stream(c, f, path);
     fclose(f);
-    if (x.read_errno)
-        return hpff_status_fail("cannot read config file '%s': %s", path, strerror(x.read_errno));
-    if (rc > 0 && (!x.st.code || rc < x.err_line))
-        return hpff_status_fail("%s:%d: cannot parse this line; expected 'key = value', '[section]' "
-                                "or a comment", path, rc);
-    if (x.st.code) return x.st;
-    if (rc < 0) return hpff_status_fail("cannot parse config file '%s': out of memory", path);
-    *c = work;
-    return hpff_status_ok();
+    return st;
+}
+
+hpff_status hpff_config_load_text(hpff_config *c, const char *text, const char *name) {
+    if (!text[0]) return hpff_status_ok();   // nothing to read (fmemopen refuses an empty buffer)
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    if (!f) return hpff_status_fail("cannot read the configuration of %s: %s", name, strerror(errno));
+    hpff_status st = load_stream(c, f, name);
+    fclose(f);
+    return st;
 }
 
 // ---- validation ----

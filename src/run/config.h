@@ -139,6 +139,9 @@ void hpff_config_defaults(hpff_config *c);
 // Reads an INI file over the current values. Errors name file, line, section.key and what is
 // accepted (unknown section or key, unparsable or out-of-range value, missing file).
 hpff_status hpff_config_load(hpff_config *c, const char *path);
+// The same for INI text held in memory (e.g. a checkpoint's stored configuration); errors name
+// it as `name`.
+hpff_status hpff_config_load_text(hpff_config *c, const char *text, const char *name);
 // Applies one "section.key=value" override (source names where it came from, e.g. "--set").
 hpff_status hpff_config_set(hpff_config *c, const char *assignment, const char *source);
 // Cross-key checks (e.g. batch > 0, split=list needs modules).
