@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "metrics.h"
+#include "system.h"
 
 static void step_dir(char *buf, size_t n, const char *dir, long step) {
     snprintf(buf, n, "%s/step-%09ld", dir, step);
@@ -208,25 +208,16 @@ static void remove_step(const char *dir, long step) {
     rmdir(sd);
 }
 
-// Writes the COMPLETE marker of `sd` (temporary, synced, renamed, folder synced).
+// Writes the COMPLETE marker of `sd` (hpff_write_file_atomic: temporary, synced, renamed), then
+// syncs the folder so the rename itself reaches the disk.
 static hpff_status write_marker(const char *sd, long step) {
-    char p[800], tmp[820], line[32];
+    char p[800], line[32];
     snprintf(p, sizeof p, "%s/COMPLETE", sd);
-    snprintf(tmp, sizeof tmp, "%s.tmp", p);
-    unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) return hpff_status_fail("cannot write '%s': %s", tmp, strerror(errno));
     int len = snprintf(line, sizeof line, "%ld\n", step);
-    int ok = write(fd, line, (size_t)len) == len && fsync(fd) == 0;
-    int err = errno;
-    if (close(fd) != 0) ok = 0;
-    if (ok && rename(tmp, p) != 0) { ok = 0; err = errno; }
-    if (!ok) {
-        unlink(tmp);
-        return hpff_status_fail("cannot complete checkpoint '%s': %s", sd, strerror(err));
-    }
-    sync_file(sd);   // the rename itself reaches the disk
-    return hpff_status_ok();
+    hpff_status st = hpff_write_file_atomic(p, line, (size_t)len);
+    if (st.code) return hpff_status_fail("cannot complete checkpoint '%s': %s", sd, st.msg);
+    sync_file(sd);
+    return st;
 }
 
 hpff_status hpff_ckpt_mark_complete(const char *dir, long step, int keep) {
