@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include "h5util.h"
 
@@ -63,19 +62,12 @@ hpff_status hpff_jw_create(hpff_jw **out, const char *path, const hpff_jw_meta *
     w->meta = *meta;
     w->group = w->bytes = -1;
     w->pend = hpff_xmalloc(CHUNK);
-    hpff_h5_quiet q;
-    hpff_h5_quiet_begin(&q);
-    w->file = H5Fcreate(w->tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);   // O_CREAT | O_EXCL
-    hpff_h5_quiet_end(&q);
+    hpff_status st;
+    w->file = hpff_h5_create_tmp(w->tmp, path, H5P_DEFAULT, 0, &st);
     if (w->file < 0) {
-        struct stat st;
-        int exists = lstat(w->tmp, &st) == 0;
-        hpff_status s = hpff_status_fail("cannot create '%s': %s", w->tmp, exists
-            ? "a file or link of that name exists (left by an interrupted run? remove it)"
-            : "does its folder exist and is it writable?");
         free(w->pend);
         free(w);
-        return s;
+        return st;
     }
     *out = w;
     return hpff_status_ok();

@@ -2,10 +2,12 @@
 // reduced bottleneck ResNet with InfoPro heads exported by hpff_weights_export (torchvision names
 // and shapes, num_batches_tracked, heads only with --heads) and loaded back by hpff_weights_load
 // into a model of another seed: every tensor bitwise equal; a file that names a tensor the
-// network lacks, has another shape, or lacks a backbone tensor is refused, naming it.
+// network lacks, has another shape, or lacks a backbone tensor is refused, naming it. The export
+// never writes through an existing OUT.tmp (a planted symbolic link is refused and left alone).
 #include <hdf5.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "ckpt.h"
 #include "transport.h"
@@ -159,6 +161,21 @@ int main(void) {
     TEST_CHECK(system(cmd) == 0, "cp");
     edit_file(bad, "layer2.0.downsample.1.running_mean", NULL);
     expect_refused(bad, &c1, be, 10, "'layer2.0.downsample.1.running_mean' is missing from the file");
+    // an existing temporary name (here a link to another file) is refused, its target untouched
+    char link[300], victim[300], back[64] = "";
+    snprintf(link, sizeof link, "%s.tmp", bad);
+    snprintf(victim, sizeof victim, "%s/victim", run);
+    FILE *v = fopen(victim, "w");
+    fputs("keep", v);
+    fclose(v);
+    TEST_CHECK(symlink(victim, link) == 0, "symlink");
+    st = hpff_weights_export(run, bad, 0, &written);
+    TEST_CHECK(st.code && strstr(st.msg, "never followed"), "export through a planted OUT.tmp link: '%s'", st.msg);
+    v = fopen(victim, "r");
+    TEST_CHECK(v && fgets(back, sizeof back, v) && !strcmp(back, "keep"), "the link's target was written: '%s'", back);
+    if (v) fclose(v);
+    struct stat sb;
+    TEST_CHECK(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode), "the planted link was removed");
     snprintf(cmd, sizeof cmd, "rm -rf %s", run);
     TEST_CHECK(system(cmd) == 0, "cleanup");
     hpff_backend_destroy(be);

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void hpff_h5_quiet_begin(hpff_h5_quiet *q) {
     if (H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data) < 0) { q->func = NULL; q->data = NULL; }
@@ -141,4 +143,25 @@ int hpff_h5_write_num_attr(hid_t obj, const char *name, hid_t file_type, hid_t m
     int rc = write_attr(obj, name, file_type, mem_type, sp, values);
     H5Sclose(sp);
     return rc;
+}
+
+hid_t hpff_h5_create_tmp(const char *tmp, const char *final, hid_t fapl, int replace_leftover, hpff_status *st) {
+    struct stat sb;
+    if (replace_leftover) unlink(tmp);   // the name itself, never what a link points to
+    else if (lstat(tmp, &sb) == 0) {
+        *st = hpff_status_fail("'%s' already exists (another process writing %s, or left by a killed one%s); "
+                               "remove it and run again", tmp, final,
+                               S_ISLNK(sb.st_mode) ? "; it is a symbolic link and is never followed" : "");
+        return -1;
+    }
+    hpff_h5_quiet q;
+    hpff_h5_quiet_begin(&q);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);   // O_CREAT | O_EXCL
+    hpff_h5_quiet_end(&q);
+    if (f >= 0) return f;
+    int left = lstat(tmp, &sb) == 0;   // it did not exist a moment ago: ours, half made
+    if (left && S_ISREG(sb.st_mode)) unlink(tmp);
+    *st = hpff_status_fail("cannot create '%s' for %s (does its folder exist and is it writable? is the disk "
+                           "full?)", tmp, final);
+    return -1;
 }

@@ -1,10 +1,12 @@
-// h5util.h — small HDF5 helpers shared by the dataset reader (dataset.c) and writer (dsfile.c):
-// silencing HDF5's own error-stack printing, type names for error messages, and attributes
-// written the way h5py reads them (variable-length UTF-8 strings, native numbers).
+// h5util.h — small HDF5 helpers shared by the dataset readers and writers, checkpoints and weight
+// files: silencing HDF5's own error-stack printing, type names for error messages, attributes
+// written the way h5py reads them (variable-length UTF-8 strings, native numbers), and the
+// exclusive creation of a temporary file that every writer renames into place.
 #ifndef HPFF_H5UTIL_H
 #define HPFF_H5UTIL_H
 #include <stddef.h>
 #include <hdf5.h>
+#include "check.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -30,6 +32,14 @@ int hpff_h5_read_str_attr(hid_t obj, const char *name, char *buf, size_t len);
 // -1 when absent, -2 when not numeric, -3 when the element count differs (*found set).
 int hpff_h5_read_num_attr(hid_t obj, const char *name, hid_t mem_type, void *out, int count,
                           int *found);
+
+// Creates the HDF5 file `tmp` (the temporary name of `final`) exclusively: an existing file or
+// symbolic link of that name is never followed, truncated or reused (O_CREAT | O_EXCL). With
+// `replace_leftover` (a writer that owns the folder, e.g. under the run-dir lock, so the name can
+// only be a killed predecessor's) an existing name is removed first; otherwise it is refused.
+// fapl: file access properties (H5P_DEFAULT). Returns the file, or -1 with *st naming tmp and the
+// reason; a file a failed create left behind (a full disk) is removed.
+hid_t hpff_h5_create_tmp(const char *tmp, const char *final, hid_t fapl, int replace_leftover, hpff_status *st);
 
 // Writers; each returns 0 on success, -1 on failure.
 int hpff_h5_write_str_attr(hid_t obj, const char *name, const char *value);

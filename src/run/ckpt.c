@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "h5util.h"
 #include "system.h"
 
 static void step_dir(char *buf, size_t n, const char *dir, long step) {
@@ -99,14 +100,13 @@ static char *config_text(const hpff_config *cfg) {
     return buf;
 }
 
-// Creates `tmp` exclusively (O_CREAT | O_EXCL: an existing file or symbolic link of that name
-// is never followed or reused) in the newest HDF5 format, whose metadata is checksummed. A
-// leftover of a killed writer is removed first: the run-dir lock makes this run its only writer.
-static hid_t create_file(const char *tmp) {
-    unlink(tmp);
+// Creates `tmp` (the temporary name of `path`) exclusively in the newest HDF5 format, whose
+// metadata is checksummed. A leftover of a killed writer is removed first: the run-dir lock makes
+// this run its only writer.
+static hid_t create_file(const char *tmp, const char *path, hpff_status *st) {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    hid_t f = hpff_h5_create_tmp(tmp, path, fapl, 1, st);
     H5Pclose(fapl);
     return f;
 }
@@ -158,11 +158,9 @@ hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_stage *s, const hpf
     snprintf(path, sizeof path, "%s/rank%d.h5", sd, rank);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = create_file(tmp);
-    if (f < 0) {
-        unlink(tmp);   // a full disk can leave an empty file behind a failed create
-        return hpff_status_fail("cannot create checkpoint file '%s' (disk full, or not writable?)", tmp);
-    }
+    hpff_status st;
+    hid_t f = create_file(tmp, path, &st);
+    if (f < 0) return st;
     int ok = write_contents(f, s, cfg, pos, rank, size, ranges, bn_replicas);
     if (H5Fclose(f) < 0) ok = 0;
     if (ok && !sync_file(tmp)) ok = 0;

@@ -268,10 +268,9 @@ hpff_status hpff_weights_export(const char *run_dir, const char *out, int heads,
         H5Fclose(f0);
     }
     snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    hid_t o = ranks >= 1 ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    hpff_status st = ranks < 1 ? hpff_status_fail("checkpoint '%s' is missing or has no rank count", path)
-                     : o < 0   ? hpff_status_fail("cannot create '%s'", tmp)
-                               : hpff_status_ok();
+    hpff_status st = hpff_status_ok();
+    hid_t o = ranks >= 1 ? hpff_h5_create_tmp(tmp, out, H5P_DEFAULT, 0, &st) : -1;
+    if (ranks < 1) st = hpff_status_fail("checkpoint '%s' is missing or has no rank count", path);
     for (int r = 0; r < (int)ranks && !st.code; r++) {
         snprintf(path, sizeof path, "%s/step-%09ld/rank%d.h5", dir, step, r);
         st = export_rank(o, path, heads, step, written);
@@ -279,6 +278,6 @@ hpff_status hpff_weights_export(const char *run_dir, const char *out, int heads,
     if (o >= 0 && H5Fclose(o) < 0 && !st.code) st = hpff_status_fail("writing '%s' failed", tmp);
     hpff_h5_quiet_end(&q);
     if (!st.code && rename(tmp, out) != 0) st = hpff_status_fail("cannot rename '%s' to '%s': %s", tmp, out, strerror(errno));
-    if (st.code) unlink(tmp);
+    if (st.code && o >= 0) unlink(tmp);   // ours; a name that was there before is left alone
     return st;
 }
