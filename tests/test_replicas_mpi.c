@@ -18,7 +18,7 @@ static void reduce_case(const hpff_grid *g, hpff_backend *be, const char *label)
     enum { A = 1000, B = 37 };
     float x[A + B];
     for (size_t i = 0; i < A + B; i++) x[i] = value(g->stage, g->replica, i);
-    hpff_reducer *r = hpff_reducer_mpi_create(g, be, A + B, 60.0);
+    hpff_reducer *r = hpff_reducer_mpi_create(g, be, A + B);
     TEST_CHECK(r != NULL, "no MPI reducer");
     if (!r) return;
     hpff_span s1 = {x, A}, s2 = {x + A, B};
@@ -43,6 +43,7 @@ int main(int argc, char **argv) {
     }
     hpff_grid g;
     hpff_grid_init(&g, &w, 2);
+    g.timeout_s = 60;   // a collective that hangs ends the test (pipeline.timeout)
     TEST_CHECK(g.stage == w.rank % 2 && g.replica == w.rank / 2 && g.replicas == 2, "placement of rank %d", w.rank);
     hpff_grid_print(&g, stdout);
     hpff_backend *be = hpff_backend_cpu_create();

@@ -102,11 +102,8 @@ void hpff_grid_free(hpff_grid *g) {
     g->comms = NULL;
 }
 
-// Completes a posted collective, sleeping between polls (oversubscribed ranks yield the core); a
-// failure or g->timeout_s ends the job naming it.
-static void finish(const hpff_grid *g, MPI_Request *req, const char *what) {
+void hpff_grid_wait(const hpff_grid *g, MPI_Request *req, double t0, const char *what) {
     struct timespec nap = {0, 20000};
-    double t0 = hpff_now();
     for (;;) {
         int done = 0;
         GRID_MPI_CHECK(MPI_Test(req, &done, MPI_STATUS_IGNORE), what);
@@ -118,6 +115,8 @@ static void finish(const hpff_grid *g, MPI_Request *req, const char *what) {
         nanosleep(&nap, NULL);
     }
 }
+
+static void finish(const hpff_grid *g, MPI_Request *req, const char *what) { hpff_grid_wait(g, req, hpff_now(), what); }
 
 MPI_Comm hpff_grid_stage_dup(const hpff_grid *g) {
     MPI_Comm c = MPI_COMM_SELF;

@@ -23,8 +23,8 @@ typedef struct hpff_grid {
     int stages, replicas;       // S, R (N = S * R)
     int stage, replica;         // this rank's place
     int rank, size;             // world rank = replica * stages + stage, N
-    double timeout_s;           // a collective below that takes longer ends the job (0: never;
-                                //   pipeline.timeout, set by the caller)
+    double timeout_s;           // a collective below or a reducer's (reducer.h) that takes longer
+                                //   ends the job (0: never; pipeline.timeout, set by the caller)
     hpff_grid_comms *comms;     // NULL for a grid of one or without MPI
 } hpff_grid;
 

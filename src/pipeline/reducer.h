@@ -37,12 +37,12 @@ struct hpff_reducer {
 };
 
 // MPI_Iallreduce over the grid's stage communicator; max_floats bounds the floats started between
-// two finishes (the host staging of a device backend). timeout_s (0: none) ends the job when a
-// bucket takes longer. NULL where not built with MPI.
-hpff_reducer *hpff_reducer_mpi_create(const hpff_grid *g, hpff_backend *be, size_t max_floats, double timeout_s);
+// two finishes (the host staging of a device backend). A bucket that takes longer than
+// g->timeout_s (0: no limit) ends the job. g must outlive the reducer. NULL where not built with MPI.
+hpff_reducer *hpff_reducer_mpi_create(const hpff_grid *g, hpff_backend *be, size_t max_floats);
 // ncclAllReduce on a communicator per stage (collective over the stage's replicas: every rank
-// of the world calls it). NULL where not built with NCCL.
-hpff_reducer *hpff_reducer_nccl_create(const hpff_grid *g, hpff_backend *be, double timeout_s);
+// of the world calls it), with g->timeout_s as above. NULL where not built with NCCL.
+hpff_reducer *hpff_reducer_nccl_create(const hpff_grid *g, hpff_backend *be);
 
 #ifdef __cplusplus
 }

@@ -1,13 +1,12 @@
 // reducer_mpi.c — replicas' gradient averages over MPI (reducer.h): MPI_Iallreduce (sum) in place
 // on host memory, then a scale by 1/R on the backend. A device backend's spans go through a host
 // staging buffer. MPI progresses non-blocking collectives only inside MPI calls, so each start
-// also tests the buckets in flight; finish polls with a short sleep (oversubscribed ranks yield
-// the core) and watches the timeout.
+// also tests the buckets in flight; finish waits for each through hpff_grid_wait (polls with a
+// short sleep, pipeline.timeout).
 #ifdef HPFF_MPI
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "grid_mpi.h"
 #include "system.h"
 #include "reducer.h"
@@ -20,6 +19,7 @@ typedef struct pending {
 } pending;
 
 typedef struct mpi_ctx {
+    const hpff_grid *g;         // the grid (outlives the reducer): its timeout_s
     hpff_backend *be;
     MPI_Comm comm;
     int stage, replicas, staged;
@@ -29,7 +29,7 @@ typedef struct mpi_ctx {
     int n_q, cap_q;
     char (*names)[96];          // the buckets' names since the last finish
     int n_names, cap_names;
-    double timeout_s, t_start;
+    double t_start;             // when the first bucket since the last finish started
 } mpi_ctx;
 
 #define MAX_PIECE ((size_t)INT_MAX / 2)   // floats per MPI call (counts are int)
@@ -98,19 +98,10 @@ static void mpi_start(hpff_reducer *r, const hpff_span *spans, int n_spans, cons
 }
 
 static void wait_piece(mpi_ctx *c, pending *p) {
-    struct timespec nap = {0, 20000};
-    for (;;) {
-        int done = 0;
-        int rc = MPI_Test(&p->req, &done, MPI_STATUS_IGNORE);
-        if (rc != MPI_SUCCESS) fail(c, rc, "MPI_Iallreduce", c->names[p->bucket]);
-        if (done) return;
-        double waited = hpff_now() - c->t_start;
-        HPFF_CHECK(c->timeout_s <= 0 || waited < c->timeout_s,
-                   "MPI_Iallreduce of %s over the %d replicas of stage %d has not completed after %.0f s "
-                   "(pipeline.timeout): a replica stopped or is far behind", c->names[p->bucket], c->replicas,
-                   c->stage, waited);
-        nanosleep(&nap, NULL);
-    }
+    char what[160];
+    snprintf(what, sizeof what, "MPI_Iallreduce of %s over the %d replicas of stage %d", c->names[p->bucket],
+             c->replicas, c->stage);
+    hpff_grid_wait(c->g, &p->req, c->t_start, what);
 }
 
 static void mpi_finish(hpff_reducer *r) {
@@ -141,16 +132,16 @@ static void mpi_destroy(hpff_reducer *r) {
 
 static const hpff_reducer_ops mpi_ops = {mpi_start, mpi_finish, mpi_destroy};
 
-hpff_reducer *hpff_reducer_mpi_create(const hpff_grid *g, hpff_backend *be, size_t max_floats, double timeout_s) {
+hpff_reducer *hpff_reducer_mpi_create(const hpff_grid *g, hpff_backend *be, size_t max_floats) {
     hpff_reducer *r = hpff_xcalloc(1, sizeof *r);
     mpi_ctx *c = hpff_xcalloc(1, sizeof *c);
+    c->g = g;
     c->be = be;
     c->comm = hpff_grid_stage_dup(g);
     c->stage = g->stage;
     c->replicas = g->replicas;
     c->staged = !be->host_memory;
     c->max_floats = max_floats;
-    c->timeout_s = timeout_s;
     if (c->staged) c->host = hpff_xmalloc((max_floats ? max_floats : 1) * sizeof(float));
     r->ops = &mpi_ops;
     r->ctx = c;

@@ -111,14 +111,14 @@ static void nccl_destroy(hpff_reducer *r) {
 
 static const hpff_reducer_ops nccl_ops = {nccl_start, nccl_finish, nccl_destroy};
 
-hpff_reducer *hpff_reducer_nccl_create(const hpff_grid *g, hpff_backend *be, double timeout_s) {
+hpff_reducer *hpff_reducer_nccl_create(const hpff_grid *g, hpff_backend *be) {
     HPFF_CHECK(strcmp(be->name, "cuda") == 0, "the NCCL reducer needs the CUDA backend, not '%s'", be->name);
     hpff_reducer *r = hpff_xcalloc(1, sizeof *r);
     nccl_ctx *c = hpff_xcalloc(1, sizeof *c);
     c->be = be;
     c->stage = g->stage;
     c->replicas = g->replicas;
-    c->timeout_s = timeout_s;
+    c->timeout_s = g->timeout_s;
     c->compute = (cudaStream_t)hpff_cuda_stream(be);
     ncclUniqueId id;
     memset(&id, 0, sizeof id);

@@ -22,8 +22,8 @@ hpff_transport *hpff_transport_nccl_create(hpff_backend *be, size_t max_floats) 
     (void)be; (void)max_floats;
     return NULL;
 }
-hpff_reducer *hpff_reducer_nccl_create(const hpff_grid *g, hpff_backend *be, double timeout_s) {
-    (void)g; (void)be; (void)timeout_s;
+hpff_reducer *hpff_reducer_nccl_create(const hpff_grid *g, hpff_backend *be) {
+    (void)g; (void)be;
     return NULL;
 }
 #endif
@@ -33,8 +33,8 @@ hpff_transport *hpff_transport_mpi_create(hpff_backend *be, size_t max_floats) {
     (void)be; (void)max_floats;
     return NULL;
 }
-hpff_reducer *hpff_reducer_mpi_create(const hpff_grid *g, hpff_backend *be, size_t max_floats, double timeout_s) {
-    (void)g; (void)be; (void)max_floats; (void)timeout_s;
+hpff_reducer *hpff_reducer_mpi_create(const hpff_grid *g, hpff_backend *be, size_t max_floats) {
+    (void)g; (void)be; (void)max_floats;
     return NULL;
 }
 #endif
@@ -125,14 +125,14 @@ hpff_reducer *hpff_reducer_select(const hpff_config *c, const hpff_world *w, con
     char reason[256] = "pipeline.transport = mpi", fit[256];
     hpff_reducer *r = NULL;
     if (c->transport != HPFF_TRANSPORT_MPI && nccl_fits(w, be, "auto", reason, sizeof reason, fit, sizeof fit)) {
-        r = hpff_reducer_nccl_create(g, be, c->timeout);   // collective
+        r = hpff_reducer_nccl_create(g, be);   // collective
         if (!r) snprintf(reason, sizeof reason, "this build has no NCCL (configure with -DHPFF_NCCL=ON)");
     }
     if (r) {
         if (w->rank == 0) printf("hpff_pipe: gradient averages over %d replicas: ncclAllReduce (%s)\n", g->replicas, fit);
         return r;
     }
-    r = hpff_reducer_mpi_create(g, be, max_floats, c->timeout);
+    r = hpff_reducer_mpi_create(g, be, max_floats);
     if (!r) snprintf(why, n, "%d replicas need MPI, which this build lacks (configure with -DHPFF_MPI=ON)", g->replicas);
     else if (w->rank == 0)
         printf("hpff_pipe: gradient averages over %d replicas: MPI_Iallreduce on host memory (%s)\n", g->replicas,
