@@ -8,8 +8,9 @@ void hpff_replicas_init(hpff_replicas *r, const hpff_grid *g, hpff_model *md) {
     memset(r, 0, sizeof *r);
     r->g = g;
     r->md = md;
-    r->host_floats = md->params.total > md->state.total ? md->params.total : md->state.total;
-    r->host = hpff_xmalloc((r->host_floats ? r->host_floats : 1) * sizeof(float));
+    size_t floats = md->params.total > md->state.total ? md->params.total : md->state.total;
+    r->host = hpff_xmalloc((floats ? floats : 1) * sizeof(float));
+    r->sums = hpff_xcalloc((size_t)g->size, sizeof *r->sums);
     size_t bn = md->state.total ? md->state.total : 1;
     r->own_bn = hpff_xmalloc(bn * sizeof(float));
     if (g->replica == 0 && g->replicas > 1) r->all_bn = hpff_xmalloc((size_t)g->replicas * bn * sizeof(float));
@@ -19,7 +20,9 @@ void hpff_replicas_free(hpff_replicas *r) {
     free(r->host);
     free(r->own_bn);
     free(r->all_bn);
+    free(r->sums);
     r->host = r->own_bn = r->all_bn = NULL;
+    r->sums = NULL;
 }
 
 uint64_t hpff_checksum_floats(const float *x, size_t n, uint64_t h) {
@@ -43,7 +46,7 @@ uint64_t hpff_replicas_checksum(hpff_replicas *r) {
 void hpff_replicas_check(hpff_replicas *r, long step) {
     const hpff_grid *g = r->g;
     uint64_t mine = hpff_replicas_checksum(r);
-    uint64_t *all = hpff_xcalloc((size_t)g->size, sizeof *all);
+    uint64_t *all = r->sums;
     hpff_grid_allgather_u64(g, mine, all);
     int bad_replica = -1, bad_stage = -1;
     for (int rep = 1; rep < g->replicas && bad_replica < 0; rep++)
@@ -52,7 +55,6 @@ void hpff_replicas_check(hpff_replicas *r, long step) {
                 bad_replica = rep;
                 bad_stage = s;
             }
-    free(all);
     if (bad_replica < 0) return;
     if (g->rank == 0)
         hpff_fatal(__FILE__, __LINE__, "pipeline.check_replicas",

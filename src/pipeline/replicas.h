@@ -20,11 +20,12 @@ typedef struct hpff_replicas {
     const hpff_grid *g;
     hpff_model *md;
     float *host;                // host copy of an arena (checksums, broadcasts)
-    size_t host_floats;
+    uint64_t *sums;             // (world size) every rank's checksum (pipeline.check_replicas)
     float *own_bn;              // (state.total) this replica's BN statistics during evaluation
     float *all_bn;              // (replicas, state.total) on replica 0: every replica's, for a checkpoint
 } hpff_replicas;
 
+// The host buffers of the checks and hand-overs below, for the model md of this rank of g.
 void hpff_replicas_init(hpff_replicas *r, const hpff_grid *g, hpff_model *md);
 void hpff_replicas_free(hpff_replicas *r);
 // FNV-1a (64 bits) over the bit patterns of x[0..n), continuing from h (start: HPFF_CHECKSUM_SEED).
