@@ -9,6 +9,7 @@ trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
 FAILS=0
 PASSES=0
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+MPIRUN="mpirun --oversubscribe -np"
 
 # tiny_config FILE [method]: a ResNet-8 of width 4 on the tiny dataset, 8 steps per epoch.
 tiny_config() {
@@ -30,6 +31,37 @@ log_every = 4
 threads = 1
 run_dir = $WORK/run
 EOC
+}
+
+# tiny_pipeline_config FILE METHOD MAX_STEPS: tiny_config on a ResNet-14 (6 blocks: room for 4
+# modules) split evenly into K = 4 modules, balanced by FLOP counts, one epoch.
+tiny_pipeline_config() {
+  tiny_config "$1"
+  sed -i "s/^arch = resnet8/arch = resnet14/; s/^method = bp/method = $2/; s/^epochs = 2/epochs = 1\nmax_steps = $3/" "$1"
+  cat >> "$1" <<EOC
+[local]
+K = 4
+split = even
+[pipeline]
+balance = flops
+EOC
+}
+
+# mpi_run NP RUN_DIR [ARGS...]: hpff_pipe on $WORK/c.ini with NP ranks and train.run_dir = RUN_DIR,
+# output in RUN_DIR.log; a failure is counted, with the log's tail. Returns non-zero on failure.
+mpi_run() {
+  local np=$1 dir=$2; shift 2
+  $MPIRUN "$np" "$BIN" --config "$WORK/c.ini" --set train.run_dir="$dir" "$@" > "$dir.log" 2>&1 \
+    || { fail "mpirun -np $np $* failed:"$'\n'"$(tail -5 "$dir.log")"; return 1; }
+}
+
+# rank_pid PATTERN RANK: the PID of the process whose command line matches PATTERN and whose
+# Open MPI world rank is RANK (mpirun itself has none); empty when there is none.
+rank_pid() {
+  local pid
+  for pid in $(pgrep -f "$1"); do
+    tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$pid"; return; }
+  done
 }
 
 pass() { PASSES=$((PASSES + 1)); }

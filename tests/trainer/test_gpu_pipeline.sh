@@ -16,7 +16,6 @@
 . "$(dirname "$0")/common.sh" "$@"
 shift 2
 MODE=${1:-mpi}
-MPIRUN="mpirun --oversubscribe -np"
 gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')
 gpus=${gpus:-0}
 need=1
@@ -48,11 +47,7 @@ balance = flops
 device = cuda
 tf32 = off
 EOC
-run() {   # run NP RUN_DIR [--set ...]
-  local np=$1 dir=$2; shift 2
-  $MPIRUN "$np" "$BIN" --config "$WORK/c.ini" --set train.run_dir="$dir" "$@" > "$dir.log" 2>&1 \
-    || { fail "mpirun -np $np $* failed:"$'\n'"$(tail -5 "$dir.log")"; return 1; }
-}
+run() { mpi_run "$@"; }   # run NP RUN_DIR [--set ...]
 same() {   # same RUN_A RUN_B WHAT: bitwise, else within rtol 1e-6
   if "$CKDIFF" "$1" "$2" > "$WORK/diff.log" 2>&1; then pass
   elif "$CKDIFF" "$1" "$2" 1e-6 > "$WORK/diff.log" 2>&1; then pass; echo "$3: equal within rtol 1e-6 (not bitwise)"

@@ -6,7 +6,6 @@
 # convs) under DGL+HPFF: strict -np 4 ends with the same parameters, momentum and BN state as -np 1,
 # bitwise.
 . "$(dirname "$0")/common.sh" "$@"
-MPIRUN="mpirun --oversubscribe -np"
 tiny_config "$WORK/c.ini"
 sed -i 's/^arch = resnet8/arch = resnet50/; s/^width = 4/width = 2\nblocks = 1,1,3,1/' "$WORK/c.ini"
 cat >> "$WORK/c.ini" <<EOC
@@ -21,11 +20,7 @@ modules = 3:0,3:1,3:2,4:0
 [pipeline]
 balance = flops
 EOC
-run() {   # run NP RUN_DIR [--set ...]
-  local np=$1 dir=$2; shift 2
-  $MPIRUN "$np" "$BIN" --config "$WORK/c.ini" --set train.run_dir="$dir" "$@" > "$dir.log" 2>&1 \
-    || { fail "mpirun -np $np $* failed:"$'\n'"$(tail -5 "$dir.log")"; return 1; }
-}
+run() { mpi_run "$@"; }   # run NP RUN_DIR [--set ...]
 run 1 "$WORK/ip1" && pass
 run 4 "$WORK/ip4" && pass
 if "$CKDIFF" "$WORK/ip1" "$WORK/ip4"; then pass; else fail "InfoPro bottleneck K=4: strict -np 4 differs from -np 1"; fi

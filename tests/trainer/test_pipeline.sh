@@ -8,24 +8,8 @@
 . "$(dirname "$0")/common.sh" "$@"
 shift 2
 METHOD=${1:-dgl}
-MPIRUN="mpirun --oversubscribe -np"
-tiny_config "$WORK/c.ini"
-sed -i 's/^arch = resnet8/arch = resnet14/' "$WORK/c.ini"   # 6 blocks: room for 4 modules
-cat >> "$WORK/c.ini" <<EOC
-method = $METHOD
-epochs = 1
-max_steps = 6
-[local]
-K = 4
-split = even
-[pipeline]
-balance = flops
-EOC
-run() {   # run NP RUN_DIR [--set ...]
-  local np=$1 dir=$2; shift 2
-  $MPIRUN "$np" "$BIN" --config "$WORK/c.ini" --set train.run_dir="$dir" "$@" > "$dir.log" 2>&1 \
-    || { fail "mpirun -np $np $* failed:"$'\n'"$(tail -5 "$dir.log")"; return 1; }
-}
+tiny_pipeline_config "$WORK/c.ini" "$METHOD" 6
+run() { mpi_run "$@"; }   # run NP RUN_DIR [--set ...]
 run 1 "$WORK/np1" && pass
 run 2 "$WORK/np2" && pass
 run 3 "$WORK/np3" --set pipeline.ranges=0-1,2,3 && pass

@@ -9,23 +9,10 @@
 # of replica 1 killed by a signal ends the job; a stage count that does not divide -np is refused
 # with the values that work.
 . "$(dirname "$0")/common.sh" "$@"
-MPIRUN="mpirun --oversubscribe -np"
-tiny_config "$WORK/c.ini"
-sed -i 's/^arch = resnet8/arch = resnet14/' "$WORK/c.ini"   # 6 blocks: room for 4 modules
-cat >> "$WORK/c.ini" <<EOC
-method = dgl
-epochs = 1
-max_steps = 4
-[local]
-K = 4
-split = even
-[pipeline]
-balance = flops
-EOC
+tiny_pipeline_config "$WORK/c.ini" dgl 4
 run() {   # run NP STAGES RUN_DIR [--set ...]
   local np=$1 stages=$2 dir=$3; shift 3
-  $MPIRUN "$np" "$BIN" --config "$WORK/c.ini" --set pipeline.stages="$stages" --set train.run_dir="$dir" "$@" \
-    > "$dir.log" 2>&1 || { fail "mpirun -np $np stages=$stages $* failed:"$'\n'"$(tail -5 "$dir.log")"; return 1; }
+  mpi_run "$np" "$dir" --set pipeline.stages="$stages" "$@"
 }
 same() { if "$CKDIFF" "$2" "$3"; then pass; else fail "$1"; fi; }
 differ() { if "$CKDIFF" "$2" "$3" > /dev/null 2>&1; then fail "$1"; else pass; fi; }
@@ -102,10 +89,7 @@ $MPIRUN 4 "$BIN" --config "$WORK/c.ini" --set pipeline.stages=2 --set train.run_
   --set train.epochs=1000 > "$WORK/kill.log" 2>&1 &
 job=$!
 for _ in $(seq 150); do grep -q '"type":"step"' "$WORK/kill/metrics.rank3.jsonl" 2>/dev/null && break; sleep 0.2; done
-victim=""   # world rank 2: replica 1's first stage
-for pid in $(pgrep -f "hpff_pipe --config $WORK/c.ini"); do
-  tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=2" && victim=$pid
-done
+victim=$(rank_pid "hpff_pipe --config $WORK/c.ini" 2)   # world rank 2: replica 1's first stage
 start=$(date +%s)
 if [ -n "$victim" ]; then kill -9 "$victim"; else fail "no rank process to kill"; fi
 for _ in $(seq 60); do kill -0 $job 2>/dev/null || break; sleep 1; done
@@ -121,10 +105,7 @@ $MPIRUN 4 "$BIN" --config "$WORK/c.ini" --set pipeline.stages=2 --set train.run_
 job=$!
 for _ in $(seq 600); do grep -q '"type":"step"' "$WORK/stall/metrics.rank3.jsonl" 2>/dev/null && break; sleep 0.2; done
 grep -q '"type":"step"' "$WORK/stall/metrics.rank3.jsonl" 2>/dev/null || fail "stopped replica: no step within 120 s (the stall must come after set-up, whose collectives are not timed)"
-victim=""
-for pid in $(pgrep -f "hpff_pipe --config $WORK/c.ini"); do
-  tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=2" && victim=$pid
-done
+victim=$(rank_pid "hpff_pipe --config $WORK/c.ini" 2)
 if [ -n "$victim" ]; then kill -STOP "$victim"; else fail "no rank process to stop"; fi
 for _ in $(seq 60); do kill -0 $job 2>/dev/null || break; sleep 1; done
 if kill -0 $job 2>/dev/null; then fail "stopped replica: job still running after 60 s"; kill -9 $job; fi
