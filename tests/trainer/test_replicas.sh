@@ -5,10 +5,12 @@
 # (the in-process reference is tests/test_dp_step.c) and stays one model; an epoch with
 # evaluation keeps the replicas identical (pipeline.check_replicas = 1) and a perturbed replica is
 # caught; backend.graph replays average like op-by-op steps; resume 2x2 -> 2x2 equals an
-# uninterrupted run and 2x2 -> 2x1 continues the same model at the same place of the epoch; a rank
+# uninterrupted run and 2x2 -> 2x1 continues the same model at the same place of the epoch, also
+# past a damaged or incomplete newest checkpoint (the fallback of issue 11); a rank
 # of replica 1 killed by a signal ends the job; a stage count that does not divide -np is refused
 # with the values that work.
 . "$(dirname "$0")/common.sh" "$@"
+POKE=$(dirname "$BIN")/tests/ckpt_poke
 tiny_pipeline_config "$WORK/c.ini" dgl 4
 run() {   # run NP STAGES RUN_DIR [--set ...]
   local np=$1 stages=$2 dir=$3; shift 3
@@ -80,6 +82,24 @@ for d in r21 r21ref; do
 done
 grep -q "continues at batch 4" "$WORK/r21.resume.log" && pass || fail "2x2 -> 2x1: position not stated: $(grep -i resum "$WORK/r21.resume.log")"
 same "2x2 -> 2x1 resume is not at the same model and place" "$WORK/r21" "$WORK/r21ref"
+# a damaged newest checkpoint of a replicated run (replica 0's ranks wrote one file per stage, all
+# verified): a flipped bit in the stage-1 file's every-replica BN statistics, and a missing stage-1
+# file, are named; resume falls back to step 2 and ends as the uninterrupted 2x2 run does, and as
+# 2x1 at the model and place of r21
+cp -r "$WORK/r22" "$WORK/f22" && cp -r "$WORK/r22" "$WORK/f21"   # steps 2 and 4, both complete
+"$POKE" "$WORK/f22/checkpoints/step-000000004/rank1.h5" state_replicas > /dev/null || fail "ckpt_poke failed"
+rm -f "$WORK/f21/checkpoints/step-000000004/rank1.h5"
+$MPIRUN 4 "$BIN" --resume "$WORK/f22" --set train.max_steps=4 > "$WORK/f22.resume.log" 2>&1 && pass \
+  || fail "2x2 resume over a damaged checkpoint failed: $(tail -3 "$WORK/f22.resume.log")"
+grep -q "step 4 is damaged: .*step-000000004/rank1.h5: dataset 'state_replicas' fails its checksum" "$WORK/f22.resume.log" \
+  && grep -q "resumed from .*step-000000002" "$WORK/f22.resume.log" && pass \
+  || fail "damaged stage-1 file: not named or no fallback: $(grep hpff_pipe "$WORK/f22.resume.log" | head -5)"
+same "2x2 resumed past a damaged checkpoint differs from the uninterrupted run" "$WORK/s22" "$WORK/f22"
+$MPIRUN 2 "$BIN" --resume "$WORK/f21" --set train.max_steps=5 > "$WORK/f21.resume.log" 2>&1 && pass \
+  || fail "2x2 -> 2x1 resume over a checkpoint missing a stage file failed: $(tail -3 "$WORK/f21.resume.log")"
+grep -q "step-000000004/rank1.h5: the file is missing" "$WORK/f21.resume.log" && grep -q "continues at batch 4" \
+  "$WORK/f21.resume.log" && pass || fail "missing stage-1 file: $(grep hpff_pipe "$WORK/f21.resume.log" | head -5)"
+same "2x2 -> 2x1 resumed past a missing stage file is not at r21's model and place" "$WORK/r21" "$WORK/f21"
 # a stage count that does not divide -np, and a resume with another stage count, are refused
 expect_fail stages-divide "these work: 1, 2, 4" $MPIRUN 4 "$BIN" --config "$WORK/c.ini" --set pipeline.stages=3 \
   --set train.run_dir="$WORK/x3"
