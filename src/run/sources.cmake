@@ -9,4 +9,5 @@ set(HPFF_RUN_SOURCES
   src/run/train_report.c  # progress lines, metrics records, summaries
   src/run/ckpt.c          # HDF5 checkpoints
   src/run/metrics.c       # JSON-lines metrics
+  src/run/export.c        # --export-features: a checkpoint's features for analysis/
 )
