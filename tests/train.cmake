@@ -33,6 +33,7 @@ function(hpff_script_test name label script)
 endfunction()
 hpff_script_test(trainer_cli cpu test_cli.sh)
 hpff_script_test(trainer_resume_bp cpu test_resume.sh bp)
+hpff_script_test(export_analysis cpu test_export.sh cpu)   # feature export + analysis/ (issue 17)
 hpff_test(test_layers_fd cpu test_layers_fd.c)
 hpff_test(test_hilo_ref cpu test_hilo_ref.c)
 # The plan's memory column: one sizing build counts exactly what each rank allocates.
@@ -40,6 +41,7 @@ hpff_test(test_rank_bytes cpu test_rank_bytes.c)
 if(HPFF_HAVE_MPI)
   hpff_script_test(pipeline_mpi_dgl mpi test_pipeline.sh dgl)
   hpff_script_test(pipeline_mpi_infopro mpi test_pipeline.sh infopro)   # the image travels too
+  hpff_script_test(export_mpi mpi test_export.sh mpi)
 endif()
 # Every shipped config parses and validates.
 add_test(NAME configs_parse COMMAND bash -c
