@@ -114,23 +114,32 @@ def markdown(summ):
         s = summ[row]
         per = ", ".join(f"{v:.2f}" for v in s["per_seed_final"])
         lines.append(f"| {LABELS.get(row, row)} | {s['final']['n']} | {fmt(s['final'])} | {fmt(s['best'])} | {per} |")
-    lines += ["", "Local heads over the last epoch (mean of the logged steps, then of the seeds): "
-              "training accuracy % of each module's IL / CL head (module m's CL head reads h_m and "
-              "trains modules m-1 and m).", ""]
-    mods = sorted({m for s in summ.values() for k in ("il_acc", "cl_acc") for m in s["heads"].get(k, {})})
-    if mods:
-        lines.append("| row | " + " | ".join(f"m{m}" for m in mods) + " |")
-        lines.append("| --- |" + " ---: |" * len(mods))
-        for row in [r for r in ORDER if r in summ]:
-            h = summ[row]["heads"]
-            if not h:
-                continue
-            cells = []
-            for m in mods:
-                il, cl = h.get("il_acc", {}).get(m), h.get("cl_acc", {}).get(m)
-                cells.append(" / ".join("-" if v is None else f"{v:.1f}" for v in (il, cl)))
-            lines.append(f"| {LABELS.get(row, row)} | " + " | ".join(cells) + " |")
+    for key, what, fmt_v in (("acc", "training accuracy % of each module's IL / CL head", "{:.1f}"),
+                             ("loss", "training loss of each module's IL / CL head (unweighted)", "{:.3f}")):
+        lines += head_table(summ, key, what, fmt_v)
     return "\n".join(lines) + "\n"
+
+
+def head_table(summ, key, what, fmt_v):
+    """Per module: the IL / CL head's value over the last epoch (mean of the logged steps, then
+    of the seeds); module m's CL head reads h_m and trains modules m-1 and m."""
+    lines = ["", f"Local heads over the last epoch: {what} (mean of the logged steps, then of the seeds; "
+             "module m's CL head reads h_m and trains modules m-1 and m).", ""]
+    mods = sorted({m for s in summ.values() for k in ("il_" + key, "cl_" + key) for m in s["heads"].get(k, {})})
+    if not mods:
+        return []
+    lines.append("| row | " + " | ".join(f"m{m}" for m in mods) + " |")
+    lines.append("| --- |" + " ---: |" * len(mods))
+    for row in [r for r in ORDER if r in summ]:
+        h = summ[row]["heads"]
+        if not h:
+            continue
+        cells = []
+        for m in mods:
+            il, cl = h.get("il_" + key, {}).get(m), h.get("cl_" + key, {}).get(m)
+            cells.append(" / ".join("-" if v is None else fmt_v.format(v) for v in (il, cl)))
+        lines.append(f"| {LABELS.get(row, row)} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot(summ, rows, png, title):
