@@ -5,8 +5,10 @@ pooled features) is fitted on the run's frozen features of training images and s
 images. Writes OUT.png (probe test accuracy per module, one line per run) and OUT.json.
   /usr/bin/python3 analysis/separability.py RUN_DIR... [--out probe] [--n-train 10000]
       [--n-test 0] [--units modules|all|LIST] [--shuffle-labels] [--labels NAME...]
---shuffle-labels fits each probe to randomly permuted training labels: its test accuracy must
-sit at chance (1/classes), the check that the probe reads nothing but the features."""
+--shuffle-labels fits each probe to randomly permuted training labels, --repeats times (default
+5), and reports the mean: it must sit at chance (1/classes), the check that the probe reads
+nothing but the features. (One permutation alone scatters widely around chance on features that
+cluster by class: a whole cluster lands on one random label.)"""
 import argparse
 import json
 
@@ -25,17 +27,27 @@ def probe_accuracy(x_tr, y_tr, x_te, y_te, seed=0):
     return 100.0 * float(np.mean(clf.predict(x_te) == y_te))
 
 
-def analyse(train_runs, test_runs, units, shuffle, seed=0):
+def shuffled_accuracy(x_tr, y_tr, x_te, y_te, repeats, seed=0):
+    """Test accuracies (%) of probes fitted to `repeats` random permutations of y_tr."""
     rng = np.random.default_rng(seed)
+    return [probe_accuracy(x_tr, rng.permutation(y_tr), x_te, y_te, seed) for _ in range(repeats)]
+
+
+def analyse(train_runs, test_runs, units, shuffle, repeats=5, seed=0):
     results = []
     for tr, te in zip(train_runs, test_runs):
-        y_tr = rng.permutation(tr.labels) if shuffle else tr.labels
-        acc = {u: probe_accuracy(tr.units[u], y_tr, te.units[u], te.labels, seed) for u in units}
+        vals = []
+        for u in units:
+            v = {"unit": u, "name": te.unit_names[u], "module": te.module_of_unit(u)}
+            if shuffle:
+                each = shuffled_accuracy(tr.units[u], tr.labels, te.units[u], te.labels, repeats, seed)
+                v.update(probe_test_acc=float(np.mean(each)), probe_test_acc_each=each)
+            else:
+                v["probe_test_acc"] = probe_accuracy(tr.units[u], tr.labels, te.units[u], te.labels, seed)
+            vals.append(v)
         results.append({"run": te.name, "run_dir": te.run_dir, "method": te.method, "step": te.step,
-                        "test_err_final_head": te.test_err, "n_train": len(y_tr), "n_test": len(te.labels),
-                        "shuffled_labels": shuffle,
-                        "units": [{"unit": u, "name": te.unit_names[u], "module": te.module_of_unit(u),
-                                   "probe_test_acc": acc[u]} for u in units]})
+                        "test_err_final_head": te.test_err, "n_train": len(tr.labels), "n_test": len(te.labels),
+                        "shuffled_labels": shuffle, "units": vals})
     return results
 
 
@@ -65,6 +77,7 @@ def main():
     ap.add_argument("--n-test", type=int, default=0, help="test images they are scored on (0: all)")
     ap.add_argument("--units", default="modules", help="modules (default), all, or unit indices 0,3,5")
     ap.add_argument("--shuffle-labels", action="store_true", help="fit to permuted labels (a chance-level control)")
+    ap.add_argument("--repeats", type=int, default=5, help="permutations averaged under --shuffle-labels")
     ap.add_argument("--title", default="")
     hf.add_source_args(ap)
     a = ap.parse_args()
@@ -74,7 +87,7 @@ def main():
         train_runs.append(hf.load(tr_src, "train", a.n_train, a.hpff_pipe, a.set, name))
         test_runs.append(hf.load(te_src, "test", a.n_test, a.hpff_pipe, a.set, name))
     units = hf.choose_units(a.units, test_runs)
-    results = analyse(train_runs, test_runs, units, a.shuffle_labels)
+    results = analyse(train_runs, test_runs, units, a.shuffle_labels, a.repeats)
     classes = int(max(r.labels.max() for r in test_runs)) + 1
     out = {"analysis": "linear separability", "chance_acc": 100.0 / classes, "units": units, "runs": results}
     with open(a.out + ".json", "w") as f:

@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "analysis"))
 import hpff_features as hf  # noqa: E402
 from cka import linear_cka  # noqa: E402
-from separability import probe_accuracy  # noqa: E402
+from separability import probe_accuracy, shuffled_accuracy  # noqa: E402
 from tsne import embed, scores  # noqa: E402
 
 LABELS = {"bp": "BP", "dgl_il": "DGL", "dgl_cl": "DGL CL only", "dgl_hilo": "DGL+HiLo", "dgl_hpff": "DGL+HPFF",
@@ -139,11 +139,10 @@ def main():
         pairs = [(bps[i], bps[(i + 1) % len(bps)]) for i in range(len(bps))]
         cka["BP, another seed"] = {u: stats([linear_cka(te[p].units[u], te[q].units[u]) for p, q in pairs]) for u in units}
     shuffled = {}
-    if bps:   # the chance control on the first BP run
-        rng = np.random.default_rng(0)
+    if bps:   # the chance control on the first BP run: probes fitted to 5 label permutations
         k = bps[0]
-        y = rng.permutation(tr[k].labels)
-        shuffled = {u: probe_accuracy(tr[k].units[u], y, te[k].units[u], te[k].labels) for u in units}
+        shuffled = {u: stats(shuffled_accuracy(tr[k].units[u], tr[k].labels, te[k].units[u], te[k].labels, 5))
+                    for u in units}
     sub = f" ({a.title})" if a.title else ""
     band_plot(probe, units, ref, "linear probe test accuracy (%)", prefix + "_probe.png",
               f"Layer-wise linear separability, GAP features, mean and min-max over seeds{sub}")
@@ -167,7 +166,8 @@ def main():
     with open(prefix + ".md", "w") as f:
         f.write(md)
     print(md)
-    print("shuffled-label probe (BP, first seed):", {u: round(v, 1) for u, v in shuffled.items()})
+    print("shuffled-label probe (BP, first seed; mean ± sd of 5 permutations):",
+          ", ".join(f"{hf.unit_label(ref, u)} {v['mean']:.1f} ± {v['std']:.1f}" for u, v in shuffled.items()))
     print(f"wrote {prefix}_probe.png, {prefix}_cka.png, {prefix}_tsne.png, {prefix}.json, {prefix}.md")
 
 
