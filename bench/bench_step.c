@@ -1,11 +1,14 @@
 // bench_step.c — training-step throughput and memory of one configuration, on synthetic data,
 // single process: img/s, ms/step, the model's buffer bytes and the process's peak RSS.
 //   bench_step [--set section.key=value ...] [--shape C,H,W] [--steps N] [--warmup N] [--label TEXT]
-//              [--profile] [--memory] [--ops]
+//              [--profile] [--memory [--ranks R]] [--ops]
 // Prints one JSON line (and nothing else on stdout), so scripts can collect rows. --profile adds
 // one line per module with the milliseconds per step of its forward, heads, cascade data sweep
-// and parameter sweep (the input of bench/pipeline_sim.py). --memory prints the model's buffers
-// by role (hpff_stage_memory_report) after building it and exits without stepping.
+// and parameter sweep, with its forward and head multiply-adds per sample (the input of
+// bench/pipeline_sim.py). --memory prints the buffers of the
+// whole model in one process by role from the sizing build (nothing allocated: configurations
+// larger than this machine can be sized) and a JSON line with their total; --ranks R adds each
+// rank's bytes under the trainer's FLOP-balanced plan of R ranks (or pipeline.ranges).
 // The model, its stage and the synthetic batch are the trainer's measured plan's (hpff_solo,
 // src/pipeline/profile.h). --ops runs the model on a profiling wrapper of the backend (src/backend/backend_prof.h): after the
 // usual timed steps (wrapper idle: the true ms/step), up to 3 more steps count and time every op
@@ -15,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "backend_prof.h"
+#include "plan.h"
 #include "profile.h"
 #include "registry.h"
 #include "system.h"
@@ -82,18 +87,20 @@ static void ops_json(const hpff_op_profile *p, double true_ms, double wrapped_ms
 static void usage(FILE *f) {
     fprintf(f,
             "usage: bench_step [--set section.key=value ...] [--shape C,H,W] [--steps N] [--warmup N]\n"
-            "                  [--label TEXT] [--profile] [--memory] [--ops]\n"
+            "                  [--label TEXT] [--profile] [--memory [--ranks R]] [--ops]\n"
             "       bench_step --help\n\n"
             "Training-step throughput and memory of one configuration (hpff_pipe's keys, see\n"
             "hpff_pipe --help) on synthetic data in one process. Prints one JSON line on stdout.\n\n"
             "  --set S.K=V     override one configuration key (repeatable)\n"
-            "  --shape C,H,W   input image shape (default 3,32,32; 10 classes)\n"
+            "  --shape C,H,W   input image shape (default 3,32,32; 10 classes unless model.classes)\n"
             "  --steps N       timed steps (default 10)\n"
             "  --warmup N      untimed steps first (default 2; 3 with backend.graph)\n"
             "  --label TEXT    copied into the JSON line\n"
             "  --profile       also one JSON line per module: ms per step of forward, heads, cascade\n"
             "                  data sweep, parameter sweep (bench/pipeline_sim.py reads them)\n"
-            "  --memory        print the model's buffers by role and exit without stepping\n"
+            "  --memory        print the buffers of the whole model in one process by role, counted\n"
+            "                  without allocating, and exit without stepping\n"
+            "  --ranks R       with --memory: also each rank's buffers under the plan of R ranks\n"
             "  --ops           count and time every backend op of up to 3 more steps (stderr, and an\n"
             "                  \"ops\" object in the JSON line)\n"
             "  --help          this text\n");
@@ -102,7 +109,7 @@ static void usage(FILE *f) {
 typedef struct opts {
     hpff_config cfg;
     hpff_shape in;
-    int steps, warm, profile, memory_only, ops;
+    int steps, warm, profile, memory_only, ops, ranks;
     const char *label;
 } opts;
 
@@ -126,6 +133,7 @@ static int parse(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--label") && more) o->label = argv[++i];
         else if (!strcmp(a, "--profile")) o->profile = 1;
         else if (!strcmp(a, "--memory")) o->memory_only = 1;
+        else if (!strcmp(a, "--ranks") && more) o->ranks = atoi(argv[++i]);
         else if (!strcmp(a, "--ops")) o->ops = 1;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
         else { fprintf(stderr, "bench_step: unknown argument '%s' (see bench_step --help)\n", a); return 2; }
@@ -135,17 +143,27 @@ static int parse(int argc, char **argv, opts *o) {
     return -1;
 }
 
-// The JSON line: the configuration, throughput, memory, the last loss (and --ops' object).
-static void json_line(const opts *o, hpff_solo *r, double dt, const hpff_step_stats *last, const hpff_op_profile *ops,
-                      double wrapped_ms) {
+// The process's CPU time (all threads): on a loaded machine a steadier measure than the clock.
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// The JSON line: the configuration, throughput (wall and CPU time), memory, the last loss (and
+// --ops' object). "conv": the CPU backend's convolution path (dnnl or im2col), else "library".
+static void json_line(const opts *o, hpff_solo *r, double dt, double cpu, const hpff_step_stats *last,
+                      const hpff_op_profile *ops, double wrapped_ms) {
     const hpff_config *c = &o->cfg;
     hpff_backend *be = r->md.be;
-    printf("{\"label\":\"%s\",\"backend\":\"%s\",\"arch\":\"%s\",\"method\":\"%s\",\"K\":%d,\"modules\":%d,"
-           "\"pff\":%d,\"il\":%d,\"cl\":%d,\"batch\":%d,\"threads\":%d,\"steps\":%d,\"img_per_s\":%.1f,"
-           "\"ms_per_step\":%.2f,\"arena_mb\":%.1f,\"peak_rss_mb\":%.1f,\"loss\":%.4f,\"graph\":%d",
-           o->label, be->name, hpff_config_enum_name(c, &c->arch), hpff_config_enum_name(c, &c->method), c->K,
+    const char *conv = strcmp(be->name, "cpu") == 0 ? hpff_backend_cpu_conv(be) : "library";
+    printf("{\"label\":\"%s\",\"backend\":\"%s\",\"conv\":\"%s\",\"arch\":\"%s\",\"method\":\"%s\",\"K\":%d,"
+           "\"modules\":%d,\"pff\":%d,\"il\":%d,\"cl\":%d,\"batch\":%d,\"threads\":%d,\"steps\":%d,"
+           "\"img_per_s\":%.1f,\"ms_per_step\":%.2f,\"cpu_ms_per_step\":%.2f,\"arena_mb\":%.1f,"
+           "\"peak_rss_mb\":%.1f,\"loss\":%.4f,\"graph\":%d",
+           o->label, be->name, conv, hpff_config_enum_name(c, &c->arch), hpff_config_enum_name(c, &c->method), c->K,
            r->md.M, c->pff, c->il, c->cl, c->batch, c->threads, o->steps, o->steps * c->batch / dt,
-           1000.0 * dt / o->steps, hpff_stage_bytes(&r->s) / 1048576.0, hpff_peak_rss_bytes() / 1048576.0,
+           1000.0 * dt / o->steps, 1000.0 * cpu / o->steps, hpff_stage_bytes(&r->s) / 1048576.0, hpff_peak_rss_bytes() / 1048576.0,
            last->final_loss, hpff_stage_graphs_ready(&r->s));
     hpff_mem_stats ms;
     if (hpff_backend_mem_stats(be, &ms))   // device: held by hpff_pipe (peak), and the card's use
@@ -162,9 +180,11 @@ static void module_lines(const hpff_solo *r, const double *ms) {
     for (int m = 0; m < r->md.M; m++) {
         const double *p = ms + HPFF_PHASES * m;
         printf("{\"module\":%d,\"fwd_ms\":%.3f,\"heads_ms\":%.3f,\"up_ms\":%.3f,\"param_ms\":%.3f,"
-               "\"params\":%zu,\"act_mb\":%.2f,\"out_mb\":%.2f}\n", m, p[HPFF_PHASE_FORWARD], p[HPFF_PHASE_HEADS],
+               "\"params\":%zu,\"act_mb\":%.2f,\"out_mb\":%.2f,\"fwd_mflops\":%.3f,\"head_mflops\":%.3f,"
+               "\"push_up\":%d}\n", m, p[HPFF_PHASE_FORWARD], p[HPFF_PHASE_HEADS],
                p[HPFF_PHASE_CASCADE], p[HPFF_PHASE_PARAMS], cost[m].params, cost[m].act_bytes / 1048576.0,
-               (double)r->n * hpff_shape_numel(r->md.mod[m].seq.out) * 4 / 1048576.0);
+               (double)r->n * hpff_shape_numel(r->md.mod[m].seq.out) * 4 / 1048576.0, cost[m].fwd_flops / 1e6,
+               cost[m].head_flops / 1e6, r->md.hilo.mod[m].push_up);
     }
 }
 
@@ -177,11 +197,11 @@ static void bench(const opts *o, hpff_solo *r) {
     hpff_solo_steps(r, warm, &last);
     be->sync(be);
     double *ms = o->profile ? hpff_xcalloc((size_t)HPFF_PHASES * r->md.M, sizeof(double)) : NULL;
-    double t0 = hpff_now();
+    double t0 = hpff_now(), c0 = cpu_seconds();
     if (ms) hpff_solo_profile(r, o->steps, ms, &last);
     else hpff_solo_steps(r, o->steps, &last);
     be->sync(be);
-    double dt = hpff_now() - t0, wrapped_ms = 0;
+    double dt = hpff_now() - t0, cpu = cpu_seconds() - c0, wrapped_ms = 0;
     hpff_op_profile op_sum;
     memset(&op_sum, 0, sizeof op_sum);
     if (o->ops) {
@@ -191,9 +211,41 @@ static void bench(const opts *o, hpff_solo *r) {
         ops_table(&op_sum, 0);
         ops_table(&op_sum, 1);
     }
-    json_line(o, r, dt, &last, o->ops ? &op_sum : NULL, wrapped_ms);
+    json_line(o, r, dt, cpu, &last, o->ops ? &op_sum : NULL, wrapped_ms);
     if (ms) module_lines(r, ms);
     free(ms);
+}
+
+// --memory: one process's buffers by role, then with --ranks R > 1 every rank's bytes under the
+// trainer's plan (FLOP costs, or pipeline.ranges); all from one sizing build.
+static int memory_report(const opts *o, hpff_backend *be, int classes) {
+    const hpff_config *c = &o->cfg;
+    hpff_model full;
+    hpff_status st = hpff_model_size_all(&full, c, be, o->in, classes);
+    if (st.code) { fprintf(stderr, "bench_step: %s\n", st.msg); return 2; }
+    int M = full.M;
+    size_t one = hpff_rank_memory_report(&full, 0, M - 1, stdout);
+    printf("{\"label\":\"%s\",\"arch\":\"%s\",\"method\":\"%s\",\"K\":%d,\"modules\":%d,\"batch\":%d,"
+           "\"side\":%d,\"one_process_mb\":%.1f", o->label, hpff_config_enum_name(c, &c->arch),
+           hpff_config_enum_name(c, &c->method), c->K, M, c->batch, o->in.h, one / 1048576.0);
+    if (o->ranks > 1) {
+        static hpff_module_cost cost[HPFF_MAX_MODULES];
+        hpff_plan plan;
+        hpff_model_module_costs(&full, cost);
+        st = hpff_plan_make(cost, M, o->ranks, c->ranges, &plan);
+        if (st.code) { fprintf(stderr, "bench_step: %s\n", st.msg); hpff_model_free(&full); return 2; }
+        double largest = 0;
+        printf(",\"ranks\":[");
+        for (int k = 0; k < o->ranks; k++) {
+            double mb = hpff_rank_bytes(&full, plan.m0[k], plan.m1[k]) / 1048576.0;
+            printf("%s{\"modules\":\"%d-%d\",\"mb\":%.1f}", k ? "," : "", plan.m0[k], plan.m1[k], mb);
+            largest = mb > largest ? mb : largest;
+        }
+        printf("],\"largest_rank_mb\":%.1f", largest);
+    }
+    printf("}\n");
+    hpff_model_free(&full);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -208,13 +260,17 @@ int main(int argc, char **argv) {
     // --ops: the model runs on the wrapper; both are destroyed at the end
     hpff_backend *be = o.ops ? hpff_backend_profiled(inner, OPS_MARKS) : inner;
     if (o.ops && o.cfg.graph) fprintf(stderr, "bench_step: --ops runs every step op by op (backend.graph ignored)\n");
-    hpff_solo r;
-    hpff_status st = hpff_solo_init(&r, &o.cfg, be, o.in, 10);
-    if (st.code) { fprintf(stderr, "bench_step: %s\n", st.msg); rc = 2; }
-    r.s.graph.wanted = o.cfg.graph;   // stdout is the JSON line; "graph" there says whether one was recorded
-    if (!rc && o.memory_only) hpff_stage_memory_report(&r.s, stdout);
-    else if (!rc) bench(&o, &r);
-    hpff_solo_free(&r);
+    int classes = hpff_model_classes(&o.cfg, 10);
+    if (o.memory_only) {
+        rc = memory_report(&o, be, classes);
+    } else {
+        hpff_solo r;
+        hpff_status st = hpff_solo_init(&r, &o.cfg, be, o.in, classes);
+        if (st.code) { fprintf(stderr, "bench_step: %s\n", st.msg); rc = 2; }
+        r.s.graph.wanted = o.cfg.graph;   // stdout is the JSON line; "graph" there says whether one was recorded
+        if (!rc) bench(&o, &r);
+        hpff_solo_free(&r);
+    }
     if (be != inner) hpff_backend_destroy(be);
     hpff_backend_destroy(inner);
     return rc;

@@ -7,9 +7,10 @@ For each torch thread count (default 1 and 2), a fresh subprocess does 3 warm-up
 then times N steps, and prints one JSON line:
 
   {"impl":"pytorch","torch":..., "threads":t, "batch":128, "img_per_s":..., "ms_per_step":...,
-   "peak_rss_mb":...}
+   "cpu_ms_per_step":..., "peak_rss_mb":...}
 
-peak_rss_mb is the subprocess's ru_maxrss (whole process: interpreter + torch + model + data).
+cpu_ms_per_step is the process's CPU time per step (all threads): on a loaded machine a steadier
+measure of the work than the wall clock. peak_rss_mb is the subprocess's ru_maxrss (whole process: interpreter + torch + model + data).
 
     /usr/bin/python3 bench/bp_torch_cpu.py [--steps 10] [--threads 1 2]
 """
@@ -113,11 +114,11 @@ def worker(threads, steps, warmup):
 
     for i in range(warmup):
         step(i)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(steps):
         loss = step(warmup + i)
     loss.item()
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({
         "impl": "pytorch",
@@ -126,6 +127,7 @@ def worker(threads, steps, warmup):
         "batch": BATCH,
         "img_per_s": round(BATCH * steps / dt, 2),
         "ms_per_step": round(1000.0 * dt / steps, 2),
+        "cpu_ms_per_step": round(1000.0 * cpu / steps, 2),
         "peak_rss_mb": round(rss_kb / 1024.0, 1),
     }), flush=True)
 

@@ -1,4 +1,4 @@
-# Resolves HPFF_MPI, HPFF_CUDA, HPFF_NCCL (AUTO / ON / OFF) into HPFF_HAVE_* with one status
+# Resolves HPFF_MPI, HPFF_CUDA, HPFF_NCCL, HPFF_DNNL (AUTO / ON / OFF) into HPFF_HAVE_* with one status
 # line per decision; a feature asked for with ON and not found fails the configure step.
 function(hpff_decide name request found detail)
   if(request STREQUAL "OFF")
@@ -68,3 +68,22 @@ if(HPFF_HAVE_CUDA AND NOT HPFF_NCCL STREQUAL "OFF")
   endif()
 endif()
 hpff_decide(NCCL "${HPFF_NCCL}" "${_nccl_ok}" "${_d}")
+
+# ---- oneDNN (the CPU backend's convolutions; im2col + BLAS is the fallback and the reference) ----
+set(_dnnl_ok FALSE)
+set(_d "")
+if(NOT HPFF_DNNL STREQUAL "OFF")
+  find_package(DNNL QUIET)           # cmake/FindDNNL.cmake
+  find_package(OpenMP COMPONENTS C QUIET)
+  if(NOT DNNL_FOUND)
+    set(_d "oneDNN not found (on Debian: apt-get install libdnnl-dev); CPU convolutions on im2col + BLAS")
+  elseif(NOT DNNL_CPU_RUNTIME STREQUAL "OMP")
+    set(_d "oneDNN ${DNNL_VERSION} uses the ${DNNL_CPU_RUNTIME} runtime, hpff_pipe sets threads through OpenMP; CPU convolutions on im2col + BLAS")
+  elseif(NOT OpenMP_C_FOUND)
+    set(_d "oneDNN ${DNNL_VERSION} found but the C compiler has no OpenMP; CPU convolutions on im2col + BLAS")
+  else()
+    set(_dnnl_ok TRUE)
+    set(_d "oneDNN ${DNNL_VERSION}, ${DNNL_CPU_RUNTIME} runtime: CPU convolutions on oneDNN by default, backend.cpu_conv = im2col for the reference")
+  endif()
+endif()
+hpff_decide(DNNL "${HPFF_DNNL}" "${_dnnl_ok}" "${_d}")

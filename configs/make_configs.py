@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes one INI file per CIFAR-10 / SVHN / STL-10 row of the HPFF paper's Tables 1, 3, 4(a)
-and 5 (ALGORITHM.md §7-§8) into configs/, and configs/README.md indexing them. Run from the
+and 5 and per ImageNet row of Tables 2, 3 and 4(b) (ALGORITHM.md §7-§8) into configs/, and
+configs/README.md indexing them. Run from the
 repository root: python3 configs/make_configs.py. The files are committed; rerun after changing
 this script."""
 import os
@@ -73,6 +74,49 @@ for ds, rc in RECIPE.items():
             write(n, "Table 5: InfoPro %s K=%d + HiLo (no PFF)" % (arch, K), err, dict(arch=arch),
                   train("infopro", n), dict(K=K, split="code", il=1, cl=1, pff=0))
 
+# ImageNet (Tables 2, 3, 4(b)): 90 epochs, cosine without warm-up, per-network batch and lr (§6).
+IMAGENET = {   # arch: (short, batch, lr, BP, base, base*) top-1 / top-5 val error (%)
+    "vgg13": ("vgg13", 64, 0.025, "28.41 / 9.63", "35.60 / 14.20", "32.49 / 11.22"),
+    "resnet101": ("r101", 128, 0.05, "22.03 / 5.93", "22.81 / 6.54", "21.14 / 5.49"),
+    "resnet152": ("r152", 128, 0.05, "21.60 / 5.92", "22.93 / 6.71", "20.99 / 5.29"),
+    "resnext101_32x8d": ("rx101", 64, 0.025, "20.64 / 5.40", "21.69 / 6.11", "19.94 / 5.09"),
+}
+MEMORY = {"resnet101": ("19.71 GB", "15.87 GB"), "resnet152": ("26.29 GB", "20.79 GB"),
+          "resnext101_32x8d": ("19.22 GB", "15.41 GB")}   # Table 3, PyTorch, batch 128
+DATA = dict(train_file="data/imagenet.h5", augment="auto", loader_threads=8)
+IMAGENET_INDEX_START = len(INDEX)
+for arch, (short, batch, lr, bp, base, star) in IMAGENET.items():
+    def itrain(method, run):
+        return dict(method=method, epochs=90, batch=batch, lr=lr, schedule="cosine", run_dir="runs/" + run,
+                    log_every=50)
+    mem = MEMORY.get(arch)
+    name = "imagenet_%s_bp" % short
+    write(name, "Table 2%s: ImageNet %s end-to-end backprop" % (", 3" if mem else "", arch),
+          "%s top-1 / top-5 %%%s" % (bp, ", " + mem[0] if mem else ""), dict(arch=arch), itrain("bp", name))
+    if arch == "vgg13":   # DGL, K = 10 (one conv per module), official DGL aux (§2.3, §3.1)
+        n = "imagenet_vgg13_k10_dgl"
+        write(n, "Table 2: ImageNet VGG13 K=10 DGL (baseline)", base + " %", dict(arch=arch), itrain("dgl", n),
+              dict(K=10, split="code", il=1, cl=0, pff=0, dgl_aux="official"))
+        write(n + "_hpff", "Table 2: ImageNet VGG13 K=10 DGL + HPFF (DGL*)", star + " %", dict(arch=arch),
+              itrain("dgl", n + "_hpff"), dict(K=10, split="code", dgl_aux="official"))
+        continue
+    n = "imagenet_%s_k4_infopro" % short
+    # baseline: InfoPro alone at modules 0, 1, 2 (reconstruction + CE, no PFF; §3.2 last bullet)
+    write(n, "Table 2%s: ImageNet %s K=4 InfoPro (baseline)" % (", 4(b) IL" if arch == "resnet101" else "", arch),
+          base + " %", dict(arch=arch), itrain("infopro", n), dict(K=4, split="code", il=1, cl=0, pff=0, il_loss="full"))
+    # InfoPro*: the ImageNet code profile, cascade level only, PFF-C (§4.7-5, §5.3, §7)
+    write(n + "_hpff", "Table 2, 3: ImageNet %s K=4 InfoPro + HPFF (InfoPro*, the code's cascade-only profile)"
+          % arch, star + " %" + (", " + mem[1] if mem else ""), dict(arch=arch), itrain("infopro", n + "_hpff"),
+          dict(K=4, split="code", il=0, cl=1, pff=1))
+    if arch == "resnet101":   # Table 4(b) ablation; IL rows use the constructor's 1e-4 / 0.9999 (§4.7-5 OPTION)
+        for tag, title, err, loc in (
+                ("cl", "cascade level only, no PFF", "22.12 / 5.99", dict(il=0, cl=1, pff=0)),
+                ("hilo", "IL + CL, no PFF", "21.35 / 5.68", dict(il=1, cl=1, pff=0, w_il=0.0001, w_cl=0.9999)),
+                ("hilo_pff", "IL + CL + PFF-C", "21.14 / 5.49", dict(il=1, cl=1, pff=1, w_il=0.0001, w_cl=0.9999))):
+            loc = dict(K=4, split="code", **loc)
+            write(n + "_" + tag, "Table 4(b): ImageNet ResNet-101 K=4 InfoPro, " + title, err + " %",
+                  dict(arch=arch), itrain("infopro", n + "_" + tag), loc)
+
 with open("configs/README.md", "w") as f:
     f.write("# Experiment configurations\n\n")
     f.write("One file per CIFAR-10 / SVHN / STL-10 row of the HPFF paper (Tables 1, 3, 4(a), 5), made by\n")
@@ -83,6 +127,25 @@ with open("configs/README.md", "w") as f:
     f.write("`hpff_data` (datasets/README.md). Run e.g.\n\n")
     f.write("    launch/hpff-mpirun -np 8 ./build/hpff_pipe --config configs/cifar10_r110_k55_dgl_hpff.ini\n\n")
     f.write("| file | row | paper |\n| --- | --- | --- |\n")
-    for name, title, expect in INDEX:
+    for name, title, expect in INDEX[:IMAGENET_INDEX_START]:
+        f.write("| `%s.ini` | %s | %s |\n" % (name, title, expect))
+    f.write("\n## ImageNet (Tables 2, 3, 4(b))\n\n")
+    f.write("One file per ImageNet row: VGG13 K=10 (BP, DGL, DGL*), ResNet-101 / ResNet-152 / ResNeXt-101\n")
+    f.write("32x8d K=4 (BP, InfoPro, InfoPro*) and the four ResNet-101 ablation rows of Table 4(b), with the §6\n")
+    f.write("recipe (90 epochs, cosine without warm-up; batch / lr 128 / 0.05 for ResNet-101 and -152, 64 / 0.025\n")
+    f.write("for ResNeXt-101 and VGG13). Table 3's memory rows are the `_bp` and `_k4_infopro_hpff` files.\n")
+    f.write("The data file comes from `hpff_data imagenet DIR data/imagenet.h5` (datasets/README.md);\n")
+    f.write("`data.augment = auto` picks the ImageNet transforms for it (§6). Profiles (ALGORITHM §7):\n\n")
+    f.write("* InfoPro* (`_k4_infopro_hpff`) is the authors' ImageNet code: cascade level only (`il = 0`, w_C = 1),\n")
+    f.write("  PFF-C, the InfoProAux.py nets at 1024x14x14, lambda_rec = 5, lambda_ce = 0.75. The independent level\n")
+    f.write("  is the OPTION `--set local.il=1 --set local.w_il=0.0001 --set local.w_cl=0.9999`.\n")
+    f.write("* Table 4(b): IL = the InfoPro baseline file; CL, IL+CL, IL+CL+PFF = `_cl`, `_hilo`, `_hilo_pff`. The\n")
+    f.write("  code cannot produce an IL level, so the IL rows use the constructor's unused 1e-4 / 0.9999; the\n")
+    f.write("  paper's IL+CL+PFF number (21.14) equals its Table 2 InfoPro* row, which the code trained\n")
+    f.write("  cascade-only (ALGORITHM §4.7-5, §10-6).\n")
+    f.write("* DGL* on VGG13: IL + CL at modules 1..8 (0.001 / 0.999), PFF-B at both levels, the official DGL aux.\n\n")
+    f.write("    mpirun -np 4 ./build/hpff_pipe --config configs/imagenet_r152_k4_infopro_hpff.ini\n\n")
+    f.write("| file | row | paper (top-1 / top-5 val error; Table 3 GPU memory) |\n| --- | --- | --- |\n")
+    for name, title, expect in INDEX[IMAGENET_INDEX_START:]:
         f.write("| `%s.ini` | %s | %s |\n" % (name, title, expect))
 print("wrote %d configs" % len(INDEX))

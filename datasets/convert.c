@@ -32,17 +32,55 @@ hpff_status hpff_conv_join(char *buf, size_t len, const char *dir, const char *n
     return hpff_status_ok();
 }
 
+// The files read so far, by (device, inode): an output must not be one of them.
+typedef struct file_id { dev_t dev; ino_t ino; } file_id;
+static file_id *g_inputs;
+static size_t g_n_inputs, g_cap_inputs;
+
+static void note_id(const struct stat *st) {
+    if (g_n_inputs == g_cap_inputs) {
+        g_cap_inputs = g_cap_inputs ? 2 * g_cap_inputs : 64;
+        file_id *grown = realloc(g_inputs, g_cap_inputs * sizeof *grown);
+        HPFF_CHECK(grown != NULL, "out of memory noting %zu input files", g_n_inputs);
+        g_inputs = grown;
+    }
+    g_inputs[g_n_inputs++] = (file_id){st->st_dev, st->st_ino};
+}
+
+void hpff_conv_note_input(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0) note_id(&st);
+}
+
+hpff_status hpff_conv_check_output(const char *out) {
+    struct stat st;
+    if (stat(out, &st) != 0) return hpff_status_ok();   // nothing there yet: nothing to replace
+    for (size_t i = 0; i < g_n_inputs; i++)
+        if (g_inputs[i].dev == st.st_dev && g_inputs[i].ino == st.st_ino)
+            return hpff_status_fail("the output %s is one of the input files; writing it would replace "
+                                    "that input. Choose another output path", out);
+    return hpff_status_ok();
+}
+
+void hpff_conv_forget_inputs(void) {
+    free(g_inputs);
+    g_inputs = NULL;
+    g_n_inputs = g_cap_inputs = 0;
+}
+
 hpff_status hpff_conv_file_size(const char *path, long long *size) {
     struct stat st;
     if (stat(path, &st) != 0) return hpff_status_fail("%s: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode)) return hpff_status_fail("%s: not a regular file", path);
     *size = (long long)st.st_size;
+    note_id(&st);
     return hpff_status_ok();
 }
 
 hpff_status hpff_conv_fopen(const char *path, FILE **f) {
     *f = fopen(path, "rb");
     if (!*f) return hpff_status_fail("cannot open %s: %s", path, strerror(errno));
+    hpff_conv_note_input(path);
     return hpff_status_ok();
 }
 
@@ -68,6 +106,7 @@ void hpff_conv_names(hpff_conv_info *info, const char *dir, const char *file,
     char **names = hpff_xcalloc((size_t)info->classes, sizeof(char *));
     int n = 0;
     FILE *f = file && hpff_conv_join(path, sizeof path, dir, file).code == 0 ? fopen(path, "r") : NULL;
+    if (f) hpff_conv_note_input(path);
     while (f && fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = 0;
         if (!*line) continue;

@@ -46,8 +46,14 @@ extern const hpff_conv_format hpff_conv_fashion_mnist, hpff_conv_cifar10, hpff_c
 void hpff_conv_info_free(hpff_conv_info *info);
 // "<dir>/<name>" into buf; fails when it does not fit.
 hpff_status hpff_conv_join(char *buf, size_t len, const char *dir, const char *name);
-// Size of a regular file, or a status naming it and the reason.
+// Size of a regular file, or a status naming it and the reason. Notes the file as an input.
 hpff_status hpff_conv_file_size(const char *path, long long *size);
+// Remembers a file the conversion reads (by device and inode).
+void hpff_conv_note_input(const char *path);
+// Refuses an output path that is one of the noted inputs (it would be replaced by the rename).
+hpff_status hpff_conv_check_output(const char *out);
+// Forgets the noted inputs.
+void hpff_conv_forget_inputs(void);
 // Opens for reading with a message naming the file on failure.
 hpff_status hpff_conv_fopen(const char *path, FILE **f);
 // Reads exactly `bytes` or fails with "<path>: truncated at byte ...".

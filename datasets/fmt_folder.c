@@ -59,6 +59,7 @@ static hpff_status list_split(folder_ctx *f, const char *dir, int s) {
             char path[4096];
             st = hpff_conv_join(path, sizeof path, cdir, files[k]);
             f->items[s][f->n[s]++] = (item){hpff_conv_strdup(path), (int)(hit - f->classes)};
+            hpff_conv_note_input(path);
         }
         hpff_conv_free_list(files, nf);
     }

@@ -1,6 +1,7 @@
 // hpff_data.c — converts a dataset from its original distribution format into the project's
 // HDF5 layout (datasets/README.md). One subcommand per format; the output appears only when
-// complete (written as OUT.tmp, renamed at the end; removed on any failure or interruption).
+// complete (written as OUT.tmp, created exclusively, renamed at the end; removed on any failure,
+// fatal error or interruption); an output that is one of the inputs is refused.
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,12 @@ static void on_signal(int sig) {
     if (g_tmp[0]) unlink(g_tmp);
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+// A fatal error (out of memory in an allocation) exits through hpff_fatal: the temporary goes too.
+static void on_fatal(int code) {
+    (void)code;
+    if (g_tmp[0]) unlink(g_tmp);
 }
 
 static void usage(FILE *f) {
@@ -116,8 +123,9 @@ static hpff_status convert(const hpff_conv_format *fmt, const char *dir, const c
         s = fmt->open(dir, split[i], &info, &r[i]);
         if (s.code) memset(&r[i], 0, sizeof r[i]);   // a failed open released everything
     }
-    hpff_dsfile_tmp_path(out, g_tmp, sizeof g_tmp);
+    if (!s.code) s = hpff_conv_check_output(out);
     if (!s.code) s = hpff_dsfile_create(&f, out, info.classes);
+    if (!s.code) hpff_dsfile_tmp_path(out, g_tmp, sizeof g_tmp);   // ours from here: removed on any exit
     progress p = {0, (long long)r[0].n + r[1].n, -1, isatty(2)};
     for (int i = 0; i < 2 && !s.code; i++) s = write_split(f, split[i], &r[i], &p);
     float tm[4] = {0}, ts[4] = {0};
@@ -147,6 +155,7 @@ static hpff_status convert(const hpff_conv_format *fmt, const char *dir, const c
         free(counts[i]);
     }
     hpff_conv_info_free(&info);
+    hpff_conv_forget_inputs();
     return s;
 }
 
@@ -193,6 +202,7 @@ int main(int argc, char **argv) {
     }
     int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     for (int i = 0; i < 3; i++) signal(sigs[i], on_signal);
+    hpff_set_abort_hook(on_fatal);
     hpff_status s = convert(fmt, pos[1], pos[2], recipe);
     if (s.code) {
         fprintf(stderr, "hpff_data: error: %s\nhpff_data: nothing was written to %s\n", s.msg, pos[2]);

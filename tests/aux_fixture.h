@@ -40,7 +40,7 @@ static inline void auxf_prepare(auxf *f, const char *const *sets, hpff_shape in,
     memset(f, 0, sizeof *f);
     auxf_config(f, sets);
     f->be = hpff_backend_cpu_create();
-    hpff_build b = {f->be, &f->params, &f->state, 1, n, 0.1f};
+    hpff_build b = {f->be, &f->params, &f->state, 1, n, 0.1f, 0.f};
     f->b = b;
     f->in = in;
     f->img = img;

@@ -29,6 +29,10 @@ static const ops_conv_case k_conv_cases[] = {
     {8, 16, 16, 16, 32, 3, 3, 2, 2, 1, 1, 1, 0},
     {4, 32, 8, 8, 32, 3, 3, 1, 1, 1, 1, 8, 0},  // ResNeXt-like grouped 3x3
     {6, 32, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1},
+    // ResNeXt 32x8d's grouped 3x3 (groups 32, 8 channels per group) on odd maps, stride 1 and 2
+    // (bias), and groups 2 with odd channels per group
+    {3, 256, 7, 9, 256, 3, 3, 1, 1, 1, 1, 32, 0}, {2, 64, 9, 7, 64, 3, 3, 2, 2, 1, 1, 32, 1},
+    {3, 6, 11, 9, 10, 3, 3, 2, 2, 1, 1, 2, 1},
 };
 
 // Batch norm over (n, hw) per channel; hw = 1 is BatchNorm1d; relu: the fused ReLU.

@@ -36,14 +36,30 @@ static inline int stepf_config(hpff_config *cfg, const char *method, int batch, 
     return M;
 }
 
-static inline void stepf_side_init(stepf_side *s, const hpff_config *cfg, hpff_backend *be, int M) {
+// The same for any configuration already in cfg (validated; the ImageNet step cases); returns M.
+static inline int stepf_config_net(const hpff_config *cfg, hpff_shape img, hpff_backend *be) {
+    hpff_status st = hpff_config_validate(cfg);
+    HPFF_CHECK(!st.code, "%s", st.msg);
+    hpff_module_cost cost[HPFF_MAX_MODULES];
+    int M = 0;
+    st = hpff_model_costs(cfg, be, img, STEPF_CLASSES, cost, &M);
+    HPFF_CHECK(!st.code, "%s", st.msg);
+    return M;
+}
+
+// A whole model of M modules for images `img` on `be`, from the configuration's initial values.
+static inline void stepf_side_init_img(stepf_side *s, const hpff_config *cfg, hpff_backend *be, int M, hpff_shape img) {
     memset(s, 0, sizeof *s);
     s->be = be;
-    hpff_status st = hpff_model_build(&s->md, cfg, be, STEPF_IMG, STEPF_CLASSES, 0, M - 1);
+    hpff_status st = hpff_model_build(&s->md, cfg, be, img, STEPF_CLASSES, 0, M - 1);
     HPFF_CHECK(!st.code, "%s", st.msg);
     hpff_model_init_values(&s->md);
     float mean[3] = {0.49f, 0.48f, 0.45f}, sd[3] = {0.25f, 0.24f, 0.26f};
     hpff_stage_init(&s->st, &s->md, hpff_transport_local_create(), mean, sd, 3);
+}
+
+static inline void stepf_side_init(stepf_side *s, const hpff_config *cfg, hpff_backend *be, int M) {
+    stepf_side_init_img(s, cfg, be, M, STEPF_IMG);
 }
 
 static inline void stepf_side_free(stepf_side *s) {

@@ -92,7 +92,7 @@ static void test_head(const char *name, const char *const *sets, hpff_level leve
     float L = auxf_step(&f, 0.7f, f.dh);
     // The same head built against the GPU backend (same names, same offsets).
     hpff_registry p = {0}, s = {0};
-    hpff_build b = {g_gpu, &p, &s, 1, n, 0.1f};
+    hpff_build b = {g_gpu, &p, &s, 1, n, 0.1f, 0.f};
     hpff_status st = hpff_status_ok();
     hpff_head *hd = hpff_aux_create(&b, &f.cfg, 1, level, in, img, classes, &f.hm, &st);
     TEST_CHECK(hd && p.total == f.params.total && s.total == f.state.total, "%s: GPU build %s", name, st.msg);

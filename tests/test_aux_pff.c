@@ -23,7 +23,7 @@ static void reference(auxf *f, int n_side, int predsim, float beta_sim, float *d
     int np = n_side * n_side, n = f->n, classes = f->classes, c = f->in.c;
     hpff_patch patch[16];
     hpff_patch_grid(f->in.h, f->in.w, n_side, patch);
-    hpff_build b = {f->be, &r.params, &r.state, 1, n, 0.1f};
+    hpff_build b = {f->be, &r.params, &r.state, 1, n, 0.1f, 0.f};
     for (int k = 0; k < np; k++) {
         hpff_registry p0 = {0}, s0 = {0};
         hpff_build bk = b;   // every copy declares the same names in fresh registries

@@ -10,19 +10,20 @@
 
 // Every key, independent of the table in config.c, so a dropped row fails here.
 static const char *const k_all_keys[] = {
-    "model.arch", "model.width",
+    "model.arch", "model.width", "model.blocks", "model.classes", "model.init_from",
     "data.train_file", "data.test_file", "data.augment", "data.pad_to", "data.loader_threads",
     "data.image_size", "data.eval_resize", "data.dct_scaling",
     "train.method", "train.epochs", "train.batch", "train.lr", "train.schedule", "train.momentum",
-    "train.weight_decay", "train.seed", "train.max_steps", "train.run_dir", "train.log_every",
+    "train.weight_decay", "train.seed", "train.max_steps", "train.run_dir", "train.resume", "train.log_every",
     "train.ckpt_every", "train.ckpt_every_epochs", "train.threads", "train.nan_policy", "train.eval",
     "local.K", "local.split", "local.modules", "local.il", "local.cl", "local.pff", "local.pff_n",
     "local.pff_levels", "local.w_il", "local.w_cl", "local.il_first", "local.last_cascade",
     "local.il_loss", "local.bn_emulate", "local.dgl_aux", "local.infopro_aux", "local.infopro_mode",
     "local.ixx_1", "local.ixy_1", "local.ixx_2", "local.ixy_2", "local.predsim_beta",
     "local.predsim_T", "local.predsim_variant", "local.predsim_sim_patch", "local.pff_rec",
-    "pipeline.cascade", "pipeline.transport", "pipeline.ranges", "pipeline.balance",
-    "backend.device", "backend.tf32", "backend.graph",
+    "pipeline.cascade", "pipeline.transport", "pipeline.ranges", "pipeline.balance", "pipeline.stages",
+    "pipeline.check_replicas", "pipeline.timeout",
+    "backend.device", "backend.tf32", "backend.graph", "backend.cpu_conv",
 };
 #define N_ALL (sizeof k_all_keys / sizeof k_all_keys[0])
 
@@ -87,7 +88,8 @@ static void test_defaults(void) {
     TEST_CHECK(c.predsim_variant == HPFF_PREDSIM_PORT && c.predsim_sim_patch == 1, "predsim");
     TEST_CHECK(c.pff_rec == HPFF_PFF_REC_CODE && c.cascade == HPFF_CASCADE_STRICT, "pff_rec/cascade");
     TEST_CHECK(c.transport == HPFF_TRANSPORT_AUTO && c.ranges[0] == 0, "transport/ranges");
-    TEST_CHECK(c.device == HPFF_DEVICE_AUTO && c.tf32 == 1 && c.graph == 0, "backend");
+    TEST_CHECK(c.device == HPFF_DEVICE_AUTO && c.tf32 == 1 && c.graph == 0 && c.cpu_conv == HPFF_CPU_CONV_AUTO,
+               "backend");
     hpff_status st = hpff_config_validate(&c);
     TEST_CHECK(st.code == 0, "defaults must validate: %s", st.msg);
 }
@@ -205,7 +207,7 @@ static void test_file_errors(void) {
     expect_load_error("[train]\nK = 8\n", "cfgtest_bad.ini:2: unknown key 'train.K'; did you mean 'local.K'?");
     expect_load_error("[local]\nk = 8\n", "unknown key 'local.k'; did you mean 'local.K'?");
     expect_load_error("[backend]\nzzzzzzzz = 1\n",
-                      "cfgtest_bad.ini:2: unknown key 'backend.zzzzzzzz'; backend keys are: device, tf32, graph");
+                      "cfgtest_bad.ini:2: unknown key 'backend.zzzzzzzz'; backend keys are: device, tf32, graph, cpu_conv");
     expect_load_error("batch = 4\n", "cfgtest_bad.ini:1: key 'batch' has no section; did you mean 'train.batch'?");
     expect_load_error("[train]\n\n\n\n\n\n\n\n\n\n\n\n\n\nbatch = abc\n",
                       "cfgtest_bad.ini:15: train.batch = 'abc' is not an integer");
@@ -229,6 +231,22 @@ static void test_file_errors(void) {
     expect_load_error("[local]\npredsim_beta = 2\n", "local.predsim_beta = '2' is out of range (must be between 0 and 1)");
     expect_load_error("[data]\npad_to = -4\n", "data.pad_to = '-4' is out of range (must be >= 0)");
     expect_load_error("[train]\nbatch 4\n", "cfgtest_bad.ini:2: cannot parse this line");
+    // Quotes: a matching pair is dropped, an unmatched one refused (not kept in a path).
+    expect_load_error("[train]\nrun_dir = \"/tmp/x\n", "train.run_dir = '\"/tmp/x' has an unmatched quote");
+    expect_load_error("[train]\nrun_dir = '/tmp/x\"\n", "has an unmatched quote");
+    expect_set_error("train.run_dir=/tmp/x'", "has an unmatched quote");
+    write_file("cfgtest_quote.ini", "[train]\nrun_dir = \"/tmp/x y\"\nmethod = 'dgl'\n[local]\nK = \"4\"\n");
+    hpff_config_defaults(&c);
+    st = hpff_config_load(&c, "cfgtest_quote.ini");
+    TEST_CHECK(!st.code && strcmp(c.run_dir, "/tmp/x y") == 0 && c.method == HPFF_METHOD_DGL && c.K == 4,
+               "quoted values: %s, run_dir '%s', K %d", st.msg, c.run_dir, c.K);
+    // A key given twice in one file: the last counts (and hpff_pipe warns, test_faults.sh edges).
+    write_file("cfgtest_twice.ini", "[train]\nlr = 0.1\nbatch = 4\n[model]\nwidth = 8\n[train]\nlr = 0.2\n");
+    hpff_config_defaults(&c);
+    st = hpff_config_load(&c, "cfgtest_twice.ini");
+    TEST_CHECK(!st.code && c.lr == 0.2f && c.batch == 4, "key given twice: %s, lr %g", st.msg, c.lr);
+    st = hpff_config_set(&c, "train.run_dir=\"/tmp/z\"", "--set");
+    TEST_CHECK(!st.code && strcmp(c.run_dir, "/tmp/z") == 0, "quoted --set: %s, run_dir '%s'", st.msg, c.run_dir);
     expect_load_error("[train\nbatch = 4\n", "cfgtest_bad.ini:1: cannot parse this line");
 
     char big[400];
@@ -328,7 +346,8 @@ static void test_round_trip(void) {
         "local.ixy_2=3.4e38", "local.predsim_beta=0.3333333", "local.predsim_T=4096",
         "local.predsim_variant=official", "local.predsim_sim_patch=off", "local.pff_rec=shared",
         "pipeline.cascade=delayed", "pipeline.transport=mpi", "pipeline.ranges=0-3,4-9", "pipeline.balance=flops",
-        "backend.device=cpu", "backend.tf32=0", "backend.graph=on",
+        "pipeline.stages=4", "pipeline.check_replicas=10", "pipeline.timeout=60.5",
+        "backend.device=cpu", "backend.tf32=0", "backend.graph=on", "backend.cpu_conv=im2col",
     };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         hpff_status st = hpff_config_set(&c, sets[i], "--set");

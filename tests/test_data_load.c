@@ -2,6 +2,7 @@
 // must be one message naming the file, the dataset or attribute and what was expected, and
 // HDF5 must print nothing of its own.
 #include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +25,12 @@ typedef struct spec {
     hid_t classes_type, mean_type;
     int source_fixed;                     // fixed-length string instead of variable-length
     int label0;                           // value of labels[0]
+    double classes_extra, mean0;          // added to classes as written; mean[0]
 } spec;
 
 static spec spec_default(void) {
     spec s = {"images", "labels", H5T_STD_U8LE, H5T_STD_I32LE, 4, 1, {6, 5, 4, 3}, {6, 0},
-              {6, 5, 4, 3}, 3, 1, 3, 0, 0.25f, H5T_STD_I32LE, H5T_IEEE_F32LE, 0, 0};
+              {6, 5, 4, 3}, 3, 1, 3, 0, 0.25f, H5T_STD_I32LE, H5T_IEEE_F32LE, 0, 0, 0, 0.5};
     return s;
 }
 
@@ -79,7 +81,8 @@ static void make_file(const char *path, const spec *s) {
         write_ds(g, s->lab_name, s->lab_type, s->lab_rank, dl, 1, s->label0);
         H5Gclose(g);
     }
-    double classes = s->classes, mean[4] = {0.5, 0.25, 0.125, 0}, std[4] = {s->std0, 0.5, 1, 1};
+    double classes = s->classes + s->classes_extra, mean[4] = {s->mean0, 0.25, 0.125, 0};
+    double std[4] = {s->std0, 0.5, 1, 1};
     if (s->write_classes) write_attr(f, "classes", s->classes_type, 0, &classes);
     write_attr(f, "mean", s->mean_type, s->mean_len, mean);
     write_attr(f, "std", s->mean_type, s->mean_len, std);
@@ -255,7 +258,12 @@ static void test_defects(void) {
     s = spec_default(); s.mean_len = 2; p = tmp_path("mean2.h5"); make_file(p, &s);
     expect_error("mean length", p, "train", "'mean' has 2 value(s)", "expected 3 float");
     s = spec_default(); s.std0 = 0; p = tmp_path("std0.h5"); make_file(p, &s);
-    expect_error("std zero", p, "train", "std[0] = 0", "expected std > 0");
+    expect_error("std zero", p, "train", "std[0] = 0", "expected a finite std > 0");
+    s = spec_default(); s.classes_type = H5T_IEEE_F64LE; s.classes_extra = 0.7;
+    p = tmp_path("classes_frac.h5"); make_file(p, &s);
+    expect_error("classes 3.7", p, "train", "'classes' is not an integer", "integer >= 1");
+    s = spec_default(); s.mean0 = NAN; p = tmp_path("mean_nan.h5"); make_file(p, &s);
+    expect_error("mean NaN", p, "train", "mean[0] = nan", "finite number");
     expect_error("unknown split", tmp_path("valid.h5"), "val", "unknown split 'val'", NULL);
 }
 

@@ -214,9 +214,9 @@ static void check_structure(const hpff_model *md, const hpff_config *cfg, const 
                cfg->weight_decay);
     TEST_CHECK(md->M == fx->M, "M = %d, the authors' config has %d modules", md->M, fx->M);
     if (md->M != fx->M) return;
-    int n = md->net.n, bad = 0;
+    int bad = 0;
     for (int m = 0; m < md->M; m++) {
-        int unit = 1 + (fx->config[2 * m] - 1) * n + fx->config[2 * m + 1];
+        int unit = hpff_net_unit_of(&md->net, fx->config[2 * m], fx->config[2 * m + 1]);
         const hpff_hilo_module *h = &md->hilo.mod[m];
         const hpff_module *mo = &md->mod[m];
         int il = mo->il != NULL, cl = mo->cl != NULL;

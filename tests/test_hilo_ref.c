@@ -63,21 +63,23 @@ static void ref_build(ref *r, const hpff_config *cfg) {
     memset(r, 0, sizeof *r);
     r->cfg = cfg;
     r->be = hpff_backend_cpu_create();
-    hpff_resnet_spec net = {hpff_resnet_blocks(cfg->arch), cfg->width, IMG, 10};
-    hpff_status st = hpff_split_make(net.n, cfg->K, cfg->split, cfg->modules, &r->split);
+    hpff_net_spec net;
+    hpff_status st = hpff_net_spec_make(cfg->arch, cfg->width, cfg->blocks, IMG, 10, &net);
+    HPFF_CHECK(!st.code, "%s", st.msg);
+    st = hpff_split_make(&net, cfg->K, cfg->split, cfg->modules, &r->split);
     HPFF_CHECK(!st.code, "%s", st.msg);
     r->M = r->split.M;
     st = hpff_hilo_plan(cfg, r->M, &r->hl);
     HPFF_CHECK(!st.code, "%s", st.msg);
-    hpff_build b = {r->be, &r->params, &r->state, 0, N, 0.1f};
+    hpff_build b = {r->be, &r->params, &r->state, 0, N, 0.1f, 0.f};
     hpff_seq_init(&r->stem, IMG);
-    hpff_resnet_push_units(&b, &net, 0, 0, &r->stem);
+    hpff_net_push_units(&b, &net, 0, 0, &r->stem);
     hpff_seq_plan(&r->stem, N);
     size_t ws = r->stem.ws_bytes, sc = r->stem.scratch_floats, work = 0, grad = r->stem.grad_floats;
     for (int m = 0; m < r->M; m++) {
         int u0 = m ? r->split.first[m] : 1;
-        hpff_seq_init(&r->E[m], hpff_resnet_unit_in(&net, u0));
-        hpff_resnet_push_units(&b, &net, u0, r->split.last[m], &r->E[m]);
+        hpff_seq_init(&r->E[m], hpff_net_unit_in(&net, u0));
+        hpff_net_push_units(&b, &net, u0, r->split.last[m], &r->E[m]);
         hpff_seq_plan(&r->E[m], N);
         ws = ws > r->E[m].ws_bytes ? ws : r->E[m].ws_bytes;
         sc = sc > r->E[m].scratch_floats ? sc : r->E[m].scratch_floats;
@@ -332,69 +334,7 @@ static void isolation(hpff_config *cfg, int j, int level) {
 }
 
 // ------------------------------------------------------------------ queue transport
-// Two in-process "ranks" joined by FIFO queues; used with delayed mode, where stepping
-// rank 0 then rank 1 never waits on a message that is not there yet.
-typedef struct msg { float *a; size_t af; int32_t lab[N]; int n; float *img; size_t imf; } msg;
-typedef struct chan { msg down[8]; int dh, dt; msg up[8]; int uh, ut; } chan;
-typedef struct qside { chan *c; int rank; } qside;
-
-static void q_send_down(hpff_transport *t, const float *act, size_t af, const int32_t *labels, int n,
-                        const float *image, size_t imf) {
-    chan *c = ((qside *)t->ctx)->c;
-    msg *m = &c->down[c->dt++ % 8];
-    m->a = malloc(af * sizeof(float));
-    memcpy(m->a, act, af * sizeof(float));
-    m->af = af;
-    memcpy(m->lab, labels, (size_t)n * sizeof(int32_t));
-    m->n = n;
-    m->imf = image ? imf : 0;
-    m->img = NULL;
-    if (m->imf) { m->img = malloc(imf * sizeof(float)); memcpy(m->img, image, imf * sizeof(float)); }
-}
-static int q_recv_down(hpff_transport *t, float *act, size_t amax, int32_t *labels, float *image, size_t imax) {
-    chan *c = ((qside *)t->ctx)->c;
-    HPFF_CHECK(c->dh < c->dt, "queue transport: no payload (the test stepped the ranks out of order)");
-    msg *m = &c->down[c->dh++ % 8];
-    HPFF_CHECK(m->af <= amax && m->imf <= imax, "queue transport: payload too large");
-    memcpy(act, m->a, m->af * sizeof(float));
-    memcpy(labels, m->lab, (size_t)m->n * sizeof(int32_t));
-    if (m->imf) memcpy(image, m->img, m->imf * sizeof(float));
-    free(m->a);
-    free(m->img);
-    return m->n;
-}
-static void q_send_up(hpff_transport *t, const float *g, size_t f) {
-    chan *c = ((qside *)t->ctx)->c;
-    msg *m = &c->up[c->ut++ % 8];
-    m->a = malloc(f * sizeof(float));
-    memcpy(m->a, g, f * sizeof(float));
-    m->af = f;
-}
-static void q_recv_up(hpff_transport *t, float *g, size_t f) {
-    chan *c = ((qside *)t->ctx)->c;
-    HPFF_CHECK(c->uh < c->ut, "queue transport: no cascade gradient (out of order)");
-    msg *m = &c->up[c->uh++ % 8];
-    HPFF_CHECK(m->af == f, "queue transport: gradient of %zu floats, expected %zu", m->af, f);
-    memcpy(g, m->a, f * sizeof(float));
-    free(m->a);
-}
-static void q_wait(hpff_transport *t) { (void)t; }
-static void q_times(hpff_transport *t, double *d, double *u, double *s) { (void)t; *d = *u = *s = 0; }
-static void q_destroy(hpff_transport *t) { free(t->ctx); free(t); }
-static const hpff_transport_ops q_ops = {q_send_down, q_recv_down, q_send_up, q_recv_up, q_wait, q_times, q_destroy};
-
-static hpff_transport *q_create(chan *c, int rank) {
-    hpff_transport *t = calloc(1, sizeof *t);
-    qside *q = calloc(1, sizeof *q);
-    q->c = c;
-    q->rank = rank;
-    t->ops = &q_ops;
-    t->ctx = q;
-    t->name = "queue";
-    t->rank = rank;
-    t->size = 2;
-    return t;
-}
+#include "queue_transport.h"
 
 // ------------------------------------------------------------------ delayed rule, explicitly
 // One module's forward: the stem then E_0 for module 0, E_m otherwise.
@@ -432,7 +372,9 @@ static int in_module(const ref *r, const hpff_tensor_info *t, int m) {
     if (strncmp(t->name, "stem.", 5) != 0) {
         int s, b;
         if (sscanf(t->name, "layer%d.%d.", &s, &b) != 2) return 0;
-        u = 1 + (s - 1) * hpff_resnet_blocks(r->cfg->arch) + b;
+        hpff_net_spec net;
+        HPFF_CHECK(!hpff_net_spec_make(r->cfg->arch, r->cfg->width, r->cfg->blocks, IMG, 10, &net).code, "spec");
+        u = hpff_net_unit_of(&net, s, b);
     }
     return u >= r->split.first[m] && u <= r->split.last[m];
 }

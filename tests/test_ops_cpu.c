@@ -85,6 +85,21 @@ static void test_xent_accumulate(void) {
     free(z); free(dz); free(dz2);
 }
 
+// Non-finite logits are wrong answers (issue 11): NaN compares false and would rank first.
+static void test_xent_nonfinite(void) {
+    const int n = 4, k = 3;
+    int32_t lab[4] = {0, 1, 2, 0};
+    float z[12] = {NAN, NAN, NAN,  0, INFINITY, 0,  1, 2, NAN,  5, -INFINITY, 0};
+    float stat[HPFF_STAT_FLOATS] = {0};
+    g_be->softmax_xent(g_be, n, k, z, lab, 1.f, NULL, stat, 1.f);
+    TEST_CHECK(stat[HPFF_STAT_TOP1] == 0 && stat[HPFF_STAT_TOP5] == 0 && isnan(stat[HPFF_STAT_LOSS]),
+               "non-finite rows counted %g / %g right, loss %g (want 0 / 0, NaN)", stat[HPFF_STAT_TOP1],
+               stat[HPFF_STAT_TOP5], stat[HPFF_STAT_LOSS]);
+    float ok[3] = {2, 1, 0}, st2[HPFF_STAT_FLOATS] = {0};
+    g_be->softmax_xent(g_be, 1, k, ok, lab, 1.f, NULL, st2, 1.f);
+    TEST_CHECK(st2[HPFF_STAT_TOP1] == 1 && isfinite(st2[HPFF_STAT_LOSS]), "a finite right row: %g hits", st2[HPFF_STAT_TOP1]);
+}
+
 static void test_memory(void) {
     const size_t bytes = 4099;
     unsigned char *a = g_be->alloc(g_be, bytes), *b = g_be->alloc(g_be, bytes);
@@ -123,6 +138,7 @@ int main(void) {
     test_bn_fused(2, 3, 1024, 0.1f, 1e-5f, 431);
     test_maxpool_nan();
     test_xent_accumulate();
+    test_xent_nonfinite();
     hpff_backend_destroy(ref);
     hpff_backend_destroy(g_be);
     return hpff_test_summary("test_ops_cpu");

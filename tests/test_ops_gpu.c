@@ -38,6 +38,22 @@ static void test_xent_stats(void) {
     free(z);
 }
 
+// Non-finite logits count as wrong, as on the CPU (issue 11).
+static void test_xent_nonfinite(void) {
+    const int n = 4, k = 3;
+    int32_t lab[4] = {0, 1, 2, 0};
+    float z[12] = {NAN, NAN, NAN, 0, INFINITY, 0, 1, 2, NAN, 5, -INFINITY, 0}, gs[HPFF_STAT_FLOATS];
+    ops_buf gz = ops_put(&g_drv, z, (size_t)n * k);
+    int32_t *glab = (int32_t *)g_gpu->alloc(g_gpu, sizeof lab);
+    g_gpu->to_device(g_gpu, glab, lab, sizeof lab);
+    OPS_STAT_RUN(g_gpu, gs, g_gpu->softmax_xent(g_gpu, n, k, gz.d, glab, 1.f, NULL, stat_d, 1.f));
+    TEST_CHECK(gs[HPFF_STAT_TOP1] == 0 && gs[HPFF_STAT_TOP5] == 0 && isnan(gs[HPFF_STAT_LOSS]),
+               "[%s] non-finite rows counted %g / %g right, loss %g (want 0 / 0, NaN)", g_drv.name,
+               gs[HPFF_STAT_TOP1], gs[HPFF_STAT_TOP5], gs[HPFF_STAT_LOSS]);
+    g_gpu->free(g_gpu, glab);
+    ops_drop(&g_drv, gz);
+}
+
 // Accumulation with a scale: twice at 0.5 gives the loss again.
 static void test_bce_accumulate(void) {
     const size_t n = 517;
@@ -93,6 +109,7 @@ static void run_all(void) {
     test_memory();
     ops_suite_run(&g_drv);
     test_xent_stats();
+    test_xent_nonfinite();
     test_bce_accumulate();
 }
 

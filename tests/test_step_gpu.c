@@ -1,6 +1,8 @@
 // test_step_gpu.c — one whole HPFF training step on the CUDA backend against the CPU backend:
 // ResNet-32 K=16 (DGL and InfoPro, HiLo with PFF as configured by default), batch 16 of random
-// 3x32x32 images, TF32 off. Both models start from the same values (hpff_model_init_values
+// 3x32x32 images, TF32 off; and reduced ImageNet networks (a bottleneck ResNet under the InfoPro
+// ImageNet profile, a ResNeXt 32x8d with grouped convs under DGL, VGG13 K=10 DGL+HPFF with the
+// official aux) on 64x64 / 32x32 images. Both models start from the same values (hpff_model_init_values
 // depends only on the seed and the tensor names), and hpff_stage_grads runs on the same batch.
 //  - every head loss and the final loss: within 1e-4 relative;
 //  - parameter gradients: relative L2 error ||g - c|| / ||c|| of all of them together <= 0.05, and
@@ -22,12 +24,11 @@
 
 #define N 16
 #define CLASSES STEPF_CLASSES
-#define IMG STEPF_IMG
 typedef stepf_side side;
 
-static void side_run(side *s, const hpff_config *cfg, hpff_backend *be, int M, const float *img,
+static void side_run(side *s, const hpff_config *cfg, hpff_backend *be, int M, hpff_shape shape, const float *img,
                      const int32_t *labels) {
-    stepf_side_init(s, cfg, be, M);
+    stepf_side_init_img(s, cfg, be, M, shape);
     hpff_stage_grads(&s->st, img, labels, N, &s->stats);
     be->sync(be);
 }
@@ -112,9 +113,43 @@ static void compare_grads(const char *method, const char *label, const hpff_mode
                by_elem[k].score, by_elem[k].rel_l2, by_elem[k].out, by_elem[k].count);
 }
 
-static void step_case(const char *method, hpff_backend *cpu, hpff_backend *gpu) {
+// One case: ResNet-32 K=16 with `method` (arch RESNET32, no blocks), or a reduced ImageNet network.
+typedef struct step_spec {
+    const char *method;
+    hpff_arch arch;
+    const char *blocks, *modules;
+    hpff_split_mode split;
+    int width, K, side;
+    hpff_dgl_aux dgl_aux;
+} step_spec;
+
+static int case_config(const step_spec *sp, hpff_config *cfg, hpff_shape *img, hpff_backend *cpu) {
+    if (sp->arch == HPFF_ARCH_RESNET32) {
+        *img = STEPF_IMG;
+        return stepf_config(cfg, sp->method, N, 0, cpu);
+    }
+    hpff_config_defaults(cfg);
+    cfg->arch = sp->arch;
+    test_set_method(cfg, sp->method);
+    snprintf(cfg->blocks, sizeof cfg->blocks, "%s", sp->blocks);
+    snprintf(cfg->modules, sizeof cfg->modules, "%s", sp->modules);
+    cfg->split = sp->split;
+    cfg->dgl_aux = sp->dgl_aux;
+    cfg->width = sp->width;
+    cfg->K = sp->K;
+    cfg->batch = N;
+    cfg->tf32 = 0;
+    hpff_shape s = {3, sp->side, sp->side};
+    *img = s;
+    return stepf_config_net(cfg, s, cpu);
+}
+
+static void step_case(const step_spec *sp, hpff_backend *cpu, hpff_backend *gpu) {
     hpff_config cfg;
-    int M = stepf_config(&cfg, method, N, 0, cpu);
+    hpff_shape IMG;
+    int M = case_config(sp, &cfg, &IMG, cpu);
+    char method[96];
+    snprintf(method, sizeof method, "%s %s", hpff_config_enum_name(&cfg, &cfg.arch), sp->method);
 
     size_t n_img = (size_t)N * hpff_shape_numel(IMG);
     float *img = malloc(n_img * sizeof(float));
@@ -123,8 +158,8 @@ static void step_case(const char *method, hpff_backend *cpu, hpff_backend *gpu) 
     for (int i = 0; i < N; i++) labels[i] = (i * 7 + 3) % CLASSES;
 
     side c, g;
-    side_run(&c, &cfg, cpu, M, img, labels);
-    side_run(&g, &cfg, gpu, M, img, labels);
+    side_run(&c, &cfg, cpu, M, IMG, img, labels);
+    side_run(&g, &cfg, gpu, M, IMG, img, labels);
 
     // losses: every head present on either side, and the final head
     char what[160];
@@ -150,7 +185,7 @@ static void step_case(const char *method, hpff_backend *cpu, hpff_backend *gpu) 
     float *img2 = malloc(n_img * sizeof(float));
     uint64_t seed = 77;
     for (size_t i = 0; i < n_img; i++) img2[i] = img[i] * (1.f + 1e-7f * (float)((int)(test_rng_next(&seed) % 3) - 1));
-    side_run(&p, &cfg, cpu, M, img2, labels);
+    side_run(&p, &cfg, cpu, M, IMG, img2, labels);
     compare_grads(method, "control: CPU, inputs perturbed by 1e-7", &c.md, &p.md, 0);
     side_free(&p);
     free(img2);
@@ -172,8 +207,17 @@ int main(void) {
         fprintf(stderr, "FAIL: a CUDA device is present but the CUDA backend could not start\n");
         return 1;
     }
-    step_case("dgl", cpu, gpu);
-    step_case("infopro", cpu, gpu);
+    static const step_spec cases[] = {
+        {"dgl", HPFF_ARCH_RESNET32, "", "", HPFF_SPLIT_CODE, 16, 16, 32, HPFF_DGL_AUX_PORT},
+        {"infopro", HPFF_ARCH_RESNET32, "", "", HPFF_SPLIT_CODE, 16, 16, 32, HPFF_DGL_AUX_PORT},
+        // reduced ImageNet networks (stem 16): bottleneck ResNet under the InfoPro ImageNet profile
+        // (cascades on 256 x 4 x 4, PFF-C); ResNeXt 32x8d (groups 32) under DGL+HPFF; VGG13 K=10
+        // DGL+HPFF with the official aux (stem 8)
+        {"infopro", HPFF_ARCH_RESNET50, "1,1,3,1", "3:0,3:1,3:2,4:0", HPFF_SPLIT_LIST, 4, 4, 64, HPFF_DGL_AUX_PORT},
+        {"dgl", HPFF_ARCH_RESNEXT101_32X8D, "1,1,2,1", "", HPFF_SPLIT_EVEN, 4, 4, 64, HPFF_DGL_AUX_PORT},
+        {"dgl", HPFF_ARCH_VGG13, "", "", HPFF_SPLIT_CODE, 2, 10, 32, HPFF_DGL_AUX_OFFICIAL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) step_case(&cases[i], cpu, gpu);
     hpff_backend_destroy(gpu);
     hpff_backend_destroy(cpu);
     return hpff_test_summary("test_step_gpu");

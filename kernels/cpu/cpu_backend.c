@@ -1,12 +1,14 @@
 // cpu_backend.c — the CPU backend's life cycle and memory: the ops table (each cpu_*.c file
 // installs its own entries, as the CUDA backend's .cu files do), host allocation, the worker pool
-// of train.threads (cpu_threads.c) and the profiling marks.
+// of train.threads (cpu_threads.c), the choice of convolution path (oneDNN, dnnl_conv.c, or the
+// im2col reference, cpu_conv.c) and the profiling marks.
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "backend.h"
 #include "check.h"
 #include "cpu_internal.h"
+#include "dnnl_conv.h"
 
 // Declared by OpenBLAS's cblas.h; repeated so that another cblas.h still compiles.
 void openblas_set_num_threads(int num_threads);
@@ -35,13 +37,35 @@ static void cpu_memcpy(hpff_backend *be, void *dst, const void *src, size_t byte
 
 static void cpu_sync(hpff_backend *be) { (void)be; }
 
-// Threads split the convolutions' images (cpu_threads.c); BLAS stays single-threaded inside them.
-// Call before workspaces are sized: conv_workspace grows with the thread count.
+// Threads split the convolutions' images (cpu_threads.c); BLAS and oneDNN stay single-threaded
+// inside them. Call before workspaces are sized: conv_workspace grows with the thread count.
 static void cpu_set_threads(hpff_backend *be, int threads) {
     hpff_cpu_ctx *cx = be->ctx;
     openblas_set_num_threads(1);
     hpff_cpu_pool_destroy(cx->pool);
     cx->pool = hpff_cpu_pool_create(threads < 1 ? 1 : threads);
+    if (cx->dnnl) hpff_dnnl_set_threads(cx->dnnl, threads);
+}
+
+int hpff_backend_cpu_set_conv(hpff_backend *be, const char *path) {
+    hpff_cpu_ctx *cx = be->ctx;
+    const char *env = getenv("HPFF_CPU_CONV");
+    if (strcmp(path, "auto") == 0 && env && (strcmp(env, "dnnl") == 0 || strcmp(env, "im2col") == 0))
+        path = env;
+    int want = strcmp(path, "im2col") != 0;
+    if (want && !HPFF_HAVE_DNNL) return strcmp(path, "auto") == 0;
+    if (want == (cx->dnnl != NULL)) return 1;
+    hpff_dnnl_destroy(cx->dnnl);
+    cx->dnnl = want ? hpff_dnnl_create(hpff_cpu_pool_threads(cx->pool)) : NULL;
+    return 1;
+}
+
+const char *hpff_backend_cpu_conv(const hpff_backend *be) {
+    return ((const hpff_cpu_ctx *)be->ctx)->dnnl ? "dnnl" : "im2col";
+}
+
+const char *hpff_backend_cpu_conv_impl(hpff_backend *be, const hpff_conv_desc *d, int dir) {
+    return hpff_dnnl_conv_impl(be, d, dir);
 }
 
 // ---- profiling marks: the CPU runs each op to completion in the call, so a mark is "now" ----
@@ -77,6 +101,7 @@ static double cpu_prof_elapsed_ms(hpff_backend *be, int a, int b) {
 static void cpu_destroy(hpff_backend *be) {
     hpff_cpu_ctx *cx = be->ctx;
     hpff_cpu_pool_destroy(cx->pool);
+    hpff_dnnl_destroy(cx->dnnl);
     free(cx->marks);
     free(cx);
     free(be);
@@ -102,6 +127,9 @@ hpff_backend *hpff_backend_cpu_create(void) {
     };
     hpff_cpu_install_elementwise(be);
     hpff_cpu_install_conv(be);
+#ifdef HPFF_DNNL
+    hpff_cpu_install_dnnl_conv(be);   // falls back to the im2col entries per backend.cpu_conv and shape
+#endif
     hpff_cpu_install_bn(be);
     hpff_cpu_install_pool(be);
     hpff_cpu_install_linear(be);
@@ -109,6 +137,7 @@ hpff_backend *hpff_backend_cpu_create(void) {
     hpff_cpu_install_loss(be);
     hpff_cpu_install_aux(be);
     openblas_set_num_threads(1);   // one thread until set_threads says otherwise
+    hpff_backend_cpu_set_conv(be, "auto");
     return be;
 }
 

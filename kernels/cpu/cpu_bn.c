@@ -1,6 +1,6 @@
 // cpu_bn.c — CPU batch norm (ALGORITHM §1.2), train and eval, with the fused ReLU. Statistics
-// are accumulated in double; every inner loop runs over a contiguous row; channels are split
-// over the worker pool.
+// are summed in float lanes flushed to double (see sums_shifted); every inner loop runs over a
+// contiguous row; channels are split over the worker pool.
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,31 +8,54 @@
 #include "check.h"
 #include "cpu_internal.h"
 
-// Sums of (x - k) and (x - k)^2 in double; the shift k (a sample of the channel) keeps the
-// one-pass variance free of cancellation. Eight lanes so that the loop vectorises; kept out of
-// line because gcc 12 stops vectorising it once inlined into the channel loop.
-__attribute__((noinline)) static void sums_shifted(const float *restrict x, size_t n, double k,
-                                                    double *s1, double *s2) {
-    double a[8] = {0}, b[8] = {0};
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) {
-            double v = (double)x[i + j] - k;
-            a[j] += v;
-            b[j] += v * v;
+// Batch-norm sums run in 16 float lanes (a GCC vector: one AVX-512 register, four SSE ones)
+// over blocks of BN_BLOCK elements (at most 16 terms per lane), each block's lanes then added in
+// double, in lane order: vector float arithmetic with the accuracy of a double sum of short float
+// sums. A row's tail short of 16 adds in double. Built for AVX-512 as well (HPFF_CPU_CLONES).
+#define BN_LANES 16
+#define BN_BLOCK 256
+typedef float bn_vec __attribute__((vector_size(BN_LANES * sizeof(float))));
+typedef int32_t bn_ivec __attribute__((vector_size(BN_LANES * sizeof(float))));
+
+static inline void bn_load(bn_vec *v, const float *p) { memcpy(v, p, sizeof *v); }
+
+static inline double bn_flush(bn_vec *a) {
+    double s = 0.0;
+    for (int l = 0; l < BN_LANES; l++) s += (double)(*a)[l];
+    *a = (bn_vec){0};
+    return s;
+}
+
+// Sums of (x - k) and (x - k)^2 over the channel's n rows of hw (row stride rs); the shift k (a
+// sample of the channel) keeps the one-pass variance free of cancellation.
+HPFF_CPU_CLONES static void sums_shifted(const float *x, int n, size_t hw, size_t rs, float k, double *s1,
+                                   double *s2) {
+    bn_vec a = {0}, b = {0}, kv = (bn_vec){0} + k;
+    double d1 = 0.0, d2 = 0.0;
+    size_t fill = 0;
+    for (int i = 0; i < n; i++) {
+        const float *r = x + i * rs;
+        size_t j = 0;
+        for (; j + BN_LANES <= hw; j += BN_LANES) {
+            bn_vec v;
+            bn_load(&v, r + j);
+            v -= kv;
+            a += v;
+            b += v * v;
+            if ((fill += BN_LANES) == BN_BLOCK) {
+                d1 += bn_flush(&a);
+                d2 += bn_flush(&b);
+                fill = 0;
+            }
         }
-    double r1 = 0.0, r2 = 0.0;
-    for (; i < n; i++) {
-        double v = (double)x[i] - k;
-        r1 += v;
-        r2 += v * v;
+        for (; j < hw; j++) {
+            double v = (double)r[j] - k;
+            d1 += v;
+            d2 += v * v;
+        }
     }
-    for (int j = 0; j < 8; j++) {
-        r1 += a[j];
-        r2 += b[j];
-    }
-    *s1 += r1;
-    *s2 += r2;
+    *s1 += d1 + bn_flush(&a);
+    *s2 += d2 + bn_flush(&b);
 }
 
 // g where m > 0, else +0: relu_bwd's select, as a bit mask so that no branch depends on the
@@ -45,44 +68,45 @@ static inline float relu_pass(float m, float g) {
     return g;
 }
 
-// Sums of dy and dy*(x - mean) in double. With `mask` (a fused ReLU's output) dy counts only where
-// mask > 0: what relu_bwd passes on. Two loops rather than a test per element, so both vectorise.
-__attribute__((noinline)) static void sums_dy(const float *restrict x, const float *restrict dy,
-                                               const float *restrict mask, size_t n, double mean,
-                                               double *sdy, double *sdyx) {
-    double a[8] = {0}, b[8] = {0};
-    size_t i = 0;
-    if (mask)
-        for (; i + 8 <= n; i += 8)
-            for (int j = 0; j < 8; j++) {
-                double g = (double)relu_pass(mask[i + j], dy[i + j]);
-                a[j] += g;
-                b[j] += g * ((double)x[i + j] - mean);
+// Sums of dy and dy*(x - mean) over the channel's n rows (as sums_shifted). With `mask` (a fused
+// ReLU's output) dy counts only where mask > 0 (relu_pass): what relu_bwd passes on.
+HPFF_CPU_CLONES static void sums_dy(const float *x, const float *dy, const float *mask, int n, size_t hw,
+                              size_t rs, float mean, double *sdy, double *sdyx) {
+    bn_vec a = {0}, b = {0}, mv = (bn_vec){0} + mean, zero = {0};
+    double d1 = 0.0, d2 = 0.0;
+    size_t fill = 0;
+    for (int i = 0; i < n; i++) {
+        const float *xr = x + i * rs, *g = dy + i * rs, *m = mask ? mask + i * rs : NULL;
+        size_t j = 0;
+        for (; j + BN_LANES <= hw; j += BN_LANES) {
+            bn_vec v, xv, mk;
+            bn_load(&v, g + j);
+            bn_load(&xv, xr + j);
+            if (m) {
+                bn_load(&mk, m + j);
+                v = (bn_vec)((bn_ivec)v & (bn_ivec)(mk > zero));
             }
-    else
-        for (; i + 8 <= n; i += 8)
-            for (int j = 0; j < 8; j++) {
-                double g = (double)dy[i + j];
-                a[j] += g;
-                b[j] += g * ((double)x[i + j] - mean);
+            a += v;
+            b += v * (xv - mv);
+            if ((fill += BN_LANES) == BN_BLOCK) {
+                d1 += bn_flush(&a);
+                d2 += bn_flush(&b);
+                fill = 0;
             }
-    double r1 = 0.0, r2 = 0.0;
-    for (; i < n; i++) {
-        double g = (double)(mask ? relu_pass(mask[i], dy[i]) : dy[i]);
-        r1 += g;
-        r2 += g * ((double)x[i] - mean);
+        }
+        for (; j < hw; j++) {
+            double v = (double)(m ? relu_pass(m[j], g[j]) : g[j]);
+            d1 += v;
+            d2 += v * ((double)xr[j] - mean);
+        }
     }
-    for (int j = 0; j < 8; j++) {
-        r1 += a[j];
-        r2 += b[j];
-    }
-    *sdy += r1;
-    *sdyx += r2;
+    *sdy += d1 + bn_flush(&a);
+    *sdyx += d2 + bn_flush(&b);
 }
 
 // y = x*a + b over the channel's n rows of hw (row stride rs), then ReLU when `relu` (the
 // expression of relu_fwd, so fused and separate give the same values).
-static void affine_rows(const float *x, float *y, int n, size_t hw, size_t rs, float a, float b, int relu) {
+HPFF_CPU_CLONES static void affine_rows(const float *x, float *y, int n, size_t hw, size_t rs, float a, float b, int relu) {
     for (int i = 0; i < n; i++) {
         const float *restrict xi = x + i * rs;
         float *restrict yi = y + i * rs;
@@ -109,7 +133,7 @@ static void bn_fwd_train_channels(void *arg, int worker, int c0, int c1) {
     for (int ch = c0; ch < c1; ch++) {
         const float *xc = j->x + (size_t)ch * hw;
         double k = xc[0], s1 = 0.0, s2 = 0.0;
-        for (int i = 0; i < n; i++) sums_shifted(xc + i * rs, (size_t)hw, k, &s1, &s2);
+        sums_shifted(xc, n, (size_t)hw, rs, xc[0], &s1, &s2);
         double dm = s1 / (double)cnt;
         double var = s2 / (double)cnt - dm * dm;
         if (var < 0.0) var = 0.0;
@@ -154,7 +178,7 @@ static void cpu_bn_fwd_eval(hpff_backend *be, int n, int c, int hw, const float 
 
 // One row of dx = (dy - (x - mean)*proj - mean_dy) * a, set or added; dy masked by a fused
 // ReLU's output when m is set. One loop per case, so each vectorises.
-static void bn_dx_row(float *restrict d, const float *restrict x, const float *restrict g,
+HPFF_CPU_CLONES static void bn_dx_row(float *restrict d, const float *restrict x, const float *restrict g,
                       const float *restrict m, int hw, float fm, float proj, float mdy, float a, int add) {
 #define BN_DX(G) (((G) - (x[k] - fm) * proj) - mdy) * a
     if (m && add)
@@ -176,9 +200,8 @@ static void bn_bwd_channels(void *arg, int worker, int c0, int c1) {
     for (int ch = c0; ch < c1; ch++) {
         const size_t off = (size_t)ch * hw;
         double mean = j->save_mean_in[ch], invstd = j->save_invstd_in[ch], sdy = 0.0, sdyx = 0.0;
-        for (int i = 0; i < n; i++)
-            sums_dy(j->x + off + i * rs, j->dy + off + i * rs, j->relu_y ? j->relu_y + off + i * rs : NULL,
-                    (size_t)hw, mean, &sdy, &sdyx);
+        sums_dy(j->x + off, j->dy + off, j->relu_y ? j->relu_y + off : NULL, n, (size_t)hw, rs, (float)mean, &sdy,
+                &sdyx);
         if (j->dgamma) j->dgamma[ch] += (float)(sdyx * invstd);
         if (j->dbeta) j->dbeta[ch] += (float)sdy;
         if (!j->dx) continue;

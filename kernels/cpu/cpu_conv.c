@@ -402,7 +402,6 @@ static void cpu_conv_bwd_filter(hpff_backend *be, const hpff_conv_desc *d, const
     int used = chunks < threads ? chunks : threads;
     hpff_cpu_pool_run(hpff_cpu_pool_of(be), chunks, bwd_filter_worker, &j);
     conv_plan p = conv_plan_make(d, NULL, NULL);
-    const size_t ys = (size_t)d->c_out * p.hw_out;
     for (int t = 0; t < used; t++) {
         const conv_plan pt = job_plan(&j, t);
         for (int g = 0; g < d->groups; g++) {
@@ -412,12 +411,16 @@ static void cpu_conv_bwd_filter(hpff_backend *be, const hpff_conv_desc *d, const
                 for (size_t k = 0; k < p.kg; k++) dwg[o * p.kg + k] += dwt[k * p.cog + o];
         }
     }
-    if (dbias)
-        for (int ch = 0; ch < d->c_out; ch++) {
-            double s = 0.0;
-            for (int i = 0; i < d->n; i++) s += hpff_cpu_sum(dy + i * ys + ch * p.hw_out, p.hw_out);
-            dbias[ch] += (float)s;
-        }
+    if (dbias) hpff_cpu_conv_bias_grad(d, dy, dbias);
+}
+
+void hpff_cpu_conv_bias_grad(const hpff_conv_desc *d, const float *dy, float *dbias) {
+    const size_t hw = (size_t)d->h_out * d->w_out, ys = (size_t)d->c_out * hw;
+    for (int ch = 0; ch < d->c_out; ch++) {
+        double s = 0.0;
+        for (int i = 0; i < d->n; i++) s += hpff_cpu_sum(dy + i * ys + ch * hw, hw);
+        dbias[ch] += (float)s;
+    }
 }
 
 void hpff_cpu_install_conv(hpff_backend *be) {

@@ -29,8 +29,10 @@ static void cpu_softmax_xent(hpff_backend *be, int n, int k, const float *logits
         int y = labels[i];
         HPFF_CHECK(y >= 0 && y < k, "softmax_xent: label %d of sample %d outside [0, %d)", y, i, k);
         total += xent_row(z, k, y, (double)weight / n, dlogits ? dlogits + (size_t)i * k : NULL);
-        int rank = 0;   // classes ranked before y (ties go to the lower index)
-        for (int j = 0; j < k; j++) rank += z[j] > z[y] || (z[j] == z[y] && j < y);
+        // classes ranked before y (ties go to the lower index); a NaN or infinite logit anywhere
+        // in the row makes it wrong at top-1 and top-5 (NaN compares false: it would look right)
+        int rank = 0;
+        for (int j = 0; j < k; j++) rank += (z[j] > z[y] || (z[j] == z[y] && j < y)) + (isfinite(z[j]) ? 0 : k + 5);
         hit1 += rank < 1;
         hit5 += rank < 5;
     }

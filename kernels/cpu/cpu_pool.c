@@ -124,9 +124,65 @@ static inline void adaptive_bin(int o, int in, int out, int *s, int *e) {
     *e = (int)(((long)(o + 1) * in + out - 1) / out);
 }
 
+// Uniform, non-overlapping bins (in a multiple of out on both axes: every CIFAR / PFF head) run
+// row-wise: the bin's rows summed into a double row (vectorised), then its columns, instead of
+// a call per window and row; the generic loops below handle the rest.
+#define POOL_ROW_MAX 1024
+HPFF_CPU_CLONES static void adaptive_fwd_uniform(size_t planes, int h_in, int w_in, int h_out, int w_out,
+                                           const float *x, float *y) {
+    const int kh = h_in / h_out, kw = w_in / w_out;
+    const double inv = 1.0 / ((double)kh * kw);
+    double row[POOL_ROW_MAX];
+    for (size_t pl = 0; pl < planes; pl++)
+        for (int oh = 0; oh < h_out; oh++) {
+            const float *xr = x + (pl * h_in + (size_t)oh * kh) * w_in;
+            for (int iw = 0; iw < w_in; iw++) row[iw] = (double)xr[iw];
+            for (int ih = 1; ih < kh; ih++)
+                for (int iw = 0; iw < w_in; iw++) row[iw] += (double)xr[(size_t)ih * w_in + iw];
+            float *yr = y + (pl * h_out + oh) * w_out;
+            for (int ow = 0; ow < w_out; ow++) {
+                double t = 0.0;
+                for (int k = 0; k < kw; k++) t += row[ow * kw + k];
+                yr[ow] = (float)(t * inv);
+            }
+        }
+}
+
+// dx = beta*dx + the adjoint of adaptive_fwd_uniform: each input takes dy/count of its one bin
+// (the generic loop's values, without its memset).
+HPFF_CPU_CLONES static void adaptive_bwd_uniform(size_t planes, int h_in, int w_in, int h_out, int w_out,
+                                           const float *dy, float *dx, float beta) {
+    const int kh = h_in / h_out, kw = w_in / w_out;
+    const float cnt = (float)(kh * kw);
+    float g[POOL_ROW_MAX];
+    for (size_t pl = 0; pl < planes; pl++)
+        for (int oh = 0; oh < h_out; oh++) {
+            const float *dr = dy + (pl * h_out + oh) * w_out;
+            for (int ow = 0; ow < w_out; ow++) {
+                float v = dr[ow] / cnt;
+                for (int k = 0; k < kw; k++) g[ow * kw + k] = v;
+            }
+            for (int ih = 0; ih < kh; ih++) {
+                float *restrict o = dx + (pl * h_in + (size_t)oh * kh + ih) * w_in;
+                if (beta == 0.0f)
+                    for (int iw = 0; iw < w_in; iw++) o[iw] = 0.0f + g[iw];
+                else
+                    for (int iw = 0; iw < w_in; iw++) o[iw] += g[iw];
+            }
+        }
+}
+
+static int adaptive_uniform(int h_in, int w_in, int h_out, int w_out) {
+    return h_out > 0 && w_out > 0 && h_in % h_out == 0 && w_in % w_out == 0 && w_in <= POOL_ROW_MAX;
+}
+
 static void cpu_adaptive_avgpool_fwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
                                      int w_out, const float *x, float *y) {
     (void)be;
+    if (adaptive_uniform(h_in, w_in, h_out, w_out)) {
+        adaptive_fwd_uniform((size_t)n * c, h_in, w_in, h_out, w_out, x, y);
+        return;
+    }
     const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
     for (size_t pl = 0; pl < (size_t)n * c; pl++)
         for (int oh = 0; oh < h_out; oh++) {
@@ -147,6 +203,10 @@ static void cpu_adaptive_avgpool_fwd(hpff_backend *be, int n, int c, int h_in, i
 static void cpu_adaptive_avgpool_bwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
                                      int w_out, const float *dy, float *dx, float beta) {
     (void)be;
+    if (adaptive_uniform(h_in, w_in, h_out, w_out)) {
+        adaptive_bwd_uniform((size_t)n * c, h_in, w_in, h_out, w_out, dy, dx, beta);
+        return;
+    }
     const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
     if (beta == 0.0f) memset(dx, 0, (size_t)n * c * hwi * sizeof(float));
     for (size_t pl = 0; pl < (size_t)n * c; pl++)

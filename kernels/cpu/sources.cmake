@@ -11,3 +11,8 @@ set(HPFF_CPU_SOURCES
   kernels/cpu/cpu_aux.c           # PredSim spatial std and similarity loss, SupCon
   kernels/cpu/cpu_threads.c       # the worker pool of train.threads
 )
+# oneDNN convolutions (with HPFF_DNNL; without it, and as their reference, cpu_conv.c im2col).
+set(HPFF_DNNL_SOURCES
+  kernels/cpu/dnnl_cpu.c
+  kernels/cpu/dnnl_conv.c
+)

@@ -26,7 +26,8 @@ __global__ void k_xent_rows(int k, const float *logits, const int32_t *labels, f
     s = hpff_block_sum(s, shf);
     const float lse = m + logf(s), zy = z[y];
     int above = 0;
-    for (int j = threadIdx.x; j < k; j += blockDim.x) above += (z[j] > zy || (z[j] == zy && j < y));
+    for (int j = threadIdx.x; j < k; j += blockDim.x)   // a NaN / Inf logit makes the row wrong
+        above += (z[j] > zy || (z[j] == zy && j < y)) + (isfinite(z[j]) ? 0 : k + 5);
     above = hpff_block_sum(above, shi);
     if (dlogits) {
         float *g = dlogits + (size_t)blockIdx.x * k;

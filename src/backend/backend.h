@@ -90,6 +90,9 @@ struct hpff_backend {
     // ---- convolution (weight (c_out, c_in/groups, kh, kw); bias (c_out) or NULL) ----
     void (*conv_fwd)(hpff_backend *be, const hpff_conv_desc *d, const float *x, const float *w,
                      const float *bias, float *y, void *ws);
+    // conv_bwd_data right after conv_bwd_filter with the same d, dy and ws (as layers.c calls
+    // them) may reuse what the filter pass left in ws (the CPU backend's reordered dy): dy must
+    // not change between the two calls.
     void (*conv_bwd_data)(hpff_backend *be, const hpff_conv_desc *d, const float *w, const float *dy,
                           float *dx, float beta, void *ws);
     void (*conv_bwd_filter)(hpff_backend *be, const hpff_conv_desc *d, const float *x, const float *dy,
@@ -195,6 +198,16 @@ struct hpff_backend {
 
 // The CPU backend (kernels/cpu). Always available.
 hpff_backend *hpff_backend_cpu_create(void);
+// The CPU backend's convolutions (backend.cpu_conv): "dnnl" (oneDNN), "im2col" (the im2col +
+// OpenBLAS reference) or "auto" (the environment's HPFF_CPU_CONV when it says dnnl or im2col,
+// else oneDNN when the build has it: the default). Returns 0, changing nothing, when "dnnl" is
+// asked of a build without oneDNN. Call before workspaces are sized.
+int hpff_backend_cpu_set_conv(hpff_backend *be, const char *path);
+// The path in use: "dnnl" or "im2col".
+const char *hpff_backend_cpu_conv(const hpff_backend *be);
+// What runs direction dir (0 forward, 1 backward-data, 2 backward-weights) of d: oneDNN's
+// implementation name (e.g. "jit:avx512_core") or "im2col".
+const char *hpff_backend_cpu_conv_impl(hpff_backend *be, const hpff_conv_desc *d, int dir);
 // The CUDA backend for `device` (kernels/cuda); NULL when built without HPFF_CUDA.
 hpff_backend *hpff_backend_cuda_create(int device, int allow_tf32);
 // Usable CUDA devices (kernels/cuda/cuda_backend.h); 0 when built without HPFF_CUDA.

@@ -10,6 +10,7 @@ static int g_rank = -1;
 
 void hpff_set_abort_hook(void (*hook)(int code)) { g_abort_hook = hook; }
 void hpff_set_rank(int rank) { g_rank = rank; }
+int hpff_get_rank(void) { return g_rank; }
 
 _Noreturn void hpff_fatal(const char *file, int line, const char *stmt, const char *fmt, ...) {
     char host[64] = "?";

@@ -15,6 +15,7 @@ _Noreturn void hpff_fatal(const char *file, int line, const char *stmt, const ch
 void hpff_set_abort_hook(void (*hook)(int code));
 // The rank printed in messages (-1 before MPI is up).
 void hpff_set_rank(int rank);
+int hpff_get_rank(void);
 // Allocation that cannot fail silently.
 void *hpff_xmalloc(size_t bytes);
 void *hpff_xcalloc(size_t count, size_t size);

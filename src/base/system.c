@@ -1,6 +1,7 @@
 // system.c — what the program asks of the operating system (see system.h).
 #include "system.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 double hpff_now(void) {
     struct timespec ts;
@@ -69,4 +71,29 @@ int hpff_mkdir_p(const char *path) {
         if (rc != 0) return -1;
     }
     return mkdir_one(buf);
+}
+
+hpff_status hpff_write_file_atomic(const char *path, const void *data, size_t len) {
+    char tmp[PATH_MAX];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return hpff_status_fail("path too long: %s", path);
+    unlink(tmp);   // a leftover of a killed writer (the link itself, never its target)
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return hpff_status_fail("cannot create '%s': %s", tmp, strerror(errno));
+    const char *p = data;
+    size_t done = 0;
+    int err = 0;
+    while (done < len && !err) {
+        ssize_t w = write(fd, p + done, len - done);
+        if (w < 0 && errno != EINTR) err = errno;
+        if (w > 0) done += (size_t)w;
+    }
+    if (!err && fsync(fd) != 0) err = errno;
+    if (close(fd) != 0 && !err) err = errno;
+    if (!err && rename(tmp, path) != 0) err = errno;
+    if (err) {
+        unlink(tmp);
+        return hpff_status_fail("cannot write '%s': %s", path, strerror(err));
+    }
+    return hpff_status_ok();
 }

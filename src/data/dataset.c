@@ -2,6 +2,7 @@
 // dataset and expectation.
 #include "dataset.h"
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,11 +61,13 @@ static hpff_status check_dataset(const reader *r, hid_t d, const char *name, H5T
 
 static hpff_status read_attrs(const reader *r, hpff_dataset *ds) {
     int found = 0, e;
-    e = hpff_h5_read_num_attr(r->file, "classes", H5T_NATIVE_INT, &ds->classes, 1, &found);
-    if (e || ds->classes < 1)
+    double classes = 0;   // read as stored: a fractional count is refused, not truncated
+    e = hpff_h5_read_num_attr(r->file, "classes", H5T_NATIVE_DOUBLE, &classes, 1, &found);
+    if (e || !(classes >= 1) || classes > 1e9 || classes != floor(classes))
         return hpff_status_fail("%s: root attribute 'classes' %s; expected one integer >= 1 (%s)",
                                 r->path, e == -1 ? "is missing" : e ? "is not one number" :
-                                "is < 1", k_layout);
+                                classes != floor(classes) ? "is not an integer" : "is < 1", k_layout);
+    ds->classes = (int)classes;
     const char *names[2] = {"mean", "std"};
     float *vals[2] = {ds->mean, ds->std};
     for (int i = 0; i < 2; i++) {
@@ -76,10 +79,14 @@ static hpff_status read_attrs(const reader *r, hpff_dataset *ds) {
             return hpff_status_fail("%s: root attribute '%s' %s; expected %d float(s), one per "
                                     "channel, in [0, 1] units", r->path, names[i], what, ds->c);
     }
-    for (int k = 0; k < ds->c; k++)
-        if (!(ds->std[k] > 0) || ds->mean[k] != ds->mean[k])
-            return hpff_status_fail("%s: root attribute std[%d] = %g (mean %g); expected std > 0",
+    for (int k = 0; k < ds->c; k++) {
+        if (!isfinite(ds->mean[k]))
+            return hpff_status_fail("%s: root attribute mean[%d] = %g; expected a finite number in [0, 1] units",
+                                    r->path, k, ds->mean[k]);
+        if (!(ds->std[k] > 0) || !isfinite(ds->std[k]))
+            return hpff_status_fail("%s: root attribute std[%d] = %g (mean %g); expected a finite std > 0",
                                     r->path, k, ds->std[k], ds->mean[k]);
+    }
     e = hpff_h5_read_str_attr(r->file, "source", ds->source, sizeof ds->source);
     if (e == -2)
         return hpff_status_fail("%s: root attribute 'source' is not a string", r->path);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "h5util.h"
 
@@ -54,11 +55,21 @@ static hpff_status create(hpff_dsfile **out, const char *path, int classes) {
     f->file = f->group = f->img = f->lab = -1;
     f->classes = classes;
     f->cur = -1;
-    f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f->file < 0) {
-        hpff_status s = hpff_status_fail("cannot create '%s' (does its folder exist and is it "
-                                         "writable?)", f->tmp);
+    // O_CREAT | O_EXCL: an existing file or symbolic link of that name is refused, never
+    // followed or truncated (it may be another conversion's, or point at anything).
+    struct stat st;
+    if (lstat(f->tmp, &st) == 0) {
+        hpff_status s = hpff_status_fail("'%s' already exists (another hpff_data writing %s, or left by "
+                                         "a killed one%s); remove it and run again", f->tmp, path,
+                                         S_ISLNK(st.st_mode) ? "; it is a symbolic link and is never followed" : "");
         destroy(f, 0);
+        return s;
+    }
+    f->file = H5Fcreate(f->tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+    if (f->file < 0) {   // a full disk can fail the create after the file appeared: ours, removed
+        hpff_status s = hpff_status_fail("cannot create '%s' (does its folder exist and is it writable? "
+                                         "is the disk full?)", f->tmp);
+        destroy(f, lstat(f->tmp, &st) == 0 && S_ISREG(st.st_mode));
         return s;
     }
     *out = f;

@@ -4,8 +4,10 @@
 #include "aux_select.h"
 #include <stdio.h>
 #include <string.h>
-#include "infopro.h"
+#include "aux_imagenet.h"
 #include "dgl_predsim.h"
+#include "infopro.h"
+#include "net.h"
 
 #define PREDSIM_T_OFFICIAL 4096   // local-loss default dim-in-decoder target (§3.3)
 
@@ -27,21 +29,41 @@ static hpff_head *make_pffb(hpff_build *b, const hpff_config *c, const char *pre
     return hpff_pffb_create(b, &s, in, st);
 }
 
+// Reconstruction under PFF (§5.2-§5.4): pff_rec = code is what each code folder does (PFF-A on the
+// CIFAR-size ResNets, PFF-C on the ImageNet ResNets).
+static hpff_rec_kind pff_rec_kind(const hpff_config *c, int imagenet) {
+    switch (c->pff_rec) {
+    case HPFF_PFF_REC_SHARED: return HPFF_REC_SHARED;
+    case HPFF_PFF_REC_OUTPUT: return HPFF_REC_PFF_C;
+    case HPFF_PFF_REC_DECODERS: return HPFF_REC_PFF_A;
+    default: return imagenet ? HPFF_REC_PFF_C : HPFF_REC_PFF_A;
+    }
+}
+
 // InfoPro (§4.5): IL = CE with the classifier (code) or the full InfoPro loss with the plain
 // decoder (il_loss = full); CL = λ_rec Rec + λ_ce CE, Rec = PFF-A / shared patches / PFF-C
-// (patched decoder output) under PFF, else the full-map decoder.
+// (patched decoder output) under PFF, else the full-map decoder. On the ImageNet ResNets the nets
+// are the authors' ImageNet ones (InfoProAux.py, §3.2), scaled with model.width.
 static hpff_head *make_infopro(hpff_build *b, const hpff_config *c, const char *prefix, hpff_level level,
                                hpff_shape in, hpff_shape image, int classes, const hpff_hilo_module *hm,
                                hpff_status *st) {
+    int imagenet = hpff_net_kind_of(c->arch) == HPFF_NET_BOTTLENECK;
+    int inet = imagenet ? 4 * c->width : 0;   // the network's stem width (net.c)
+    if (imagenet) {
+        hpff_status sup = hpff_aux_imagenet_supported(in, image, inet);
+        if (sup.code) {
+            *st = hpff_status_fail("%s (module output %dx%dx%d): %s", prefix, in.c, in.h, in.w, sup.msg);
+            return NULL;
+        }
+    }
     hpff_infopro_spec s = {prefix, classes, c->infopro_aux == HPFF_INFOPRO_AUX_2C2F, in.c >= 4 * c->width,
                            c->infopro_mode == HPFF_INFOPRO_CONTRAST, hm->lambda_ce, hm->lambda_rec,
-                           HPFF_REC_FULL, c->pff_n};
+                           HPFF_REC_FULL, c->pff_n, inet};
     if (level == HPFF_LEVEL_IL && c->il_loss == HPFF_IL_LOSS_CODE) {
         s.rec = HPFF_REC_NONE;
         s.lambda_ce = 1.f;
     } else if (level == HPFF_LEVEL_CL && c->pff) {
-        s.rec = c->pff_rec == HPFF_PFF_REC_SHARED ? HPFF_REC_SHARED
-              : c->pff_rec == HPFF_PFF_REC_OUTPUT ? HPFF_REC_PFF_C : HPFF_REC_PFF_A;
+        s.rec = pff_rec_kind(c, imagenet);
     }
     return hpff_infopro_create(b, &s, in, image, st);
 }

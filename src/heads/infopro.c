@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "aux_imagenet.h"
 #include "method_nets.h"
 #include "auxnet.h"
 #include "sizes.h"
@@ -18,6 +19,7 @@ typedef struct ip_term { hpff_patch feat, img; int net; } ip_term;   // one BCE 
 
 typedef struct ip_priv {
     hpff_shape in, img;
+    int inet;                     // ImageNet nets for this stem width (0: CIFAR nets)
     hpff_auxnet cls;
     int contrast, classes, out_dim;
     float lambda_ce, lambda_rec, rec_scale;   // rec_scale: 1 (sum of BCEs) or 1/n² (mean)
@@ -128,15 +130,16 @@ typedef struct ip_shared_arg {
 } ip_shared_arg;
 
 static void ip_build_decoder(hpff_build *b, const char *prefix, hpff_shape feat, int oh, int ow,
-                             int img_c, hpff_auxnet *net) {
+                             int img_c, int inet, hpff_auxnet *net) {
     hpff_auxnet_init(net, feat);
-    hpff_aux_decoder_push(b, prefix, oh, ow, img_c, net);
+    if (inet) hpff_aux_imagenet_decoder_push(b, prefix, inet, oh, ow, img_c, net);
+    else hpff_aux_decoder_push(b, prefix, oh, ow, img_c, net);
     hpff_auxnet_plan(net, b->n_max);
 }
 
 static void ip_build_shared_one(hpff_build *b, void *arg, int k) {
     ip_shared_arg *a = arg;
-    ip_build_decoder(b, a->prefix, a->feat[k], a->oh[k], a->ow[k], a->p->img.c, &a->p->dec[k]);
+    ip_build_decoder(b, a->prefix, a->feat[k], a->oh[k], a->ow[k], a->p->img.c, a->p->inet, &a->p->dec[k]);
 }
 
 // Terms and decoders of the patched reconstructions (PFF-A: one decoder per patch; shared: one
@@ -157,7 +160,7 @@ static int ip_build_patched(hpff_build *b, const hpff_infopro_spec *s, ip_priv *
         p->term[q] = (ip_term){fg[q], ig[q], q};
         if (s->rec == HPFF_REC_PFF_A) {
             snprintf(nm, sizeof nm, "%s.dec%d", s->prefix, q);
-            ip_build_decoder(b, nm, f, ig[q].h, ig[q].w, p->img.c, &p->dec[q]);
+            ip_build_decoder(b, nm, f, ig[q].h, ig[q].w, p->img.c, p->inet, &p->dec[q]);
             p->nnets++;
             continue;
         }
@@ -243,6 +246,7 @@ hpff_head *hpff_infopro_create(hpff_build *b, const hpff_infopro_spec *s, hpff_s
     ip_priv *p = hpff_xcalloc(1, sizeof *p);
     p->in = in;
     p->img = image;
+    p->inet = s->imagenet_width;
     p->contrast = s->contrast;
     p->classes = s->classes;
     p->out_dim = s->contrast ? IP_FEATURE_DIM : s->classes;
@@ -252,7 +256,8 @@ hpff_head *hpff_infopro_create(hpff_build *b, const hpff_infopro_spec *s, hpff_s
     char nm[64];
     snprintf(nm, sizeof nm, "%s.cls", s->prefix);
     hpff_auxnet_init(&p->cls, in);
-    hpff_aux_infopro_cls_push(b, nm, s->two_conv, s->last_stage, p->out_dim, &p->cls);
+    if (p->inet) hpff_aux_imagenet_cls_push(b, nm, p->inet, p->out_dim, &p->cls);
+    else hpff_aux_infopro_cls_push(b, nm, s->two_conv, s->last_stage, p->out_dim, &p->cls);
     hpff_auxnet_plan(&p->cls, b->n_max);
     int ok = 1;
     if (s->rec == HPFF_REC_FULL || pffc) {
@@ -262,7 +267,7 @@ hpff_head *hpff_infopro_create(hpff_build *b, const hpff_infopro_spec *s, hpff_s
         p->term[0] = (ip_term){whole_f, whole_i, 0};
         p->dec = hpff_xcalloc(1, sizeof *p->dec);
         snprintf(nm, sizeof nm, "%s.dec", s->prefix);
-        ip_build_decoder(b, nm, in, image.h, image.w, image.c, &p->dec[0]);
+        ip_build_decoder(b, nm, in, image.h, image.w, image.c, p->inet, &p->dec[0]);
         if (pffc) {
             p->nout = s->n * s->n;
             p->opatch = hpff_xcalloc((size_t)p->nout, sizeof *p->opatch);

@@ -30,6 +30,8 @@ typedef struct hpff_infopro_spec {
     float lambda_rec;
     hpff_rec_kind rec;
     int n;                 // patches per side for PFF_A / SHARED / PFF_C
+    int imagenet_width;    // > 0: the ImageNet code's classifier and decoders (aux_imagenet.h) for a
+                           // network of this stem width; 0: the CIFAR nets
 } hpff_infopro_spec;
 
 // Builds the head for features `in` and images `image` (the reconstruction target's shape);

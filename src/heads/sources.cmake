@@ -6,5 +6,6 @@ set(HPFF_HEADS_SOURCES
   src/heads/method_nets.c   # the base methods' auxiliary nets (DGL, InfoPro, PredSim)
   src/heads/dgl_predsim.c   # DGL and PredSim heads, whole map or PFF-B
   src/heads/infopro.c       # InfoPro heads: classifier + reconstruction terms
+  src/heads/aux_imagenet.c  # the InfoPro nets of the authors' ImageNet code (InfoProAux.py)
   src/heads/aux_select.c    # which head a module gets at each level, from the configuration
 )

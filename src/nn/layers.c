@@ -80,10 +80,14 @@ hpff_layer *hpff_conv_create(hpff_build *b, const char *name, hpff_shape in, con
     float wa = cp->w_a > 0 ? cp->w_a : hpff_he_fanout_std(cp->kh, cp->kw, out.c);
     joined(tn, sizeof tn, name, "weight");
     p->w_off = hpff_registry_add(b->params, tn, wcount, cp->w_init, cp->w_init == HPFF_INIT_ZERO ? 0.f : wa, b->group);
+    int dims[4] = {out.c, in.c / groups, cp->kh, cp->kw};
+    hpff_registry_shape_last(b->params, 4, dims);
     if (cp->bias) {
         joined(tn, sizeof tn, name, "bias");
         float bound = 1.f / sqrtf((float)(in.c / groups) * cp->kh * cp->kw);   // PyTorch default
-        p->b_off = hpff_registry_add(b->params, tn, (size_t)out.c, HPFF_INIT_UNIFORM, bound, b->group);
+        int zero = b->linear_std > 0;   // VGG-DGL: conv biases start at 0
+        p->b_off = hpff_registry_add(b->params, tn, (size_t)out.c, zero ? HPFF_INIT_ZERO : HPFF_INIT_UNIFORM,
+                                     zero ? 0.f : bound, b->group);
     }
     L->ws_bytes = b->be->conv_workspace(b->be, &d);
     L->flops_per_sample = (size_t)out.c * out.h * out.w * (in.c / groups) * cp->kh * cp->kw;
@@ -198,13 +202,18 @@ hpff_layer *hpff_linear_create(hpff_build *b, const char *name, hpff_shape in, c
     p->out_f = lp->out;
     p->has_bias = lp->bias;
     float bound = 1.f / sqrtf((float)p->in_f);
+    int normal = b->linear_std > 0 && !lp->w_zero;   // VGG-DGL: N(0, std^2) weights, zero bias
     char tn[128];
     joined(tn, sizeof tn, name, "weight");
     p->w_off = hpff_registry_add(b->params, tn, (size_t)p->in_f * lp->out,
-                                 lp->w_zero ? HPFF_INIT_ZERO : HPFF_INIT_UNIFORM, bound, b->group);
+                                 lp->w_zero ? HPFF_INIT_ZERO : normal ? HPFF_INIT_NORMAL : HPFF_INIT_UNIFORM,
+                                 normal ? b->linear_std : bound, b->group);
+    int dims[2] = {lp->out, p->in_f};
+    hpff_registry_shape_last(b->params, 2, dims);
     if (lp->bias) {
         joined(tn, sizeof tn, name, "bias");
-        p->b_off = hpff_registry_add(b->params, tn, (size_t)lp->out, HPFF_INIT_UNIFORM, bound, b->group);
+        p->b_off = hpff_registry_add(b->params, tn, (size_t)lp->out, b->linear_std > 0 ? HPFF_INIT_ZERO : HPFF_INIT_UNIFORM,
+                                     b->linear_std > 0 ? 0.f : bound, b->group);
     }
     L->flops_per_sample = (size_t)p->in_f * lp->out;
     return L;

@@ -16,6 +16,8 @@ typedef struct hpff_build {
     int group;                // owner recorded on each new tensor
     int n_max;                // largest batch the layers will see
     float bn_momentum;        // running-statistics momentum of new BN layers (0.1 by default)
+    float linear_std;         // > 0: new Linear layers draw W ~ N(0, linear_std^2) with bias 0, and
+                              //   new conv biases start at 0 (the VGG-DGL init, ALGORITHM §1.9)
 } hpff_build;
 
 typedef struct hpff_conv_params {

@@ -1,6 +1,7 @@
 // params.c — tensor registries and rank-independent initial values.
 #include "params.h"
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
@@ -24,6 +25,26 @@ size_t hpff_registry_add(hpff_registry *r, const char *name, size_t count, hpff_
     t->group = group;
     r->total += (count + 15) & ~(size_t)15;   // 64-byte aligned views for vector loads
     return t->off;
+}
+
+void hpff_registry_shape_last(hpff_registry *r, int ndim, const int *dims) {
+    HPFF_CHECK(r->n > 0 && ndim >= 1 && ndim <= 4, "tensor shape of %d dimensions", ndim);
+    hpff_tensor_info *t = &r->t[r->n - 1];
+    size_t prod = 1;
+    for (int i = 0; i < ndim; i++) prod *= (size_t)dims[i];
+    HPFF_CHECK(prod == t->count, "tensor '%s': shape of %zu elements for %zu", t->name, prod, t->count);
+    t->ndim = ndim;
+    memcpy(t->dims, dims, (size_t)ndim * sizeof(int));
+}
+
+void hpff_tensor_shape_text(const hpff_tensor_info *t, char *buf, size_t len) {
+    if (!t->ndim) {
+        snprintf(buf, len, "%zu", t->count);
+        return;
+    }
+    size_t off = 0;
+    for (int i = 0; i < t->ndim && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, i ? "x%d" : "%d", t->dims[i]);
 }
 
 void hpff_registry_free(hpff_registry *r) {

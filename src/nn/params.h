@@ -25,6 +25,8 @@ typedef struct hpff_tensor_info {
     hpff_init_kind init;
     float a;                   // std (NORMAL) or bound (UNIFORM)
     int group;                 // owner for gradient routing/reporting (module or head index)
+    int ndim;                  // PyTorch layout of the tensor (weight export/import): dims[0..ndim);
+    int dims[4];               //   0 = one dimension of `count` (biases, BN vectors)
 } hpff_tensor_info;
 
 typedef struct hpff_registry {
@@ -36,6 +38,11 @@ typedef struct hpff_registry {
 // Declares a tensor; returns its offset. Offsets are padded to 16 floats (64-byte alignment).
 size_t hpff_registry_add(hpff_registry *r, const char *name, size_t count, hpff_init_kind init,
                          float a, int group);
+// Records the PyTorch shape of the tensor declared last (conv (c_out, c_in/g, kh, kw), linear
+// (out, in)); the product must equal its count.
+void hpff_registry_shape_last(hpff_registry *r, int ndim, const int *dims);
+// "d0xd1x..." of tensor i into buf (its count when it has no recorded shape).
+void hpff_tensor_shape_text(const hpff_tensor_info *t, char *buf, size_t len);
 void hpff_registry_free(hpff_registry *r);
 // Index of the tensor named `name`, or -1.
 int hpff_registry_find(const hpff_registry *r, const char *name);

@@ -26,7 +26,7 @@ static hpff_status build_heads(hpff_model *md, hpff_build *b, hpff_shape img, in
         hpff_seq phi;
         hpff_seq_init(&phi, md->mod[md->m1 - md->m0].seq.out);
         b->group = md->M;
-        hpff_final_head_push(b, classes, &phi);
+        hpff_net_final_push(b, &md->net, &phi);
         hpff_seq_plan(&phi, md->n_max);
         md->final = hpff_head_classifier("fc", &phi, classes);
     }
@@ -52,12 +52,17 @@ static needs range_needs(hpff_model *v, int m0, int m1) {
     needs z = {0, 0, 0, 0};
     int n = v->n_max;
     v->slot_floats = v->in_floats_max = v->out_floats_max = 0;
+    memset(v->slot_by, 0, sizeof v->slot_by);
+    memset(v->out_by, 0, sizeof v->out_by);
     v->work_head = NULL;
     for (int m = m0; m <= m1; m++) {
         const hpff_module *mo = hpff_model_module(v, m);
+        size_t out = (size_t)n * hpff_shape_numel(mo->seq.out);
         v->slot_floats = hpff_zmax(v->slot_floats, mo->seq.slot_floats);
+        v->slot_by[(m - m0) % 2] = hpff_zmax(v->slot_by[(m - m0) % 2], mo->seq.slot_floats);
+        v->out_by[(m - m0) % 3] = hpff_zmax(v->out_by[(m - m0) % 3], out);
         v->in_floats_max = hpff_zmax(v->in_floats_max, (size_t)n * hpff_shape_numel(mo->seq.in));
-        v->out_floats_max = hpff_zmax(v->out_floats_max, (size_t)n * hpff_shape_numel(mo->seq.out));
+        v->out_floats_max = hpff_zmax(v->out_floats_max, out);
         z.ws = hpff_zmax(z.ws, mo->seq.ws_bytes);
         z.scratch = hpff_zmax(z.scratch, mo->seq.scratch_floats);
         z.grad = hpff_zmax(z.grad, mo->seq.grad_floats);
@@ -75,11 +80,11 @@ static needs range_needs(hpff_model *v, int m0, int m1) {
 
 // Module k's activations live in slot k % 2 and its output in out k % 3: the parameter sweep
 // of module k-1 runs after module k's forward and reads h_{k-2}, so three outputs but only two
-// modules' other activations are alive at once.
+// modules' other activations are alive at once. Each is sized by the modules that use it.
 static void activation_buffers(hpff_model *v, int count, hpff_ledger *l) {
     int slots = count < 2 ? count : 2, outs = count < 3 ? count : 3;
-    for (int i = 0; i < 2; i++) v->slot[i] = i < slots ? hpff_ledger_floats(l, "module activations", v->slot_floats) : NULL;
-    for (int i = 0; i < 3; i++) v->out[i] = i < outs ? hpff_ledger_floats(l, "module output", v->out_floats_max) : NULL;
+    for (int i = 0; i < 2; i++) v->slot[i] = i < slots ? hpff_ledger_floats(l, "module activations", v->slot_by[i]) : NULL;
+    for (int i = 0; i < 3; i++) v->out[i] = i < outs ? hpff_ledger_floats(l, "module output", v->out_by[i]) : NULL;
 }
 
 void hpff_model_buffers(hpff_model *v, int m0, int m1, hpff_ledger *l) {
@@ -106,6 +111,30 @@ void hpff_model_buffers(hpff_model *v, int m0, int m1, hpff_ledger *l) {
     v->ex.scratch = hpff_ledger_floats(l, "layer scratch", z.scratch);
 }
 
+// The network and its split for the configuration.
+static hpff_status net_and_split(const hpff_config *cfg, hpff_shape in, int classes, hpff_net_spec *net,
+                                 hpff_split *sp) {
+    hpff_status st = hpff_net_spec_make(cfg->arch, cfg->width, cfg->blocks, in, classes, net);
+    if (st.code) return st;
+    int K = cfg->method == HPFF_METHOD_BP ? 1 : cfg->K;
+    return hpff_split_make(net, K, cfg->split, cfg->modules, sp);
+}
+
+// bn_emulate (§4.6): the code's forward count per module sets the running-stat momentum.
+static float module_bn_momentum(const hpff_config *cfg, int m, int M) {
+    if (!cfg->bn_emulate || M == 1) return 0.1f;
+    int fwd = (m == 0 || m == M - 1) ? 2 : 3;
+    float keep = 1.f;
+    for (int i = 0; i < fwd; i++) keep *= 0.9f;
+    return 1.f - keep;
+}
+
+hpff_status hpff_model_split(const hpff_config *cfg, hpff_split *sp) {
+    hpff_net_spec net;   // the cut does not depend on the image shape or the classes
+    hpff_shape any = {3, 1, 1};
+    return net_and_split(cfg, any, 1, &net, sp);
+}
+
 static hpff_status build(hpff_model *md, const hpff_config *cfg, hpff_backend *be, hpff_shape in,
                          int classes, int m0, int m1, int sizing) {
     memset(md, 0, sizeof *md);
@@ -113,12 +142,7 @@ static hpff_status build(hpff_model *md, const hpff_config *cfg, hpff_backend *b
     md->be = be;
     md->n_max = cfg->batch;
     md->opt_first = 1;
-    int nb = hpff_resnet_blocks(cfg->arch);
-    if (!nb) return hpff_status_fail("model.arch = %d is not a known network", (int)cfg->arch);
-    hpff_resnet_spec net = {nb, cfg->width, in, classes};
-    md->net = net;
-    int K = cfg->method == HPFF_METHOD_BP ? 1 : cfg->K;
-    hpff_status st = hpff_split_make(nb, K, cfg->split, cfg->modules, &md->split);
+    hpff_status st = net_and_split(cfg, in, classes, &md->net, &md->split);
     if (st.code) return st;
     md->M = md->split.M;
     if (m1 < 0) m1 = md->M - 1;   // every module
@@ -129,8 +153,9 @@ static hpff_status build(hpff_model *md, const hpff_config *cfg, hpff_backend *b
     st = hpff_hilo_plan(cfg, md->M, &md->hilo);
     if (st.code) return st;
     md->needs_target = hpff_aux_needs_target(cfg);
-    // bn_emulate (§4.6): the code's forward count per module sets the running-stat momentum.
-    hpff_build b = {be, &md->params, &md->state, 0, md->n_max, 0.1f};
+    // VGG: the VGG-DGL init for the backbone, Φ and every head (§1.9, §2.3).
+    float linear_std = md->net.kind == HPFF_NET_VGG ? 0.01f : 0.f;
+    hpff_build b = {be, &md->params, &md->state, 0, md->n_max, 0.1f, linear_std};
     md->mod = hpff_xcalloc((size_t)(m1 - m0 + 1), sizeof *md->mod);
     for (int m = m0; m <= m1; m++) {
         hpff_module *mo = &md->mod[m - m0];
@@ -138,20 +163,14 @@ static hpff_status build(hpff_model *md, const hpff_config *cfg, hpff_backend *b
         b.group = m;
         mo->p_begin = md->params.total;
         int u0 = md->split.first[m];
-        hpff_seq_init(&mo->seq, hpff_resnet_unit_in(&net, u0));
-        if (u0 == 0) {   // the stem runs once per step in the code too
+        hpff_seq_init(&mo->seq, hpff_net_unit_in(&md->net, u0));
+        if (u0 == 0 && md->net.stem) {   // the stem runs once per step in the code too
             b.bn_momentum = 0.1f;
-            hpff_resnet_push_units(&b, &net, 0, 0, &mo->seq);
+            hpff_net_push_units(&b, &md->net, 0, 0, &mo->seq);
             u0 = 1;
         }
-        b.bn_momentum = 0.1f;
-        if (cfg->bn_emulate && md->M > 1) {
-            int fwd = (m == 0 || m == md->M - 1) ? 2 : 3;
-            float keep = 1.f;
-            for (int i = 0; i < fwd; i++) keep *= 0.9f;
-            b.bn_momentum = 1.f - keep;
-        }
-        if (u0 <= md->split.last[m]) hpff_resnet_push_units(&b, &net, u0, md->split.last[m], &mo->seq);
+        b.bn_momentum = module_bn_momentum(cfg, m, md->M);
+        if (u0 <= md->split.last[m]) hpff_net_push_units(&b, &md->net, u0, md->split.last[m], &mo->seq);
         hpff_seq_plan_split(&mo->seq, md->n_max);   // outputs outlive the rest (allocate)
         mo->p_end = md->params.total;
     }

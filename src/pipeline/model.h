@@ -11,7 +11,7 @@
 #include "head.h"
 #include "hilo.h"
 #include "ledger.h"
-#include "resnet.h"
+#include "net.h"
 #include "split.h"
 #ifdef __cplusplus
 extern "C" {
@@ -27,7 +27,7 @@ typedef struct hpff_module {
 typedef struct hpff_model {
     const hpff_config *cfg;
     hpff_backend *be;
-    hpff_resnet_spec net;
+    hpff_net_spec net;
     hpff_split split;
     hpff_hilo hilo;
     int M, m0, m1, n_max;       // modules of the network, the range held, the planned batch
@@ -42,9 +42,11 @@ typedef struct hpff_model {
     float *st;                  // (state.total) BN running statistics
     hpff_exec ex;               // arenas, conv workspace and layer scratch as layers see them
     // activations (device), at n_max
-    float *slot[2];             // (slot_floats) module k's activations but its output: slot k % 2
-    float *out[3];              // (out_floats_max) module k's output h: out k % 3
+    float *slot[2];             // (slot_by[i]) module k's activations but its output: slot k % 2
+    float *out[3];              // (out_by[i]) module k's output h: out k % 3
     size_t slot_floats, in_floats_max, out_floats_max;
+    size_t slot_by[2], out_by[3];   // the largest of the held modules using slot / out i (k = m - m0):
+                                //   an unbalanced split (ResNet-152 K=4) has one heavy module
     size_t x_in_floats;         // n_max * |input of module m0|
     float *x_in;                // (n_max, in) the rank's input: images (rank 0) or received h
     int32_t *labels;            // (n_max)
@@ -57,6 +59,13 @@ typedef struct hpff_model {
     float *g0, *g1;             // (largest seq grad_floats) ping-pong gradients of backward sweeps
 } hpff_model;
 
+// The classes Φ and the heads predict: model.classes, or the data's count when it is 0.
+static inline int hpff_model_classes(const hpff_config *cfg, int data_classes) {
+    return cfg->classes > 0 ? cfg->classes : data_classes;
+}
+// The network's cut into local modules (ALGORITHM §2.4) from the configuration alone: M is known
+// before any data or build (the grid of stages and replicas is chosen from it).
+hpff_status hpff_model_split(const hpff_config *cfg, hpff_split *sp);
 // Builds modules [m0, m1] of the network the config describes, for inputs `in` and `classes`,
 // and allocates their memory.
 hpff_status hpff_model_build(hpff_model *md, const hpff_config *cfg, hpff_backend *be,

@@ -8,6 +8,10 @@ set(HPFF_PIPELINE_SOURCES
   src/pipeline/world.c             # MPI start-up and collectives
   src/pipeline/transport_local.c   # one process: nothing to move
   src/pipeline/transport_mpi.c     # host buffers over MPI point-to-point
+  src/pipeline/grid.c              # S stages x R replicas: placement, stage communicators
+  src/pipeline/reducer_mpi.c       # replicas' gradient averages: MPI_Iallreduce on host memory
+  src/pipeline/replicas.c          # replicas' checksum check, BN statistics, gradient buckets
 )
 # Added to libhpff when NCCL is found (CMakeLists.txt).
-set(HPFF_NCCL_SOURCES src/pipeline/transport_nccl.c)
+set(HPFF_NCCL_SOURCES src/pipeline/transport_nccl.c
+                      src/pipeline/reducer_nccl.c)   # replicas' gradient averages: ncclAllReduce

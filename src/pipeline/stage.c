@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
+#include "replicas.h"
 #include "sizes.h"
 #include "system.h"
 
@@ -28,15 +29,15 @@ void hpff_stage_buffers(hpff_stage *s, const hpff_model *md, int m0, int m1, hpf
     const hpff_hilo_module *hm = md->hilo.mod;
     const hpff_module *first = hpff_model_module(md, m0), *last = hpff_model_module(md, m1);
     int n = md->n_max, M = md->M;
-    size_t out_max = 0, grad = 0, u_need = 0;
+    size_t seed_by[2] = {0, 0}, grad = 0, u_need = 0;   // seed k % 2 of the held modules (k = m - m0)
     for (int m = m0; m <= m1; m++) {
         const hpff_module *mo = hpff_model_module(md, m);
-        out_max = hpff_zmax(out_max, numel(mo->seq.out, n));
+        seed_by[(m - m0) % 2] = hpff_zmax(seed_by[(m - m0) % 2], numel(mo->seq.out, n));
         grad = hpff_zmax(grad, mo->seq.grad_floats);
         if (m > m0 && hm[m].push_up) u_need = hpff_zmax(u_need, numel(mo->seq.in, n));
     }
     if (md->cfg->cascade == HPFF_CASCADE_DELAYED && m1 < M - 1) delayed_buffers(&s->d, last, n, l);
-    for (int i = 0; i < 2; i++) s->seed[i] = hpff_ledger_floats(l, "module seed", out_max);
+    for (int i = 0; i < 2; i++) s->seed[i] = hpff_ledger_floats(l, "module seed", seed_by[i]);
     // Φ's cascade part; u_{m-1} of a module after the rank's first goes to the backward sweep's
     // spare gradient buffer (hpff_seq_spare_grad) when that is large enough, else to its own.
     s->cbuf = m1 == M - 1 && hm[M - 1].push_up ? hpff_ledger_floats(l, "final cascade seed", numel(last->seq.out, n)) : NULL;
@@ -46,15 +47,31 @@ void hpff_stage_buffers(hpff_stage *s, const hpff_model *md, int m0, int m1, hpf
     s->u_recv = m1 < M - 1 && hm[m1 + 1].push_up ? hpff_ledger_floats(l, "downstream receive", numel(last->seq.out, n)) : NULL;
 }
 
-size_t hpff_rank_bytes(const hpff_model *md, int m0, int m1) {
-    hpff_ledger l;
-    hpff_ledger_init(&l, md->be, 1);
+// The model's and the stage's buffers of a rank owning [m0, m1], counted into two sizing ledgers.
+static const char *rank_ledgers(const hpff_model *md, int m0, int m1, hpff_ledger *lm, hpff_ledger *ls) {
+    hpff_ledger_init(lm, md->be, 1);
+    hpff_ledger_init(ls, md->be, 1);
     hpff_model v = *md;   // a view: only its buffer fields are written (NULL: sizing)
-    hpff_model_buffers(&v, m0, m1, &l);
+    hpff_model_buffers(&v, m0, m1, lm);
     hpff_stage s;
     memset(&s, 0, sizeof s);
-    hpff_stage_buffers(&s, md, m0, m1, &l);
-    return hpff_ledger_bytes(&l);
+    hpff_stage_buffers(&s, md, m0, m1, ls);
+    return v.work_head;
+}
+
+size_t hpff_rank_bytes(const hpff_model *md, int m0, int m1) {
+    hpff_ledger lm, ls;
+    rank_ledgers(md, m0, m1, &lm, &ls);
+    return hpff_ledger_bytes(&lm) + hpff_ledger_bytes(&ls);
+}
+
+size_t hpff_rank_memory_report(const hpff_model *md, int m0, int m1, FILE *f) {
+    hpff_ledger lm, ls;
+    const char *work_head = rank_ledgers(md, m0, m1, &lm, &ls);
+    const hpff_ledger *both[2] = {&lm, &ls};
+    hpff_ledger_report(both, 2, f);
+    if (work_head) fprintf(f, "  (the head work area is sized by head %s)\n", work_head);
+    return hpff_ledger_bytes(&lm) + hpff_ledger_bytes(&ls);
 }
 
 size_t hpff_stage_bytes(const hpff_stage *s) { return hpff_ledger_bytes(&s->md->mem) + hpff_ledger_bytes(&s->mem); }
@@ -261,13 +278,65 @@ static void delayed_boundary(hpff_stage *s) {
     hpff_module *last = hpff_model_module(md, md->m1);
     size_t pn = last->p_end - last->p_begin;
     if (s->step > 0 && !s->d.pending_ready) delayed_pending(s);
-    if (s->d.pending_ready) md->be->axpy(md->be, md->g + last->p_begin, 1.f, s->d.pending, pn);
+    // with replicas the pending gradient is added after the averages (hpff_stage_end_step marks it)
+    if (s->d.pending_ready && !s->reducer) md->be->axpy(md->be, md->g + last->p_begin, 1.f, s->d.pending, pn);
     s->d.pending_ready = 0;
     md->be->copy(md->be, s->d.shadow, md->p + last->p_begin, pn * sizeof(float));
 }
 
+// ---- replicas: gradient averages ----
+
+// Starts averaging held module k's gradients (its bucket) over the stage's replicas.
+static void start_bucket(hpff_stage *s, int k) {
+    hpff_span sp[8];
+    int n = hpff_replicas_module_spans(s->md, k, sp, 8);
+    char what[64];
+    snprintf(what, sizeof what, "module %d's gradients", s->md->m0 + k);
+    s->reducer->ops->start(s->reducer, sp, n, what);
+    s->reduced = k + 1;
+}
+
+// After held module k's parameter sweep: its average travels while the rank goes on. Not while
+// a step is being recorded as graphs (a replayed step starts them all after its segments).
+static void reduce_module(hpff_stage *s, int k) {
+    if (s->reducer && !s->graph.recording) start_bucket(s, k);
+}
+
+// The pending boundary gradient's average over the replicas, once (the span is the same on
+// every replica of the stage).
+static void start_pending(hpff_stage *s) {
+    hpff_span sp = {s->d.pending, hpff_stage_boundary_params(s)};
+    char what[80];
+    snprintf(what, sizeof what, "module %d's delayed boundary gradient", s->md->m1);
+    s->reducer->ops->start(s->reducer, &sp, 1, what);
+    s->d.pending_avg = 1;
+}
+
+// The end of a step's gradients with replicas: the averages not yet started (graph replays),
+// the owed boundary gradient's own average, waiting for all, then adding the boundary gradient.
+static void average(hpff_stage *s, hpff_step_stats *st) {
+    hpff_model *md = s->md;
+    if (!s->reducer) return;
+    for (int k = s->reduced; k < md->m1 - md->m0 + 1; k++) start_bucket(s, k);
+    if (s->d.pending_add && !s->d.pending_avg) start_pending(s);
+    s->reducer->ops->finish(s->reducer);
+    if (s->d.pending_add) {
+        hpff_module *last = hpff_model_module(md, md->m1);
+        md->be->axpy(md->be, md->g + last->p_begin, 1.f, s->d.pending, last->p_end - last->p_begin);
+    }
+    s->d.pending_add = s->d.pending_avg = 0;
+    s->reduced = 0;
+    st->t_wait_reduce = s->reducer->wait_s;
+    s->reducer->wait_s = 0;
+}
+
 void hpff_stage_flush(hpff_stage *s) {
-    if (s->delayed && s->boundary_up && s->step > 0 && !s->d.pending_ready) delayed_pending(s);
+    if (!(s->delayed && s->boundary_up && s->step > 0 && !s->d.pending_ready)) return;
+    delayed_pending(s);
+    if (!s->reducer) return;
+    start_pending(s);   // averaged now: the checkpoint holds what every replica adds
+    s->reducer->ops->finish(s->reducer);
+    s->reducer->wait_s = 0;
 }
 
 // The data sweep of module k for u_{m-1} = VJP_in(F_m; c_m), one hop: into the previous
@@ -312,6 +381,7 @@ static void module_step(hpff_stage *s, int k, int n, walk *w, hpff_step_stats *s
     phase(s, mo->m, HPFF_PHASE_HEADS);
     if (w->prev) {
         param_sweep(md, w->prev, n, w->pa, w->prev_seed);
+        reduce_module(s, k - 1);
         phase(s, w->prev->m, HPFF_PHASE_PARAMS);
     }
     *w = (walk){h, mo, a, S};
@@ -320,6 +390,9 @@ static void module_step(hpff_stage *s, int k, int n, walk *w, hpff_step_stats *s
 // The host-side effects of a step (a replayed step redoes these; stage_graph.c).
 void hpff_stage_end_step(hpff_stage *s, int n, hpff_step_stats *st) {
     st->has_final = s->md->final != NULL;
+    // replicas: a delayed boundary owes the previous step's gradient from the second step on
+    // (made inside this step, or by a flush before it); it is added after the averages
+    s->d.pending_add = s->reducer && s->delayed && s->boundary_up && s->step > 0;
     s->d.pending_ready = 0;   // a delayed boundary's pending gradient was made and applied
     s->d.prev_n = n;
     s->step++;
@@ -342,6 +415,7 @@ void hpff_stage_compute(hpff_stage *s, int n, hpff_step_stats *st) {
     phase(s, -1, HPFF_PHASE_BEGIN);
     param_sweep(md, w.prev, n, w.pa, w.prev_seed);
     if (s->boundary_up && s->delayed) delayed_boundary(s);
+    reduce_module(s, md->m1 - md->m0);
     phase(s, w.prev->m, HPFF_PHASE_PARAMS);
     hpff_stage_end_step(s, n, st);
 }
@@ -362,6 +436,7 @@ void hpff_stage_step(hpff_stage *s, const float *x_host, const int32_t *y_host, 
                      hpff_step_stats *st) {
     double t0 = hpff_now();
     stage_grads(s, x_host, y_host, n, st);
+    average(s, st);
     hpff_model_sgd(s->md, lr);
     read_stats(s, st, 1);   // after the update is queued, so the device never waits on the host
     st->t_total = hpff_now() - t0;
@@ -371,6 +446,7 @@ void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host,
                       hpff_step_stats *st) {
     double t0 = hpff_now();
     stage_grads(s, x_host, y_host, n, st);
+    average(s, st);
     read_stats(s, st, 1);
     st->t_total = hpff_now() - t0;
 }

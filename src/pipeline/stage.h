@@ -8,6 +8,7 @@
 #define HPFF_STAGE_H
 #include "ledger.h"
 #include "model.h"
+#include "reducer.h"
 #include "stage_graph.h"
 #include "transport.h"
 #ifdef __cplusplus
@@ -23,6 +24,7 @@ typedef struct hpff_step_stats {
     int final_correct1, final_correct5;
     hpff_head_stats il[HPFF_MAX_MODULES], cl[HPFF_MAX_MODULES];   // by global module index
     double t_total, t_wait_down, t_wait_up, t_wait_send;
+    double t_wait_reduce;                   // replicas: the host's wait for the gradient averages
 } hpff_step_stats;
 
 // The phases of one module's work in a step, as the phase hook reports them.
@@ -46,6 +48,9 @@ typedef struct hpff_delayed {
     float *shadow;          // (2 * pn) F_m1's parameters of the previous step | swap space
     float *pending;         // (pn) F_m1's gradient from the previous step's u, computed early
     int pending_ready;      //   (checkpoints save it, so delayed resume is exact)
+    int pending_avg;        // replicas: pending already holds the replicas' average (made by a
+                            //   flush, or read from a checkpoint)
+    int pending_add;        // replicas: this step's pending gradient is added after the averages
     int prev_n;             // batch of the previous step
 } hpff_delayed;
 
@@ -56,7 +61,8 @@ typedef struct hpff_stage {
     int boundary_up;        // a cascade gradient arrives from downstream for module m1
     long step;              // training steps done
     hpff_ledger mem;        // the buffers below, by role
-    float *seed[2];         // (out_floats_max) c, then (a + c) [+ u], of the two modules in flight
+    float *seed[2];         // (largest output of the held modules k = m - m0 with k % 2 = i) c, then
+                            // (a + c) [+ u], of the two modules in flight
     float *cbuf;            // (n_max, out of M-1) Φ's cascade seed w_C dℓF (rank owning M-1, else NULL)
     float *ubuf;            // (n_max, largest in) u_{m-1} when it stays on the rank and g0/g1 are too
                             //   small (else NULL)
@@ -67,6 +73,10 @@ typedef struct hpff_stage {
     hpff_stage_graph graph; // backend.graph: recorded steps (stage_graph.h)
     hpff_phase_hook on_phase;   // optional: told where each module's phases end (profiling;
     void *phase_ctx;            //   it may synchronise the device, so graphs are off while set)
+    hpff_reducer *reducer;      // replicas of the pipeline (PP x DP): averages every module's
+                                //   gradients over this stage's replicas before the update
+                                //   (NULL: one replica); set by the caller, not owned
+    int reduced;                // held modules whose average this step has started
 } hpff_stage;
 
 // mean/std (img_c channels): the dataset normalisation, for the reconstruction target
@@ -81,13 +91,20 @@ void hpff_stage_buffers(hpff_stage *s, const hpff_model *md, int m0, int m1, hpf
 // Bytes of every buffer a rank owning modules [m0, m1] allocates, the model's and the stage's,
 // counted without allocating from a model that holds those modules (e.g. hpff_model_size_all).
 size_t hpff_rank_bytes(const hpff_model *md, int m0, int m1);
+// The same buffers by role (hpff_ledger_report) on f; returns their bytes.
+size_t hpff_rank_memory_report(const hpff_model *md, int m0, int m1, FILE *f);
 // Bytes the rank allocated (model and stage), and one line per buffer role.
 size_t hpff_stage_bytes(const hpff_stage *s);
 void hpff_stage_memory_report(const hpff_stage *s, FILE *f);
-// One training step. Rank 0 passes the host batch; other ranks pass NULLs and receive it.
+// One training step. Rank 0 passes the host batch; other ranks pass NULLs and receive it. With
+// replicas (s->reducer) each module's gradients are averaged over the stage's replicas, the
+// average of a module starting as soon as its parameter sweep ends; on a delayed boundary the
+// boundary gradient owed from the previous step is averaged on its own and added after
+// (G = avg(g) + avg(pending), which for one replica is g + pending as before).
 void hpff_stage_step(hpff_stage *s, const float *x_host, const int32_t *y_host, int n, float lr,
                      hpff_step_stats *st);
-// The step without the optimizer update: every gradient of this rank's parameters for the batch.
+// The step without the optimizer update: every gradient of this rank's parameters for the batch
+// (averaged over the replicas where there are some).
 void hpff_stage_grads(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
                       hpff_step_stats *st);
 // The device work of one training step after its input arrived (ARCHITECTURE.md, one step on
@@ -100,7 +117,8 @@ void hpff_stage_end_step(hpff_stage *s, int n, hpff_step_stats *st);
 void hpff_stage_eval(hpff_stage *s, const float *x_host, const int32_t *y_host, int n,
                      hpff_step_stats *st);
 // Delayed mode, between steps: receives the pending cascade gradient and turns it into the
-// boundary module's pending parameter gradient (done before a checkpoint is written).
+// boundary module's pending parameter gradient (done before a checkpoint is written); with
+// replicas it is averaged over them at once (collective over the stage's replicas).
 void hpff_stage_flush(hpff_stage *s);
 // Ends training: consumes a delayed cascade gradient that will never be applied.
 void hpff_stage_finish(hpff_stage *s);

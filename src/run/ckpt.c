@@ -2,6 +2,7 @@
 #include "ckpt.h"
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,27 +27,57 @@ static char *tensor_table(const hpff_model *md) {
     return s;
 }
 
-static int write_floats(hid_t f, const char *name, const float *dev, size_t count, hpff_backend *be) {
-    float *host = hpff_xmalloc((count ? count : 1) * sizeof(float));
-    be->to_host(be, host, dev, count * sizeof(float));
+// The tensors' PyTorch shapes as text: "name 64x3x7x7\n" per tensor (hpff_weights_export reads it).
+static char *shapes_text(const hpff_model *md) {
+    size_t cap = 256 + (size_t)(md->params.n + md->state.n) * 180, len = 0;
+    char *s = hpff_xmalloc(cap), dims[64];
+    s[0] = 0;
+    const hpff_registry *regs[2] = {&md->params, &md->state};
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < regs[r]->n; i++) {
+            hpff_tensor_shape_text(&regs[r]->t[i], dims, sizeof dims);
+            len += (size_t)snprintf(s + len, cap - len, "%s %s\n", regs[r]->t[i].name, dims);
+        }
+    return s;
+}
+
+// Every dataset is chunked (at most 4 MiB a chunk) with HDF5's Fletcher-32 filter, so a flipped
+// bit in a tensor fails the read (HDF5 checks the checksum of each chunk it reads); the file's
+// metadata (superblock, object headers with the attributes, chunk index) carries checksums of its
+// own in the newest file format, chosen in create_file.
+static hid_t checked_dcpl(size_t count, size_t elem) {
+    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    if (count == 0) return p;
+    size_t most = ((size_t)4 << 20) / elem;
+    hsize_t chunk[1] = {count < most ? count : most};
+    if (H5Pset_chunk(p, 1, chunk) < 0 || H5Pset_fletcher32(p) < 0) {
+        H5Pclose(p);
+        return -1;
+    }
+    return p;
+}
+
+static int write_array(hid_t f, const char *name, hid_t type, const void *host, size_t count, size_t elem) {
     hsize_t dims[1] = {count};
-    hid_t sp = H5Screate_simple(1, dims, NULL);
-    hid_t ds = H5Dcreate2(f, name, H5T_NATIVE_FLOAT, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = ds >= 0 && H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host) >= 0;
+    hid_t sp = H5Screate_simple(1, dims, NULL), dcpl = checked_dcpl(count, elem);
+    hid_t ds = dcpl < 0 ? -1 : H5Dcreate2(f, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    int ok = ds >= 0 && (count == 0 || H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, host) >= 0);
     if (ds >= 0) H5Dclose(ds);
+    if (dcpl >= 0) H5Pclose(dcpl);
     H5Sclose(sp);
+    return ok;
+}
+
+static int write_floats(hid_t f, const char *name, const float *dev, size_t count, hpff_backend *be) {
+    float *host = hpff_xmalloc((count ? count : 1) * sizeof(float));   // (count)
+    be->to_host(be, host, dev, count * sizeof(float));
+    int ok = write_array(f, name, H5T_NATIVE_FLOAT, host, count, sizeof(float));
     free(host);
     return ok;
 }
 
 static int write_text(hid_t f, const char *name, const char *text) {
-    hsize_t dims[1] = {strlen(text) + 1};
-    hid_t sp = H5Screate_simple(1, dims, NULL);
-    hid_t ds = H5Dcreate2(f, name, H5T_NATIVE_CHAR, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = ds >= 0 && H5Dwrite(ds, H5T_NATIVE_CHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, text) >= 0;
-    if (ds >= 0) H5Dclose(ds);
-    H5Sclose(sp);
-    return ok;
+    return write_array(f, name, H5T_NATIVE_CHAR, text, strlen(text) + 1, 1);
 }
 
 static int write_attr_double(hid_t f, const char *name, double v) {
@@ -68,23 +99,35 @@ static char *config_text(const hpff_config *cfg) {
     return buf;
 }
 
-hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_stage *s, const hpff_config *cfg,
-                                 const hpff_ckpt_pos *pos, int rank, int size, const char *ranges) {
+// Creates `tmp` exclusively (O_CREAT | O_EXCL: an existing file or symbolic link of that name
+// is never followed or reused) in the newest HDF5 format, whose metadata is checksummed. A
+// leftover of a killed writer is removed first: the run-dir lock makes this run its only writer.
+static hid_t create_file(const char *tmp) {
+    unlink(tmp);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    return f;
+}
+
+// Flushes `path` to stable storage, so a rename never points at data still in the page cache.
+static int sync_file(const char *path) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return 0;
+    int ok = fsync(fd) == 0;
+    close(fd);
+    return ok;
+}
+
+static int write_contents(hid_t f, const hpff_stage *s, const hpff_config *cfg, const hpff_ckpt_pos *pos,
+                          int rank, int size, const char *ranges, const float *bn_replicas) {
     const hpff_model *md = s->md;
-    char sd[768], path[800], tmp[820];
-    step_dir(sd, sizeof sd, dir, pos->step);
-    if (hpff_mkdir_p(sd) != 0)
-        return hpff_status_fail("cannot create checkpoint folder '%s': %s", sd, strerror(errno));
-    snprintf(path, sizeof path, "%s/rank%d.h5", sd, rank);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return hpff_status_fail("cannot create checkpoint file '%s'", tmp);
-    char *table = tensor_table(md), *conf = config_text(cfg);
+    char *table = tensor_table(md), *conf = config_text(cfg), *shapes = shapes_text(md);
     int ok = write_floats(f, "params", md->p, md->params.total, md->be) &&
              write_floats(f, "momentum", md->mom, md->params.total, md->be) &&
              write_floats(f, "state", md->st, md->state.total, md->be) &&
-             write_text(f, "tensors", table) && write_text(f, "config", conf) &&
+             write_text(f, "tensors", table) && write_text(f, "shapes", shapes) && write_text(f, "config", conf) &&
              write_text(f, "ranges", ranges) &&
              write_attr_double(f, "step", (double)pos->step) && write_attr_double(f, "epoch", pos->epoch) &&
              write_attr_double(f, "batch", pos->batch) && write_attr_double(f, "best_err", pos->best_err) &&
@@ -92,12 +135,37 @@ hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_stage *s, const hpf
              write_attr_double(f, "opt_first", md->opt_first) && write_attr_double(f, "rank", rank) &&
              write_attr_double(f, "ranks", size) && write_attr_double(f, "m0", md->m0) &&
              write_attr_double(f, "m1", md->m1) && write_attr_double(f, "modules", md->M) &&
-             write_attr_double(f, "pending_ready", s->d.pending_ready);
+             write_attr_double(f, "pending_ready", s->d.pending_ready) &&
+             write_attr_double(f, "replicas", pos->replicas > 0 ? pos->replicas : 1);
     if (ok && s->d.pending)   // delayed mode: the boundary gradient owed to the next step
         ok = write_floats(f, "pending", s->d.pending, hpff_stage_boundary_params(s), md->be);
+    if (ok && bn_replicas)   // replicas: each one's BN statistics ("state" is replica 0's)
+        ok = write_array(f, "state_replicas", H5T_NATIVE_FLOAT, bn_replicas,
+                         (size_t)pos->replicas * md->state.total, sizeof(float));
     free(table);
     free(conf);
+    free(shapes);
+    return ok;
+}
+
+hpff_status hpff_ckpt_write_rank(const char *dir, const hpff_stage *s, const hpff_config *cfg,
+                                 const hpff_ckpt_pos *pos, int rank, int size, const char *ranges,
+                                 const float *bn_replicas) {
+    char sd[768], path[800], tmp[820];
+    step_dir(sd, sizeof sd, dir, pos->step);
+    if (hpff_mkdir_p(sd) != 0)
+        return hpff_status_fail("cannot create checkpoint folder '%s': %s", sd, strerror(errno));
+    snprintf(path, sizeof path, "%s/rank%d.h5", sd, rank);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = create_file(tmp);
+    if (f < 0) {
+        unlink(tmp);   // a full disk can leave an empty file behind a failed create
+        return hpff_status_fail("cannot create checkpoint file '%s' (disk full, or not writable?)", tmp);
+    }
+    int ok = write_contents(f, s, cfg, pos, rank, size, ranges, bn_replicas);
     if (H5Fclose(f) < 0) ok = 0;
+    if (ok && !sync_file(tmp)) ok = 0;
     if (!ok) {
         unlink(tmp);
         return hpff_status_fail("writing checkpoint '%s' failed (disk full?)", tmp);
@@ -121,9 +189,13 @@ static int is_complete(const char *dir, const char *entry) {
     return access(p, F_OK) == 0;
 }
 
+// Removes one step folder, its COMPLETE marker first: an interrupted removal never leaves a
+// step that looks complete with files missing.
 static void remove_step(const char *dir, long step) {
     char sd[768], p[1024];
     step_dir(sd, sizeof sd, dir, step);
+    snprintf(p, sizeof p, "%s/COMPLETE", sd);
+    unlink(p);
     DIR *d = opendir(sd);
     if (!d) return;
     struct dirent *e;
@@ -136,39 +208,63 @@ static void remove_step(const char *dir, long step) {
     rmdir(sd);
 }
 
-hpff_status hpff_ckpt_mark_complete(const char *dir, long step, int keep) {
-    char sd[768], p[800], tmp[820];
-    step_dir(sd, sizeof sd, dir, step);
+// Writes the COMPLETE marker of `sd` (temporary, synced, renamed, folder synced).
+static hpff_status write_marker(const char *sd, long step) {
+    char p[800], tmp[820], line[32];
     snprintf(p, sizeof p, "%s/COMPLETE", sd);
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return hpff_status_fail("cannot write '%s': %s", tmp, strerror(errno));
-    fprintf(f, "%ld\n", step);
-    if (fclose(f) != 0 || rename(tmp, p) != 0)
-        return hpff_status_fail("cannot complete checkpoint '%s': %s", sd, strerror(errno));
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return hpff_status_fail("cannot write '%s': %s", tmp, strerror(errno));
+    int len = snprintf(line, sizeof line, "%ld\n", step);
+    int ok = write(fd, line, (size_t)len) == len && fsync(fd) == 0;
+    int err = errno;
+    if (close(fd) != 0) ok = 0;
+    if (ok && rename(tmp, p) != 0) { ok = 0; err = errno; }
+    if (!ok) {
+        unlink(tmp);
+        return hpff_status_fail("cannot complete checkpoint '%s': %s", sd, strerror(err));
+    }
+    sync_file(sd);   // the rename itself reaches the disk
+    return hpff_status_ok();
+}
+
+hpff_status hpff_ckpt_mark_complete(const char *dir, long step, int keep) {
+    char sd[768];
+    step_dir(sd, sizeof sd, dir, step);
+    hpff_status st = write_marker(sd, step);
+    if (st.code) return st;
     // Keep the newest `keep` complete steps; drop older ones and incomplete leftovers.
-    DIR *d = opendir(dir);
-    if (!d) return hpff_status_ok();
     long steps[4096];
+    int n = hpff_ckpt_list(dir, steps, 4096, 0), kept = 1;   // this step
+    for (int i = 0; i < n && i < 4096; i++) {   // newest first
+        if (steps[i] >= step) continue;
+        char name[64];
+        snprintf(name, sizeof name, "step-%09ld", steps[i]);
+        if (!is_complete(dir, name) || ++kept > keep) remove_step(dir, steps[i]);
+    }
+    return hpff_status_ok();
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x < y) - (x > y);
+}
+
+int hpff_ckpt_list(const char *dir, long *steps, int max, int complete_only) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
     int n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) && n < 4096) {
+    while ((e = readdir(d))) {
         long s = parse_step(e->d_name);
-        if (s >= 0 && s < step) steps[n++] = is_complete(dir, e->d_name) ? s : -2 - s;
+        if (s < 0 || (complete_only && !is_complete(dir, e->d_name))) continue;
+        if (n < max) steps[n] = s;
+        n++;
     }
     closedir(d);
-    int newer = 1;   // this step
-    for (int pass = 0; pass < n; pass++) {   // newest first
-        int best = -1;
-        for (int i = 0; i < n; i++)
-            if (steps[i] >= 0 && (best < 0 || steps[i] > steps[best])) best = i;
-        if (best < 0) break;
-        if (++newer > keep) remove_step(dir, steps[best]);
-        steps[best] = -1;
-    }
-    for (int i = 0; i < n; i++)
-        if (steps[i] <= -2) remove_step(dir, -2 - steps[i]);
-    return hpff_status_ok();
+    if (steps && n > 0) qsort(steps, (size_t)(n < max ? n : max), sizeof(long), cmp_desc);
+    return n;
 }
 
 long hpff_ckpt_latest(const char *dir) {
@@ -182,6 +278,15 @@ long hpff_ckpt_latest(const char *dir) {
     }
     closedir(d);
     return best;
+}
+
+void hpff_ckpt_remove_all(const char *dir) {
+    long steps[4096];
+    int n;
+    while ((n = hpff_ckpt_list(dir, steps, 4096, 0)) > 0) {
+        for (int i = 0; i < n && i < 4096; i++) remove_step(dir, steps[i]);
+        if (n <= 4096) break;
+    }
 }
 
 static int read_attr_double(hid_t f, const char *name, double *v) {
@@ -232,6 +337,25 @@ static hpff_status stored_config(const char *text, hpff_config *out) {
     return st;
 }
 
+hpff_status hpff_ckpt_check_config(const char *dir, long step, const hpff_config *cfg) {
+    char sd[768], path[800];
+    step_dir(sd, sizeof sd, dir, step);
+    snprintf(path, sizeof path, "%s/rank0.h5", sd);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return hpff_status_fail("checkpoint '%s' is missing or not an HDF5 file", path);
+    char *conf = read_text(f, "config");
+    H5Fclose(f);
+    if (!conf) return hpff_status_fail("checkpoint '%s' lacks its config", path);
+    hpff_config old;
+    hpff_status st = stored_config(conf, &old);
+    free(conf);
+    char why[1024] = "";
+    if (!st.code && hpff_config_diff_model(&old, cfg, why, sizeof why))
+        st = hpff_status_fail("checkpoint '%s' is from an incompatible configuration (checkpoint vs now):\n%s", path, why);
+    return st;
+}
+
 void hpff_ckpt_read_ranges(const char *dir, long step, char *ranges, size_t n) {
     char sd[768], path[800];
     step_dir(sd, sizeof sd, dir, step);
@@ -246,8 +370,32 @@ void hpff_ckpt_read_ranges(const char *dir, long step, char *ranges, size_t n) {
     H5Fclose(f);
 }
 
+// Replica `replica`'s own BN statistics from "state_replicas", where the file holds them.
+static int read_replica_bn(hid_t f, hpff_model *md, int replica) {
+    size_t n = md->state.total;
+    if (H5Lexists(f, "state_replicas", H5P_DEFAULT) <= 0 || n == 0) return 1;
+    hid_t ds = H5Dopen2(f, "state_replicas", H5P_DEFAULT);
+    if (ds < 0) return 0;
+    hid_t sp = H5Dget_space(ds);
+    hssize_t total = H5Sget_simple_extent_npoints(sp);
+    int ok = total > 0 && (size_t)total % n == 0;
+    if (ok && (size_t)replica < (size_t)total / n) {
+        hsize_t off[1] = {(hsize_t)replica * n}, cnt[1] = {n};
+        hid_t mem = H5Screate_simple(1, cnt, NULL);
+        float *host = hpff_xmalloc(n * sizeof(float));   // (state floats)
+        ok = H5Sselect_hyperslab(sp, H5S_SELECT_SET, off, NULL, cnt, NULL) >= 0 &&
+             H5Dread(ds, H5T_NATIVE_FLOAT, mem, sp, H5P_DEFAULT, host) >= 0;
+        if (ok) md->be->to_device(md->be, md->st, host, n * sizeof(float));
+        free(host);
+        H5Sclose(mem);
+    }
+    H5Sclose(sp);
+    H5Dclose(ds);
+    return ok;
+}
+
 hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const hpff_config *cfg,
-                                int rank, int size, hpff_ckpt_pos *pos) {
+                                int rank, int size, int replica, hpff_ckpt_pos *pos) {
     hpff_model *md = s->md;
     char sd[768], path[800];
     step_dir(sd, sizeof sd, dir, step);
@@ -262,8 +410,8 @@ hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const
         !read_attr_double(f, "m1", &m1)) {
         st = hpff_status_fail("checkpoint '%s' lacks the config, tensor table or partition", path);
     } else if ((int)ranks != size) {
-        st = hpff_status_fail("checkpoint '%s' was written by %d ranks; this run has %d. Resume with mpirun -np %d",
-                              path, (int)ranks, size, (int)ranks);
+        st = hpff_status_fail("checkpoint '%s' was written by %d pipeline stages; this run has %d. Resume with "
+                              "pipeline.stages = %d and mpirun -np a multiple of it", path, (int)ranks, size, (int)ranks);
     } else if ((int)m0 != md->m0 || (int)m1 != md->m1) {
         st = hpff_status_fail("checkpoint '%s': rank %d owned modules %d..%d, now %d..%d; set pipeline.ranges to the old partition",
                               path, rank, (int)m0, (int)m1, md->m0, md->m1);
@@ -272,18 +420,19 @@ hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const
         st = stored_config(conf, &old);
         char why[1024] = "";
         if (!st.code && hpff_config_diff_model(&old, cfg, why, sizeof why))
-            st = hpff_status_fail("checkpoint '%s' is from an incompatible configuration:\n%s", path, why);
+            st = hpff_status_fail("checkpoint '%s' is from an incompatible configuration (checkpoint vs now):\n%s", path, why);
         else if (!st.code && strcmp(table, mine) != 0)
             st = hpff_status_fail("checkpoint '%s' holds a different tensor layout than this model", path);
     }
     if (!st.code) {
         int ok = read_floats(f, "params", md->p, md->params.total, md->be) &&
                  read_floats(f, "momentum", md->mom, md->params.total, md->be) &&
-                 read_floats(f, "state", md->st, md->state.total, md->be);
+                 read_floats(f, "state", md->st, md->state.total, md->be) && read_replica_bn(f, md, replica);
         double pr = 0;
         if (ok && s->d.pending && read_attr_double(f, "pending_ready", &pr) && pr > 0) {
             ok = read_floats(f, "pending", s->d.pending, hpff_stage_boundary_params(s), md->be);
             s->d.pending_ready = ok;
+            s->d.pending_avg = ok;   // the replicas' average where there were several: added as it is
         }
         if (!ok) st = hpff_status_fail("checkpoint '%s': arrays unreadable or of the wrong size", path);
     }
@@ -295,6 +444,7 @@ hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const
         read_attr_double(f, "best_epoch", &v); pos->best_epoch = (int)v;
         read_attr_double(f, "wall", &pos->wall);
         read_attr_double(f, "opt_first", &v); md->opt_first = (int)v;
+        pos->replicas = read_attr_double(f, "replicas", &v) && v >= 1 ? (int)v : 1;
     }
     free(conf);
     free(table);
@@ -388,4 +538,117 @@ hpff_status hpff_ckpt_load_named(const char *dir, long step, const hpff_registry
     free(seen[0]);
     free(seen[1]);
     return st;
+}
+
+// ---------------------------------------------------------------- verification -------------
+
+typedef struct verify_ctx {
+    char why[400];
+    int unchecked;   // datasets without a checksum (written before checksums existed)
+} verify_ctx;
+
+// Reads a 1-D dataset whole, a block at a time: HDF5 verifies each chunk's Fletcher-32.
+static int verify_dataset(hid_t ds, const char *name, verify_ctx *v) {
+    hid_t sp = H5Dget_space(ds), ftype = H5Dget_type(ds);
+    hid_t mtype = ftype < 0 ? -1 : H5Tget_native_type(ftype, H5T_DIR_ASCEND);
+    hid_t dcpl = H5Dget_create_plist(ds);
+    hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    int ok = n >= 0 && mtype >= 0 && H5Sget_simple_extent_ndims(sp) <= 1, checked = 0;
+    if (ok && dcpl >= 0) {
+        unsigned flags = 0;
+        checked = H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, NULL, NULL, 0, NULL, NULL) >= 0;
+    }
+    if (ok && n > 0 && !checked) v->unchecked++;
+    size_t elem = ok ? H5Tget_size(mtype) : 1, block = ((size_t)4 << 20) / (elem ? elem : 1);
+    void *buf = hpff_xmalloc(block * elem);
+    for (hsize_t at = 0; ok && at < (hsize_t)n; at += block) {
+        hsize_t cnt = (hsize_t)n - at < block ? (hsize_t)n - at : block;
+        hid_t ms = H5Screate_simple(1, &cnt, NULL);
+        ok = H5Sselect_hyperslab(sp, H5S_SELECT_SET, &at, NULL, &cnt, NULL) >= 0 &&
+             H5Dread(ds, mtype, ms, sp, H5P_DEFAULT, buf) >= 0;
+        H5Sclose(ms);
+    }
+    free(buf);
+    if (!ok) snprintf(v->why, sizeof v->why, "dataset '%s' fails its checksum or cannot be read", name);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (mtype >= 0) H5Tclose(mtype);
+    if (ftype >= 0) H5Tclose(ftype);
+    if (sp >= 0) H5Sclose(sp);
+    return ok;
+}
+
+static herr_t verify_member(hid_t g, const char *name, const H5L_info_t *info, void *arg) {
+    (void)info;
+    verify_ctx *v = arg;
+    hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
+    if (ds < 0) {
+        snprintf(v->why, sizeof v->why, "object '%s' cannot be opened", name);
+        return -1;
+    }
+    int ok = verify_dataset(ds, name, v);
+    H5Dclose(ds);
+    return ok ? 0 : -1;
+}
+
+// Opens one rank file and reads every dataset and the position attributes.
+static int verify_file(const char *path, int *ranks, verify_ctx *v) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        snprintf(v->why, sizeof v->why, "%s", access(path, F_OK) == 0 ? "not a readable HDF5 file (truncated?)"
+                                                                        : "the file is missing");
+        return 0;
+    }
+    double r = 0, x = 0;
+    const char *attrs[] = {"step", "epoch", "batch", "best_err", "best_epoch", "wall", "m0", "m1"};
+    int ok = read_attr_double(f, "ranks", &r) && r >= 1;
+    for (size_t i = 0; ok && i < sizeof attrs / sizeof attrs[0]; i++) ok = read_attr_double(f, attrs[i], &x);
+    if (!ok) snprintf(v->why, sizeof v->why, "its position attributes cannot be read");
+    if (ok) ok = H5Literate(f, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, verify_member, v) >= 0;
+    if (ok && ranks) *ranks = (int)r;
+    H5Fclose(f);
+    return ok;
+}
+
+int hpff_ckpt_verify(const char *dir, long step, char *why, size_t n) {
+    char sd[768], path[800];
+    step_dir(sd, sizeof sd, dir, step);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    verify_ctx v = {"", 0};
+    int ranks = 1, ok = 1;
+    for (int rank = 0; ok && rank < ranks; rank++) {
+        snprintf(path, sizeof path, "%s/rank%d.h5", sd, rank);
+        ok = verify_file(path, rank == 0 ? &ranks : NULL, &v);
+        if (!ok) snprintf(why, n, "%s: %s", path, v.why);
+    }
+    if (ok && v.unchecked) snprintf(why, n, "%s: written without checksums (an older hpff_pipe); read but not verified", sd);
+    else if (ok) why[0] = 0;
+    return ok;
+}
+
+// Renames a damaged step so that it is never taken again and the steps re-trained after the
+// fallback cannot mix with its files; kept for inspection.
+static void set_aside(const char *dir, long step) {
+    char sd[768], to[800];
+    step_dir(sd, sizeof sd, dir, step);
+    snprintf(to, sizeof to, "%s/damaged-step-%09ld", dir, step);
+    if (rename(sd, to) == 0)
+        fprintf(stderr, "hpff_pipe: moved the damaged checkpoint to %s\n", to);
+}
+
+long hpff_ckpt_latest_intact(const char *dir, FILE *log) {
+    long steps[64];
+    int n = hpff_ckpt_list(dir, steps, 64, 1);
+    char why[1024];
+    for (int i = 0; i < n && i < 64; i++) {
+        if (hpff_ckpt_verify(dir, steps[i], why, sizeof why)) {
+            if (why[0] && log) fprintf(log, "hpff_pipe: note: %s\n", why);
+            if (i > 0 && log)
+                fprintf(log, "hpff_pipe: falling back to the previous complete checkpoint, step %ld%s\n", steps[i],
+                        i > 1 ? " (the newer ones are damaged)" : "");
+            for (int k = 0; k < i; k++) set_aside(dir, steps[k]);
+            return steps[i];
+        }
+        if (log) fprintf(log, "hpff_pipe: checkpoint step %ld is damaged: %s\n", steps[i], why);
+    }
+    return n > 0 ? -2 : -1;
 }

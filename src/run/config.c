@@ -44,11 +44,13 @@ typedef struct key_def {
 #define NAMES(var, count, ...)                                                              \
     static const char *const var[] = {__VA_ARGS__, NULL};                                    \
     _Static_assert(sizeof var / sizeof var[0] == (count) + 1, #var " does not match its enum")
-NAMES(k_arch, HPFF_ARCH_COUNT, "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110");
+NAMES(k_arch, HPFF_ARCH_COUNT, "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+      "resnet50", "resnet101", "resnet152", "resnext101_32x8d", "vgg13");
 NAMES(k_augment, HPFF_AUGMENT_COUNT, "auto", "cifar", "svhn", "stl", "imagenet", "none");
 NAMES(k_method, HPFF_METHOD_COUNT, "bp", "dgl", "infopro", "predsim");
 NAMES(k_schedule, HPFF_SCHEDULE_COUNT, "cifar_cosine", "cosine", "constant");
 NAMES(k_nan_policy, HPFF_NAN_COUNT, "abort", "ignore");
+NAMES(k_resume, HPFF_RESUME_COUNT, "off", "auto");
 NAMES(k_split, HPFF_SPLIT_COUNT, "code", "paper", "even", "list");
 NAMES(k_pff_levels, HPFF_PFF_LEVELS_COUNT, "both", "cascade");
 NAMES(k_il_loss, HPFF_IL_LOSS_COUNT, "code", "full");
@@ -56,11 +58,12 @@ NAMES(k_dgl_aux, HPFF_DGL_AUX_COUNT, "port", "official");
 NAMES(k_infopro_aux, HPFF_INFOPRO_AUX_COUNT, "2c2f", "1c2f");
 NAMES(k_infopro_mode, HPFF_INFOPRO_MODE_COUNT, "ce", "contrast");
 NAMES(k_predsim_variant, HPFF_PREDSIM_VARIANT_COUNT, "port", "official");
-NAMES(k_pff_rec, HPFF_PFF_REC_COUNT, "code", "shared", "output");
+NAMES(k_pff_rec, HPFF_PFF_REC_COUNT, "code", "shared", "output", "decoders");
 NAMES(k_cascade, HPFF_CASCADE_COUNT, "strict", "delayed");
 NAMES(k_transport, HPFF_TRANSPORT_COUNT, "auto", "local", "mpi", "nccl");
 NAMES(k_balance, HPFF_BALANCE_COUNT, "measure", "flops");
 NAMES(k_device, HPFF_DEVICE_COUNT, "auto", "cpu", "cuda");
+NAMES(k_cpu_conv, HPFF_CPU_CONV_COUNT, "auto", "dnnl", "im2col");
 
 static const char *const k_sections[] = {"model", "data", "train", "local", "pipeline", "backend"};
 #define N_SECTIONS (sizeof k_sections / sizeof k_sections[0])
@@ -68,9 +71,19 @@ static const char *const k_sections[] = {"model", "data", "train", "local", "pip
 static const key_def k_keys[] = {
     // [model]
     ENUM("model", arch, "resnet32", k_arch, 1,
-         "CIFAR-style ResNet, 6n+2 layers: 3 stages of n BasicBlocks (§2.1)"),
+         "CIFAR-style ResNet (6n+2 layers, 3 stages of n BasicBlocks, §2.1), ImageNet bottleneck ResNet / "
+         "ResNeXt in torchvision's layout (§2.2), or VGG13 with batch norm (§2.3)"),
     NUM("model", width, KEY_INT, "16", 1, NOHI, 1,
-        "channels of the stem and stage 1; stages 2 and 3 double it (16 in the paper, §2.1)"),
+        "channels of the stem and stage 1 of the CIFAR ResNets; stages 2 and 3 double it (16 in the "
+        "paper, §2.1). The ImageNet networks scale with it: stem 4*width (64 at 16; stage planes "
+        "64..512, VGG13 widths 64..512 and classifier 4096): smaller values make reduced networks"),
+    STR("model", blocks, "", 1,
+        "\"\": the architecture's; else blocks per stage, e.g. 1,1,3,1 (reduced networks for tests)"),
+    NUM("model", classes, KEY_INT, "0", 0, NOHI, 1,
+        "classes of the final head and the aux classifiers (0: the data's count; at least the data's)"),
+    STR("model", init_from, "", 0,
+        "HDF5 file of initial weights under PyTorch state_dict names (torchvision's for the ImageNet "
+        "nets; README: converting a .pth); names or shapes that do not match are refused"),
     // [data]
     STR("data", train_file, "data/fmnist.h5", 1,
         "HDF5 file in the project layout (datasets/README.md); its train split is trained on"),
@@ -96,7 +109,8 @@ static const key_def k_keys[] = {
          "bp: end-to-end backprop; dgl, infopro, predsim: local learning with that base method (§3)"),
     NUM("train", epochs, KEY_INT, "1", 1, NOHI, 0, "passes over the training set (400 in the paper, §6)"),
     NUM("train", batch, KEY_INT, "128", 1, NOHI, 1,
-        "mini-batch size; whole batches go through the pipeline (§6: 1024 CIFAR/SVHN, 128 STL)"),
+        "mini-batch size per replica (as in PyTorch DDP); whole batches go through the pipeline "
+        "(§6: 1024 CIFAR/SVHN, 128 STL)"),
     NUM("train", lr, KEY_FLOAT, "0.1", 0, NOHI, 0,
         "initial learning rate eta_0 (§6: 0.8 CIFAR/SVHN, 0.1 STL)"),
     ENUM("train", schedule, "cifar_cosine", k_schedule, 0,
@@ -108,6 +122,9 @@ static const key_def k_keys[] = {
     NUM("train", max_steps, KEY_LONG, "0", 0, NOHI, 0,
         "stop after this many optimizer steps (0: no limit; for tests and benchmarks)"),
     STR("train", run_dir, "runs/default", 0, "directory for metrics, checkpoints and the effective config"),
+    ENUM("train", resume, "off", k_resume, 0,
+         "auto: continue from run_dir's newest intact checkpoint when it holds one, else start afresh "
+         "(requeued jobs); off: start afresh (--resume continues)"),
     NUM("train", log_every, KEY_INT, "10", 1, NOHI, 0, "print a progress line every N steps"),
     NUM("train", ckpt_every, KEY_INT, "0", 0, NOHI, 0, "checkpoint every N steps (0: only at epoch ends)"),
     NUM("train", ckpt_every_epochs, KEY_INT, "1", 0, NOHI, 0,
@@ -139,7 +156,8 @@ static const key_def k_keys[] = {
     BOOL("local", bn_emulate, "off", 0,
          "BN running-stat momentum 1-0.9^n, as the code's repeated forwards give (§4.6)"),
     ENUM("local", dgl_aux, "port", k_dgl_aux, 1,
-         "DGL aux net: AugLocal CIFAR-ResNet port or the official MLP-SR-aux (§3.1)"),
+         "DGL aux net: AugLocal CIFAR-ResNet port or the official MLP-SR-aux (§3.1; the VGG13 configs "
+         "use official, as DGL's ImageNet code)"),
     ENUM("local", infopro_aux, "2c2f", k_infopro_aux, 1,
          "InfoPro aux classifier: 2c2f (HPFF) or 1c2f (InfoPro baseline) (§3.2)"),
     ENUM("local", infopro_mode, "ce", k_infopro_mode, 1,
@@ -156,8 +174,10 @@ static const key_def k_keys[] = {
     BOOL("local", predsim_sim_patch, "on", 0,
          "under PFF-B, PredSim's similarity branch per patch (off: on the whole map) (§5.4)"),
     ENUM("local", pff_rec, "code", k_pff_rec, 1,
-         "InfoPro reconstruction under PFF: n^2 separate decoders (PFF-A, code), one shared, or output "
-         "(PFF-C: one full-map decoder, its output split into n² quadrant BCEs (§5.4, ImageNet code))"),
+         "InfoPro reconstruction under PFF: code (PFF-A on CIFAR-size ResNets, PFF-C on ImageNet "
+         "ResNets, as the authors' two code folders), shared (one decoder for every patch), output "
+         "(PFF-C: one full-map decoder, its output split into n^2 quadrant BCEs) or decoders (PFF-A: "
+         "n^2 separate decoders) (§5.2-§5.4)"),
     // [pipeline]
     ENUM("pipeline", cascade, "strict", k_cascade, 0,
          "boundary cascade gradient applied in the same step (= one process) or one step late (§9)"),
@@ -167,12 +187,23 @@ static const key_def k_keys[] = {
     ENUM("pipeline", balance, "measure", k_balance, 0,
          "cost that balances ranks when ranges is empty: a timed warm-up step of every module on "
          "rank 0, or FLOP counts"),
+    NUM("pipeline", stages, KEY_INT, "0", 0, NOHI, 0,
+        "pipeline stages S; -np = S x R replicas that average their gradients (data parallel, "
+        "train.batch per replica). 0: -np itself up to the module count, else its largest divisor not above it"),
+    NUM("pipeline", check_replicas, KEY_INT, "0", 0, NOHI, 0,
+        "with replicas: every N steps compare a checksum of each rank's parameters and momentum with "
+        "replica 0's and stop at the first replica that differs (0: never)"),
+    NUM("pipeline", timeout, KEY_FLOAT, "1800", 0, NOHI, 0,
+        "seconds a replicas' gradient average may take before the job is ended naming it (0: no limit)"),
     // [backend]
     ENUM("backend", device, "auto", k_device, 0, "auto: CUDA when built with it and a GPU is present, else CPU"),
     BOOL("backend", tf32, "on", 0, "allow TF32 tensor-core math on the GPU (off for close CPU comparisons)"),
     BOOL("backend", graph, "off", 0,
          "GPU: record a full-batch training step once as CUDA graphs (one per stretch between "
          "transport calls) and replay them: a few launches per step instead of thousands (experimental)"),
+    ENUM("backend", cpu_conv, "auto", k_cpu_conv, 0,
+         "CPU convolutions: oneDNN (dnnl; auto = dnnl when the build has it) or the im2col + BLAS "
+         "reference"),
 };
 #define N_KEYS (sizeof k_keys / sizeof k_keys[0])
 
@@ -453,6 +484,23 @@ static int copy_trimmed(char *out, size_t n, const char *s, size_t len) {
     return 0;
 }
 
+// A value in matching quotes ("..." or '...', as INI files often write paths) is taken without
+// them; a quote left unmatched at either end is refused (it would end up in a path or a name).
+static int unquote(char *v, char *why, size_t n) {
+    size_t len = strlen(v);
+    int q0 = len && (v[0] == '"' || v[0] == '\''), q1 = len && (v[len - 1] == '"' || v[len - 1] == '\'');
+    if (q0 && q1 && len >= 2 && v[0] == v[len - 1]) {
+        memmove(v, v + 1, len - 2);
+        v[len - 2] = 0;
+        len -= 2;
+        q0 = len && (v[0] == '"' || v[0] == '\'');
+        q1 = len && (v[len - 1] == '"' || v[len - 1] == '\'');
+    }
+    if (!q0 && !q1) return 0;
+    snprintf(why, n, "has an unmatched quote; write the value without quotes, or in one matching pair");
+    return -1;
+}
+
 hpff_status hpff_config_set(hpff_config *c, const char *assignment, const char *source) {
     if (!source) source = "--set";
     const char *eq = strchr(assignment, '=');
@@ -471,7 +519,7 @@ hpff_status hpff_config_set(hpff_config *c, const char *assignment, const char *
         key_error(section, name, why, sizeof why);
         return hpff_status_fail("%s %s: %s", source, assignment, why);
     }
-    if (parse_value(c, k, value, why, sizeof why) != 0)
+    if (unquote(value, why, sizeof why) != 0 || parse_value(c, k, value, why, sizeof why) != 0)
         return hpff_status_fail("%s %s: '%s' %s", source, assignment, value, why);
     return hpff_status_ok();
 }
@@ -489,6 +537,7 @@ typedef struct load_ctx {
     int line;         // lines read so far = the line the handler is looking at
     int err_line;     // line of the recorded error (0: none)
     int read_errno;   // errno of a failed read
+    int seen[N_KEYS]; // the line that set each key (0: not yet): a key given twice is warned about
     hpff_status st;
 } load_ctx;
 
@@ -549,7 +598,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
         load_fail(x, "%s", why);
         return 0;
     }
-    if (parse_value(x->c, k, value, why, sizeof why) != 0) {
+    size_t ki = (size_t)(k - k_keys);   // the last one counts, as in every INI reader: said, not silent
+    if (x->seen[ki] && hpff_get_rank() <= 0)
+        fprintf(stderr, "hpff_pipe: warning: %s:%d: %s.%s is given twice (lines %d and %d); line %d is used\n",
+                x->path, x->line, section, name, x->seen[ki], x->line, x->line);
+    x->seen[ki] = x->line;
+    char v[HPFF_STR + 1];
+    snprintf(v, sizeof v, "%s", value);
+    if (unquote(v, why, sizeof why) != 0 || parse_value(x->c, k, v, why, sizeof why) != 0) {
         load_fail(x, "%s.%s = '%s' %s", section, name, value, why);
         return 0;
     }

@@ -16,7 +16,8 @@ extern "C" {
 // value (its INI text) is the table's, in the same order. hpff_config_enum_name gives it back.
 typedef enum hpff_arch {
     HPFF_ARCH_RESNET8, HPFF_ARCH_RESNET14, HPFF_ARCH_RESNET20, HPFF_ARCH_RESNET32, HPFF_ARCH_RESNET44,
-    HPFF_ARCH_RESNET56, HPFF_ARCH_RESNET110, HPFF_ARCH_COUNT
+    HPFF_ARCH_RESNET56, HPFF_ARCH_RESNET110, HPFF_ARCH_RESNET50, HPFF_ARCH_RESNET101, HPFF_ARCH_RESNET152,
+    HPFF_ARCH_RESNEXT101_32X8D, HPFF_ARCH_VGG13, HPFF_ARCH_COUNT
 } hpff_arch;
 typedef enum hpff_augment {
     HPFF_AUGMENT_AUTO, HPFF_AUGMENT_CIFAR, HPFF_AUGMENT_SVHN, HPFF_AUGMENT_STL, HPFF_AUGMENT_IMAGENET,
@@ -29,6 +30,7 @@ typedef enum hpff_schedule {
     HPFF_SCHEDULE_CIFAR_COSINE, HPFF_SCHEDULE_COSINE, HPFF_SCHEDULE_CONSTANT, HPFF_SCHEDULE_COUNT
 } hpff_schedule;
 typedef enum hpff_nan_policy { HPFF_NAN_ABORT, HPFF_NAN_IGNORE, HPFF_NAN_COUNT } hpff_nan_policy;
+typedef enum hpff_resume { HPFF_RESUME_OFF, HPFF_RESUME_AUTO, HPFF_RESUME_COUNT } hpff_resume;
 typedef enum hpff_split_mode {
     HPFF_SPLIT_CODE, HPFF_SPLIT_PAPER, HPFF_SPLIT_EVEN, HPFF_SPLIT_LIST, HPFF_SPLIT_COUNT
 } hpff_split_mode;
@@ -45,7 +47,7 @@ typedef enum hpff_predsim_variant {
     HPFF_PREDSIM_PORT, HPFF_PREDSIM_OFFICIAL, HPFF_PREDSIM_VARIANT_COUNT
 } hpff_predsim_variant;
 typedef enum hpff_pff_rec {
-    HPFF_PFF_REC_CODE, HPFF_PFF_REC_SHARED, HPFF_PFF_REC_OUTPUT, HPFF_PFF_REC_COUNT
+    HPFF_PFF_REC_CODE, HPFF_PFF_REC_SHARED, HPFF_PFF_REC_OUTPUT, HPFF_PFF_REC_DECODERS, HPFF_PFF_REC_COUNT
 } hpff_pff_rec;
 typedef enum hpff_cascade { HPFF_CASCADE_STRICT, HPFF_CASCADE_DELAYED, HPFF_CASCADE_COUNT } hpff_cascade;
 typedef enum hpff_transport_kind {
@@ -53,11 +55,19 @@ typedef enum hpff_transport_kind {
 } hpff_transport_kind;
 typedef enum hpff_balance { HPFF_BALANCE_MEASURE, HPFF_BALANCE_FLOPS, HPFF_BALANCE_COUNT } hpff_balance;
 typedef enum hpff_device { HPFF_DEVICE_AUTO, HPFF_DEVICE_CPU, HPFF_DEVICE_CUDA, HPFF_DEVICE_COUNT } hpff_device;
+typedef enum hpff_cpu_conv {
+    HPFF_CPU_CONV_AUTO, HPFF_CPU_CONV_DNNL, HPFF_CPU_CONV_IM2COL, HPFF_CPU_CONV_COUNT
+} hpff_cpu_conv;
 
 typedef struct hpff_config {
     // [model]
-    hpff_arch arch;             // resnet8 | resnet14 | ... | resnet110 (CIFAR-style 6n+2, §2.1)
-    int width;                  // stem/stage-1 width of CIFAR ResNets (16 in the paper)
+    hpff_arch arch;             // resnet8 ... resnet110 (CIFAR, §2.1) | resnet50/101/152,
+                                // resnext101_32x8d (§2.2) | vgg13 (§2.3)
+    int width;                  // stem/stage-1 width of CIFAR ResNets (16 in the paper); the
+                                // ImageNet networks' stem is 4*width (64 at 16)
+    char blocks[HPFF_STR];      // "" or blocks per stage, e.g. "1,1,3,1" (reduced networks)
+    int classes;                // 0: the data's class count
+    char init_from[HPFF_STR];   // "" or an HDF5 file of weights under state_dict names
     // [data]
     char train_file[HPFF_STR];  // HDF5 in the project layout (datasets/README.md)
     char test_file[HPFF_STR];   // may equal train_file (split groups /train and /test)
@@ -78,6 +88,7 @@ typedef struct hpff_config {
     int seed;
     long max_steps;             // 0: no limit; stops training early (tests, benchmarks)
     char run_dir[HPFF_STR];     // everything a run writes
+    hpff_resume resume;         // off | auto: continue from run_dir's newest intact checkpoint if any
     int log_every;              // progress line every N steps
     int ckpt_every;             // checkpoint every N steps (0: only at epoch ends)
     int ckpt_every_epochs;      // checkpoint every N epochs (0: only at the end)
@@ -106,16 +117,21 @@ typedef struct hpff_config {
     int predsim_T;
     hpff_predsim_variant predsim_variant; // port | official
     int predsim_sim_patch;      // similarity branch per patch under PFF-B
-    hpff_pff_rec pff_rec;       // code (PFF-A) | shared | output (PFF-C)
+    hpff_pff_rec pff_rec;       // code (the code folder's: PFF-A CIFAR, PFF-C ImageNet) | shared |
+                                // output (PFF-C) | decoders (PFF-A)
     // [pipeline]
     hpff_cascade cascade;       // strict | delayed
     hpff_transport_kind transport; // auto | local | mpi | nccl
     char ranges[HPFF_STR];      // "" (by cost) or "0-3,4-9,..." module ranges per rank
     hpff_balance balance;       // measure | flops: the cost used to choose ranges
+    int stages;                 // S (0: automatic); -np = S x replicas (grid.h)
+    int check_replicas;         // compare the replicas' parameter checksums every N steps (0: never)
+    float timeout;              // seconds a replicas' gradient average may take (0: no limit)
     // [backend]
     hpff_device device;         // auto | cpu | cuda
     int tf32;                   // allow TF32 on the GPU
     int graph;                  // replay full-batch steps from a recorded CUDA graph
+    hpff_cpu_conv cpu_conv;     // auto | dnnl | im2col: the CPU backend's convolutions
 } hpff_config;
 
 // Fills every field with its default.

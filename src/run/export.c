@@ -11,16 +11,17 @@
 #include <string.h>
 #include "backend.h"
 #include "ckpt.h"
+#include "grid.h"
 #include "h5util.h"
 #include "registry.h"
-#include "resnet.h"
+#include "net.h"
 #include "split.h"
 #include "train_data.h"
 
 typedef struct exporter {
     const hpff_config *cfg;
     hpff_backend *be;
-    hpff_resnet_spec net;
+    hpff_net_spec net;
     hpff_split split;            // the run's modules (attribute module_last_unit)
     int U, n_max;
     hpff_seq *unit, *gap;        // (U) unit u; GAP of unit u's output
@@ -46,25 +47,26 @@ static hpff_status exporter_build(exporter *e, const hpff_config *c, hpff_shape 
     memset(e, 0, sizeof *e);
     e->cfg = c;
     e->n_max = n_max;
-    int nb = hpff_resnet_blocks(c->arch);
-    if (!nb) return hpff_status_fail("model.arch = %s is not a CIFAR-style ResNet", hpff_config_enum_name(c, &c->arch));
-    hpff_resnet_spec net = {nb, c->width, in, classes};
+    hpff_net_spec net;
+    hpff_status st = hpff_net_spec_make(c->arch, c->width, c->blocks, in, classes, &net);
+    if (st.code) return st;
     e->net = net;
-    hpff_status st = hpff_split_make(nb, c->method == HPFF_METHOD_BP ? 1 : c->K, c->split, c->modules, &e->split);
+    st = hpff_split_make(&net, c->method == HPFF_METHOD_BP ? 1 : c->K, c->split, c->modules, &e->split);
     if (st.code) return st;
     char why[256] = "";
     hpff_config one = *c;
     one.graph = 0;   // no recorded steps: every op runs as issued
     e->be = hpff_backend_select(&one, 0, why, sizeof why);
     if (!e->be) return hpff_status_fail("%s", why);
-    hpff_build b = {e->be, &e->params, &e->state, 0, n_max, 0.1f};
-    e->U = hpff_split_units(nb);
+    // the model's build (VGG: its Linear init), so the tensors are those the checkpoint names
+    hpff_build b = {e->be, &e->params, &e->state, 0, n_max, 0.1f, net.kind == HPFF_NET_VGG ? 0.01f : 0.f};
+    e->U = hpff_net_units(&net);
     e->unit = hpff_xcalloc((size_t)e->U, sizeof *e->unit);
     e->gap = hpff_xcalloc((size_t)e->U, sizeof *e->gap);
     size_t slot = 0, gslot = 0, ws = 0, scratch = 0;
     for (int u = 0; u < e->U; u++) {
-        hpff_seq_init(&e->unit[u], hpff_resnet_unit_in(&net, u));
-        hpff_resnet_push_units(&b, &net, u, u, &e->unit[u]);
+        hpff_seq_init(&e->unit[u], hpff_net_unit_in(&net, u));
+        hpff_net_push_units(&b, &net, u, u, &e->unit[u]);
         plan_seq(&e->unit[u], n_max, &slot, &ws, &scratch);
         hpff_seq_init(&e->gap[u], e->unit[u].out);
         hpff_seq_push(&e->gap[u], hpff_adaptive_avgpool_create(e->unit[u].out, 1, 1));
@@ -72,7 +74,7 @@ static hpff_status exporter_build(exporter *e, const hpff_config *c, hpff_shape 
     }
     size_t pslot = 0;
     hpff_seq_init(&e->phi, e->unit[e->U - 1].out);
-    hpff_final_head_push(&b, classes, &e->phi);
+    hpff_net_final_push(&b, &net, &e->phi);
     plan_seq(&e->phi, n_max, &pslot, &ws, &scratch);
     hpff_backend *be = e->be;
     e->p = be->alloc(be, zmax(e->params.total, 16) * sizeof(float));
@@ -177,8 +179,12 @@ static int out_attrs(hid_t f, const exporter *e, const hpff_export_opts *o, long
     const char *np[HPFF_MAX_MODULES];
     int chans[HPFF_MAX_MODULES], sides[HPFF_MAX_MODULES];
     for (int u = 0; u < e->U; u++) {
-        if (u == 0) snprintf(names[u], sizeof names[u], "stem");
-        else snprintf(names[u], sizeof names[u], "layer%d.%d", (u - 1) / e->net.n + 1, (u - 1) % e->net.n);
+        int stage = 0, block = 0;
+        if (e->net.stem && u == 0) snprintf(names[u], sizeof names[u], "stem");
+        else {
+            hpff_net_stage_block(&e->net, u, &stage, &block);
+            snprintf(names[u], sizeof names[u], "%s%d.%d", e->net.kind == HPFF_NET_VGG ? "stage" : "layer", stage, block);
+        }
         np[u] = names[u];
         chans[u] = e->unit[u].out.c;
         sides[u] = e->unit[u].out.h;
@@ -240,7 +246,11 @@ static int forward_batch(exporter *e, out_file *o, int n, long row0, const int32
 static int open_split(const hpff_config *c, const hpff_world *w, const char *split, hpff_train_data *d,
                       hpff_loader **ld) {
     hpff_data_info info;
-    if (hpff_train_data_open(c, w, 0, 1, d, &info)) return 2;   // it printed why
+    hpff_grid g;   // one process: stage 0 of the only replica
+    hpff_grid_init(&g, w, 1);
+    int rc = hpff_train_data_open(c, w, &g, d, &info);
+    hpff_grid_free(&g);
+    if (rc) return 2;   // it printed why
     if (strcmp(split, "test") == 0) {
         *ld = d->test_ld;
         return 0;
@@ -269,8 +279,18 @@ __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...) {
 static hpff_status load_checkpoint(exporter *e, const char *run_dir, long *step, int *ranks) {
     char dir[600];
     snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
-    *step = hpff_ckpt_latest(dir);
-    if (*step < 0) return hpff_status_fail("no complete checkpoint in '%s'", dir);
+    // the newest complete step whose files verify (read only: damaged steps are named, not moved)
+    long steps[64];
+    char why[1024] = "";
+    int n = hpff_ckpt_list(dir, steps, 64, 1);
+    *step = -1;
+    for (int i = 0; i < n && i < 64 && *step < 0; i++) {
+        if (hpff_ckpt_verify(dir, steps[i], why, sizeof why)) *step = steps[i];
+        else fprintf(stderr, "hpff_pipe --export-features: checkpoint step %ld is damaged (%s); trying an older one\n",
+                     steps[i], why);
+    }
+    if (*step < 0) return hpff_status_fail(n ? "no intact checkpoint in '%s'" : "no complete checkpoint in '%s'", dir);
+    if (why[0]) fprintf(stderr, "hpff_pipe --export-features: note: %s\n", why);
     return hpff_ckpt_load_named(dir, *step, &e->params, e->p, &e->state, e->st, e->be, ranks);
 }
 

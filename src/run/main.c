@@ -9,7 +9,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: hpff_pipe --config FILE [--set section.key=value ...] [--resume RUN_DIR]\n"
+            "usage: hpff_pipe --config FILE [--set section.key=value ...] [--resume RUN_DIR | --overwrite]\n"
             "       hpff_pipe --export-features RUN_DIR [--split test|train] [--n N] [--out F.h5]\n"
             "                 [--map-unit U | --map-module M] [--batch B] [--set section.key=value ...]\n"
             "       hpff_pipe --help\n\n"
@@ -19,6 +19,10 @@ static void usage(FILE *f) {
             "  --set S.K=V       override one key (repeatable; applied after the file)\n"
             "  --resume RUN_DIR  continue from the newest complete checkpoint in RUN_DIR/checkpoints;\n"
             "                    without --config the run's saved RUN_DIR/config.ini is used\n"
+            "  --overwrite       start afresh in a train.run_dir that holds an earlier run's\n"
+            "                    checkpoints, deleting them and its metrics (refused otherwise)\n"
+            "  --init-from FILE  start from the weights in FILE (HDF5, PyTorch state_dict names; the same\n"
+            "                    as --set model.init_from=FILE; hpff_export writes such files)\n"
             "  --print-config    print the effective configuration and exit\n"
             "  --export-features RUN_DIR\n"
             "                    one process, no training: loads RUN_DIR's newest complete checkpoint\n"
@@ -32,9 +36,9 @@ static void usage(FILE *f) {
 }
 
 typedef struct args {
-    const char *config, *resume, *export_dir;
+    const char *config, *resume, *init_from, *export_dir;
     const char *sets[128];
-    int n_sets, print_only, help;
+    int n_sets, print_only, help, overwrite;
     hpff_export_opts ex;
 } args;
 
@@ -68,9 +72,11 @@ static int parse_args(int argc, char **argv, args *a, char *err, size_t n) {
             i++;
         } else if (!strcmp(s, "--help") || !strcmp(s, "-h")) a->help = 1;
         else if (!strcmp(s, "--print-config")) a->print_only = 1;
+        else if (!strcmp(s, "--overwrite")) a->overwrite = 1;
         else if (!strcmp(s, "--config") && has_val) a->config = argv[++i];
         else if (!strcmp(s, "--resume") && has_val) a->resume = argv[++i];
         else if (!strcmp(s, "--export-features") && has_val) a->export_dir = a->ex.run_dir = argv[++i];
+        else if (!strcmp(s, "--init-from") && has_val) a->init_from = argv[++i];
         else if (!strcmp(s, "--set") && has_val && a->n_sets < 128) a->sets[a->n_sets++] = argv[++i];
         else {
             snprintf(err, n, "unknown or incomplete argument '%s' (see hpff_pipe --help)", s);
@@ -81,8 +87,12 @@ static int parse_args(int argc, char **argv, args *a, char *err, size_t n) {
         snprintf(err, n, "--split, --n, --out, --map-unit, --map-module and --batch belong to --export-features RUN_DIR");
         return 1;
     }
-    if (a->export_dir && (a->config || a->resume)) {
-        snprintf(err, n, "--export-features reads RUN_DIR/config.ini: give no --config or --resume with it");
+    if (a->export_dir && (a->config || a->resume || a->overwrite)) {
+        snprintf(err, n, "--export-features reads RUN_DIR/config.ini: give no --config, --resume or --overwrite with it");
+        return 1;
+    }
+    if (a->overwrite && a->resume) {
+        snprintf(err, n, "--overwrite starts afresh and --resume continues: give one of them");
         return 1;
     }
     if (!a->help && !a->config && !a->resume && !a->export_dir) {
@@ -102,6 +112,11 @@ static hpff_status load_config(const args *a, hpff_config *c) {
     }
     hpff_status st = hpff_config_load(c, file);
     for (int i = 0; i < a->n_sets && !st.code; i++) st = hpff_config_set(c, a->sets[i], "--set");
+    if (!st.code && a->init_from) {
+        char kv[HPFF_STR + 32];
+        snprintf(kv, sizeof kv, "model.init_from=%s", a->init_from);
+        st = hpff_config_set(c, kv, "--init-from");
+    }
     if (!st.code && a->resume) snprintf(c->run_dir, sizeof c->run_dir, "%s", a->resume);
     if (!st.code) st = hpff_config_validate(c);
     return st;
@@ -148,7 +163,7 @@ int main(int argc, char **argv) {
             rc = w.size > 1 ? 2 : hpff_export_run(&cfg, &w, &a.ex);
         } else {
             if (w.rank == 0) print_effective(&cfg);
-            rc = hpff_train_run(&cfg, &w, a.resume);
+            rc = hpff_train_run(&cfg, &w, a.resume, a.overwrite);
         }
     }
     hpff_world_finalize(&w);

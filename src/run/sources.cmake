@@ -8,6 +8,9 @@ set(HPFF_RUN_SOURCES
   src/run/train_plan.c    # the pipeline plan at start-up (one sizing build)
   src/run/train_report.c  # progress lines, metrics records, summaries
   src/run/ckpt.c          # HDF5 checkpoints
+  src/run/rundir.c        # the run-dir lock, fresh start vs an earlier run's checkpoints
+  src/run/signals.c       # pre-emption signals: a flag
+  src/run/weights.c       # weights under PyTorch state_dict names: --init-from, hpff_export
   src/run/metrics.c       # JSON-lines metrics
   src/run/export.c        # --export-features: a checkpoint's features for analysis/
 )

@@ -90,6 +90,9 @@ static hpff_status open_data(const hpff_config *c, hpff_share share, hpff_train_
     d->jpeg = kind == 1;
     hpff_status st = d->jpeg ? open_jpeg(c, share, d, info) : open_pixels(c, share, d, info);
     if (st.code) return st;
+    if (c->classes > 0 && info->classes > c->classes)   // model.classes: at least the data's
+        return hpff_status_fail("model.classes = %d, but %s has %d classes", c->classes, c->train_file, info->classes);
+    if (c->classes > 0) info->classes = c->classes;
     hpff_loader_shape(d->train_ld, &info->c, &info->h, &info->w);
     info->train_batches = hpff_loader_batches(d->train_ld);
     info->test_batches = hpff_loader_batches(d->test_ld);
@@ -106,15 +109,24 @@ void hpff_train_data_close(hpff_train_data *d) {
     if (d->jtest.f) hpff_jpegds_close(&d->jtest);
 }
 
-int hpff_train_data_open(const hpff_config *c, const hpff_world *w, int replica, int replicas,
-                         hpff_train_data *d, hpff_data_info *info) {
-    if (w->rank == 0) {
-        hpff_status st = open_data(c, (hpff_share){replica, replicas, 1}, d, info);
-        info->ok = !st.code;
-        snprintf(info->err, sizeof info->err, "%s", st.msg);
+int hpff_train_data_open(const hpff_config *c, const hpff_world *w, const hpff_grid *g, hpff_train_data *d,
+                         hpff_data_info *info) {
+    hpff_data_info mine;
+    memset(&mine, 0, sizeof mine);
+    mine.ok = 1;
+    if (g->stage == 0) {
+        hpff_status st = open_data(c, (hpff_share){g->replica, g->replicas, 1}, d, &mine);
+        mine.ok = !st.code;
+        snprintf(mine.err, sizeof mine.err, "%s", st.msg);
     }
+    int all_ok = (int)hpff_world_sum(w, mine.ok) == w->size;
+    if (!mine.ok && w->rank == 0) fprintf(stderr, "hpff_pipe: %s\n", mine.err);
+    else if (!mine.ok) fprintf(stderr, "hpff_pipe: rank %d (replica %d): %s\n", w->rank, g->replica, mine.err);
+    if (!all_ok) return 2;
+    *info = mine;
     hpff_world_bcast(w, info, sizeof *info, 0);
-    if (info->ok) return 0;
-    if (w->rank == 0) fprintf(stderr, "hpff_pipe: %s\n", info->err);
-    return 2;
+    // this replica's evaluation share: the test images r, r + R, ... (exact, sampler.h)
+    int n_test = hpff_sampler_count((int)info->n_test, (hpff_share){g->replica, g->replicas, 0});
+    info->test_batches = (n_test + c->batch - 1) / c->batch;
+    return 0;
 }

@@ -69,6 +69,46 @@ run_benchmarks() {
     return $status
 }
 
+# The ImageNet networks (issue 14) at 224x224, batch 128 (ResNeXt-101 and VGG13 also at their
+# recipe batch 64), synthetic data, 1000 classes: BP and the local-learning rows of Table 3 plus
+# VGG13, each reporting img/s and device_mb; then the anchors in the same run: torchvision
+# ResNet-50 (NVIDIA's published 938 img/s TF32 on an A100) and ResNet-152 BP, and the authors'
+# ImageNet code (InfoPro+HPFF K=4; .peer/imagenet_networks, skipped when absent).
+run_imagenet_benchmarks() {
+    local b="$BUILD/bench_step" status=0 cfg
+    local -a rows=(
+        "in_r50_bp_b128 --set model.arch=resnet50 --set train.method=bp"
+        "in_r101_bp_b128 --set model.arch=resnet101 --set train.method=bp"
+        "in_r101_k4_infopro_hpff_b128 --set model.arch=resnet101 --set train.method=infopro --set local.K=4 --set local.il=0"
+        "in_r152_bp_b128 --set model.arch=resnet152 --set train.method=bp"
+        "in_r152_k4_infopro_hpff_b128 --set model.arch=resnet152 --set train.method=infopro --set local.K=4 --set local.il=0"
+        "in_rx101_bp_b64 --set model.arch=resnext101_32x8d --set train.method=bp --set train.batch=64"
+        "in_rx101_k4_infopro_hpff_b64 --set model.arch=resnext101_32x8d --set train.method=infopro --set local.K=4 --set local.il=0 --set train.batch=64"
+        "in_vgg13_bp_b64 --set model.arch=vgg13 --set train.method=bp --set train.batch=64"
+        "in_vgg13_k10_dgl_hpff_b64 --set model.arch=vgg13 --set train.method=dgl --set local.K=10 --set local.dgl_aux=official --set train.batch=64"
+    )
+    for cfg in "${rows[@]}"; do
+        [ "$(remaining)" -lt 40 ] && { echo "=== skipping ${cfg%% *}: out of time"; continue; }
+        # shellcheck disable=SC2086
+        step "bench ${cfg%% *}" "$(( $(remaining) < 90 ? $(remaining) : 90 ))" \
+            "$b" --shape 3,224,224 --steps 8 --warmup 3 --set backend.device=cuda --set model.classes=1000 \
+            --set train.batch=128 --label ${cfg} | tee -a "$OUT/bench_gpu.jsonl" || status=1
+    done
+    local t
+    for t in "resnet50 --tf32" "resnet50" "resnet152 --tf32"; do
+        [ "$(remaining)" -lt 60 ] && { echo "=== skipping torch $t: out of time"; continue; }
+        # shellcheck disable=SC2086
+        step "torch $t" 90 python3 "$ROOT/bench/imagenet_torch.py" --device cuda --batch 128 --threads 1 \
+            --steps 10 --warmup 3 --model $t | tee -a "$OUT/bench_gpu.jsonl" || status=1
+    done
+    if [ -d "$ROOT/.peer/imagenet_networks" ] && [ "$(remaining)" -ge 60 ]; then
+        HPFF_PEER_DIR="$ROOT/.peer" step "authors resnet152 k4" 120 python3 "$ROOT/bench/imagenet_torch.py" \
+            --device cuda --batch 128 --threads 1 --steps 5 --warmup 2 --model authors_resnet152_k4 \
+            | tee -a "$OUT/bench_gpu.jsonl" || status=1
+    fi
+    return $status
+}
+
 # Libraries the GPU image lacks, unpacked from Debian packages into .deps/root (ignored by git,
 # see .gitignore; carried to the machine): point pkg-config, CMake and the loader at them. On a
 # machine with apt, make it once in the repository root:
@@ -132,6 +172,7 @@ main() {
     HPFF_REQUIRE_GPU=1 step "ctest -L gpu" 120 ctest --test-dir "$BUILD" -L gpu --output-on-failure \
         --output-junit "$OUT/ctest_gpu.xml" || status=1
     run_benchmarks || status=1
+    run_imagenet_benchmarks || status=1
     run_peer || status=1
     run_ablation || status=1
     echo "=== done: $([ $status -eq 0 ] && echo PASS || echo FAIL)"

@@ -1,5 +1,6 @@
 // ckpt_diff.c — compares the newest complete checkpoints of two run folders tensor by tensor,
 // whatever the rank partition of each (tensors are matched by name across rank files).
+// With replicas of the pipeline the BN statistics of every replica are compared too.
 // usage: ckpt_diff RUN_A RUN_B [RTOL]   exit 0 when every tensor matches (bitwise if RTOL = 0).
 #include <hdf5.h>
 #include <math.h>
@@ -28,10 +29,56 @@ static float *read_floats(hid_t f, const char *name) {
     hid_t sp = H5Dget_space(ds);
     hssize_t n = H5Sget_simple_extent_npoints(sp);
     float *v = malloc(((size_t)n + 1) * sizeof(float));
-    H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {   // e.g. a failed checksum
+        free(v);
+        v = NULL;
+    }
     H5Sclose(sp);
     H5Dclose(ds);
     return v;
+}
+
+static hssize_t dataset_floats(hid_t f, const char *name) {
+    if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return 0;
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t sp = H5Dget_space(ds);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    H5Dclose(ds);
+    return n;
+}
+
+static tensor *add(set *s, const char *name, size_t count, int state) {
+    if (s->n == s->cap) { s->cap = s->cap ? 2 * s->cap : 256; s->t = realloc(s->t, (size_t)s->cap * sizeof *s->t); }
+    tensor *t = &s->t[s->n++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->count = count;
+    t->state = state;
+    t->p = malloc(count * sizeof(float));
+    t->m = malloc(count * sizeof(float));
+    return t;
+}
+
+// Replicas of the pipeline: the BN statistics of replica k >= 1 ("state_replicas"; replica 0's
+// are "state") as tensors "replica<k>/state:<name>". 0 when the dataset is unreadable.
+static int add_replica_state(hid_t f, const char *table, set *s) {
+    hssize_t per = dataset_floats(f, "state"), all = dataset_floats(f, "state_replicas");
+    if (per <= 0 || all <= per) return 1;
+    float *v = read_floats(f, "state_replicas");
+    if (!v) return 0;
+    char *copy = strdup(table);
+    for (char *line = strtok(copy, "\n"); line; line = strtok(NULL, "\n")) {
+        char name[100], full[128];
+        size_t off, count;
+        if (sscanf(line, "%99s %zu %zu", name, &off, &count) != 3 || strncmp(name, "state:", 6) != 0) continue;
+        for (hssize_t k = 1; k < all / per; k++) {
+            snprintf(full, sizeof full, "replica%d/%s", (int)k, name);
+            memcpy(add(s, full, count, 1)->p, v + k * per + off, count * sizeof(float));
+        }
+    }
+    free(copy);
+    free(v);
+    return 1;
 }
 
 static int load(const char *run, set *s) {
@@ -45,17 +92,15 @@ static int load(const char *run, set *s) {
         if (f < 0) return r > 0;
         char *table = read_text(f, "tensors");
         float *p = read_floats(f, "params"), *m = read_floats(f, "momentum"), *st = read_floats(f, "state");
+        if (!p || !m || !st || !add_replica_state(f, table, s)) {
+            fprintf(stderr, "ckpt_diff: %s: arrays unreadable (damaged file?)\n", path);
+            return 0;
+        }
         for (char *line = strtok(table, "\n"); line; line = strtok(NULL, "\n")) {
             char name[128];
             size_t off, count;
             if (sscanf(line, "%127s %zu %zu", name, &off, &count) != 3) continue;
-            if (s->n == s->cap) { s->cap = s->cap ? 2 * s->cap : 256; s->t = realloc(s->t, (size_t)s->cap * sizeof *s->t); }
-            tensor *t = &s->t[s->n++];
-            snprintf(t->name, sizeof t->name, "%s", name);
-            t->count = count;
-            t->state = strncmp(name, "state:", 6) == 0;
-            t->p = malloc(count * sizeof(float));
-            t->m = malloc(count * sizeof(float));
+            tensor *t = add(s, name, count, strncmp(name, "state:", 6) == 0);
             memcpy(t->p, (t->state ? st : p) + off, count * sizeof(float));
             if (!t->state) memcpy(t->m, m + off, count * sizeof(float));
         }

@@ -5,7 +5,7 @@ BIN=$1/hpff_pipe
 CKDIFF=$1/tests/ckpt_diff
 DATA=$2
 WORK=$(mktemp -d /tmp/hpff_test.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
 FAILS=0
 PASSES=0
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1

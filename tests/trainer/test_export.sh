@@ -78,6 +78,14 @@ ok = ok and u == int(f.attrs['module_last_unit'][0]) and m == (64, int(f.attrs['
 print('OK' if ok else f'unexpected shapes: map {m} of unit {u}, {dict(f.attrs)}')"
 mkdir -p "$WORK/empty" && cp "$WORK/run/config.ini" "$WORK/empty/"
 expect_fail "no checkpoint" "no complete checkpoint in '$WORK/empty/checkpoints'" "$BIN" --export-features "$WORK/empty"
+# a damaged newest checkpoint is named and an older intact one is exported (and nothing is moved)
+cp -r "$WORK/run" "$WORK/dmg"
+newest=$(ls -d "$WORK"/dmg/checkpoints/step-* | tail -1)
+"$(dirname "$BIN")/tests/ckpt_poke" "$newest/rank0.h5" params > /dev/null || fail "ckpt_poke failed"
+"$BIN" --export-features "$WORK/dmg" --out "$WORK/dmg.h5" > "$WORK/dmg.log" 2>&1 || fail "export past a damaged checkpoint failed: $(tail -3 "$WORK/dmg.log")"
+grep -q "checkpoint step [0-9]* is damaged (.*rank0.h5: dataset 'params' fails its checksum" "$WORK/dmg.log" \
+  && [ "$(ls -d "$WORK"/dmg/checkpoints/step-* | wc -l)" -ge 2 ] && [ -d "$newest" ] && pass \
+  || fail "damaged newest checkpoint: not named, or no older one, or moved: $(cat "$WORK/dmg.log")"
 expect_fail "no run" "cannot open config file" "$BIN" --export-features "$WORK/nothing"
 expect_fail "bad module" "--map-module 7: the run has modules 0..1" "$BIN" --export-features "$WORK/run" --map-module 7
 expect_fail "bad split" "--split 'val': expected test or train" "$BIN" --export-features "$WORK/run" --split val

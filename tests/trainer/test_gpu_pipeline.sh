@@ -8,6 +8,9 @@
 #  nccl (>= 2 GPUs, a rank per GPU): strict -np 2 over nccl equals -np 1; auto picks nccl;
 #       delayed over nccl equals delayed over mpi; with >= 3 GPUs, -np 3 (both upstream lanes)
 #       equals -np 1 and its delayed run equals mpi's.
+#  Replicas of the pipeline: on one GPU 1 x 2 and 2 x 2 average over MPI (host staging) and 2 x 2
+#  equals 1 x 2; with a GPU each, 1 x 2 averages with ncclAllReduce and equals the MPI averages,
+#  and with >= 4 GPUs strict 2 x 2 over NCCL equals 1 x 2.
 # Exit 77 (ctest: skipped) when the GPUs are missing (nvidia-smi -L fails or lists too few);
 # HPFF_REQUIRE_GPU=1 (tests/gpu/run.sh) makes "no GPU at all" a failure.
 . "$(dirname "$0")/common.sh" "$@"
@@ -79,6 +82,11 @@ if [ "$MODE" = mpi ]; then
   says "$WORK/auto.log" "transport mpi (auto: 2 ranks on a node with 1 GPU, and NCCL refuses two ranks on one GPU)"
   expect_fail nccl-one-gpu "NCCL refuses two ranks on one GPU; use pipeline.transport=mpi" \
     $MPIRUN 2 "$BIN" --config "$WORK/c.ini" --set train.run_dir="$WORK/refused" --set pipeline.transport=nccl
+  # replicas of the pipeline sharing the GPU: averages over MPI through host staging; 2 x 2 = 1 x 2
+  run 2 "$WORK/r12" --set pipeline.stages=1 --set pipeline.check_replicas=1 && pass
+  says "$WORK/r12.log" "gradient averages over 2 replicas: MPI_Iallreduce on host memory"
+  run 4 "$WORK/r22" --set pipeline.stages=2 --set pipeline.transport=mpi --set pipeline.check_replicas=1 && pass
+  same "$WORK/r12" "$WORK/r22" "replicas on one GPU: strict 2x2 differs from 1x2"
 else
   run 2 "$WORK/np2" --set pipeline.transport=nccl && pass
   says "$WORK/np2.log" "transport nccl (pipeline.transport = nccl"
@@ -94,6 +102,16 @@ else
     run 3 "$WORK/d3n" --set pipeline.transport=nccl --set pipeline.cascade=delayed && pass
     run 3 "$WORK/d3m" --set pipeline.transport=mpi --set pipeline.cascade=delayed && pass
     same "$WORK/d3m" "$WORK/d3n" "delayed -np 3: nccl differs from mpi"
+  fi
+  # replicas of the pipeline, a GPU each: ncclAllReduce on the communication stream equals the MPI
+  # averages; with >= 4 GPUs strict 2 x 2 over NCCL equals 1 x 2
+  run 2 "$WORK/r12n" --set pipeline.stages=1 --set pipeline.check_replicas=1 && pass
+  says "$WORK/r12n.log" "gradient averages over 2 replicas: ncclAllReduce"
+  run 2 "$WORK/r12m" --set pipeline.stages=1 --set pipeline.transport=mpi && pass
+  same "$WORK/r12m" "$WORK/r12n" "1x2 replicas: ncclAllReduce averages differ from MPI's"
+  if [ "$gpus" -ge 4 ]; then
+    run 4 "$WORK/r22n" --set pipeline.stages=2 --set pipeline.check_replicas=1 && pass
+    same "$WORK/r12n" "$WORK/r22n" "replicas over nccl: strict 2x2 differs from 1x2"
   fi
 fi
 finish

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Pipeline over MPI ranks on the CPU backend (ARCHITECTURE "Across ranks", ALGORITHM §9).
 # strict: -np 2, 3 and 4 (uneven ranges among them) end with the same parameters, momentum and
-# BN state as -np 1, bitwise, also with backend.graph (recorded steps replayed; one rank and
+# BN state as -np 1, bitwise, also at train.threads = 2 and with backend.graph (recorded steps replayed; one rank and
 # three, and over two epochs with evaluation); delayed runs, differs from strict and matches its single-process
 # rule (tests/test_hilo_ref.c); a killed rank ends the job; a resumed 2-rank run equals an
 # uninterrupted one. Args after the common two: METHOD (default dgl).
@@ -33,11 +33,16 @@ run 4 "$WORK/np4" && pass
 for np in 2 3 4; do
   if "$CKDIFF" "$WORK/np1" "$WORK/np$np"; then pass; else fail "strict -np $np differs from -np 1"; fi
 done
+# two worker threads per rank (each convolution's images split between them, weight gradients
+# added in worker order): -np 2 still equals -np 1 at that thread count
+run 1 "$WORK/t2np1" --set train.threads=2 && pass
+run 2 "$WORK/t2np2" --set train.threads=2 && pass
+if "$CKDIFF" "$WORK/t2np1" "$WORK/t2np2"; then pass; else fail "strict -np 2 differs from -np 1 at 2 threads"; fi
 grep -q "pipeline plan: 4 modules on 3 ranks" "$WORK/np3.log" && pass || fail "plan not printed"
 # the plan's memory column counts each rank's buffers without allocating: it must equal the
 # buffers the ranks report at the end (per-rank table, "arenas")
-planned=$(awk '/^pipeline plan/{p=1; next} p && $1 ~ /^[0-9]+$/ && $7 == "MiB" {printf "%d ", $6 + 0.5} /balance:/{exit}' "$WORK/np3.log")
-reported=$(awk '/^per-rank time/{p=1; next} p && $1 ~ /^[0-9]+$/ {printf "%d ", $10}' "$WORK/np3.log")
+planned=$(awk '/^pipeline plan/{p=1; next} p && $1 ~ /^[0-9]+$/ && $7 == "MiB" {printf "%s ", $6} /balance:/{exit}' "$WORK/np3.log")
+reported=$(awk '/^per-rank time/{p=1; next} p && $1 ~ /^[0-9]+$/ {printf "%s ", $10}' "$WORK/np3.log")
 [ -n "$planned" ] && [ "$planned" = "$reported" ] && pass \
   || fail "plan memory per rank ($planned) differs from the ranks' buffers ($reported)"
 # backend.graph (on the CPU the op recorder: the graph path of src/pipeline/stage.c): steps 1-2 op by op,

@@ -1,0 +1,461 @@
+// dnnl_conv.c — CPU convolutions (forward, backward-data, backward-weights, groups) on oneDNN.
+//
+// train.threads workers of the backend's pool split a call's batch into contiguous shares (as
+// the im2col path does); each worker runs primitives made for its share. Primitives are made
+// once per (shape, share, worker) — in conv_workspace, at build time — and cached in the
+// backend's oneDNN state. Their tensors use the layouts oneDNN picks (format_tag any: nChw16c /
+// OIhw16i16o on AVX-512); the caller's NCHW / OIHW tensors are reordered at the edges of each
+// call into workspace copies and outputs reordered back, with a sum post-op where the API
+// accumulates (dx with beta 1; dw +=, where the workers' gradients are added in worker order
+// after they finish, so the result depends on the thread count only). The primitives'
+// scratchpads are user-managed and live in the workspace too: a step allocates nothing.
+//
+// Workspace: one region per worker, each [arg 0 copy][arg 1 copy][arg 2 copy][scratch], 64-byte
+// aligned (a copy only where the layouts differ or an output accumulates). conv_workspace hands
+// out the larger of that and the im2col reference's need and records it (hpff_dnnl_family): a
+// call with a batch that was never sized (a smaller last batch) makes its own primitives and
+// falls back to im2col (which never needs more for fewer images) unless they fit the least
+// workspace handed out for that shape. Shapes where oneDNN
+// has no primitive, or only its reference implementation, also run on im2col.
+#include "dnnl_conv.h"
+#include "cpu_internal.h"
+#include "dnnl_cpu.h"
+#include <stdlib.h>
+#include <string.h>
+
+// Forward with and without a bias are two primitives (a layer always calls one of them).
+enum { DIR_FWD = 0, DIR_BWD_DATA = 1, DIR_BWD_W = 2, DIR_FWD_BIAS = 3, N_DIRS = 4 };
+
+typedef struct dn_arg {                 // one tensor argument of a primitive
+    int io;                             // 0 input; 1 output (overwritten); 2 output (may accumulate)
+    int exec_arg;                       // DNNL_ARG_*
+    dnnl_memory_desc_t user_md;         // the caller's layout (NCHW / OIHW / GOIHW)
+    const dnnl_memory_desc_t *prim_md;  // the primitive's (owned by its pd)
+    int same;                           // the two layouts are one: no reorder needed
+    size_t off;                         // the copy's offset in the workspace (when used)
+    dnnl_memory_t user, prim;
+    dnnl_primitive_t in, out, out_add;  // user -> prim; prim -> user, overwriting / adding
+} dn_arg;
+
+typedef struct dn_dir {
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    dn_arg arg[3];                      // FWD: src w dst; BWD_DATA: diff_src w diff_dst; BWD_W: src diff_w diff_dst
+    dnnl_memory_t bias, scratch;
+    size_t scratch_off, bytes;          // bytes: the whole workspace of this direction
+} dn_dir;
+
+struct hpff_dnnl_conv {                 // one worker's primitives for its share of a batch
+    hpff_conv_desc d;                   // n: the share
+    int worker;
+    int ok;                             // 0: no (fast) primitive for some direction: im2col
+    int share_dy;                       // both backward directions read one copy of dy
+    dn_dir dir[N_DIRS];
+    size_t bytes;                       // the largest direction
+    hpff_dnnl_conv *next;
+};
+
+// What conv_workspace handed out: per exact shape (d.n = the batch) the bytes it returned, and
+// per shape without the batch (d.n = 0) the least it returned for any batch: a call with an
+// unsized batch fits every workspace sized for this shape only when it needs no more than that.
+struct hpff_dnnl_family {
+    hpff_conv_desc d;
+    size_t bytes;
+    hpff_dnnl_family *next;
+};
+
+static hpff_dnnl *state_of(hpff_backend *be) {
+    return be && be->ctx ? ((hpff_cpu_ctx *)be->ctx)->dnnl : NULL;
+}
+
+static const hpff_cpu_conv_ops *im2col_of(hpff_backend *be) { return &((hpff_cpu_ctx *)be->ctx)->im2col; }
+
+static size_t align64(size_t b) { return (b + 63) / 64 * 64; }
+
+static void md_init(dnnl_memory_desc_t *md, int nd, const dnnl_dims_t dims, dnnl_format_tag_t tag) {
+    HPFF_DNNL_CHECK(dnnl_memory_desc_init_by_tag(md, nd, dims, dnnl_f32, tag));
+}
+
+// The caller's layouts of d: src (N, C, H, W), weights (O, I/g, kh, kw) as OIHW or GOIHW,
+// dst, bias (O); `any` gives the same shapes with format_tag any.
+typedef struct conv_mds { dnnl_memory_desc_t src, wei, dst, bias; } conv_mds;
+
+static conv_mds conv_md(const hpff_conv_desc *d, int any) {
+    conv_mds m;
+    dnnl_dims_t s = {d->n, d->c_in, d->h_in, d->w_in}, o = {d->n, d->c_out, d->h_out, d->w_out};
+    dnnl_dims_t w4 = {d->c_out, d->c_in, d->kh, d->kw}, b = {d->c_out};
+    dnnl_dims_t w5 = {d->groups, d->c_out / d->groups, d->c_in / d->groups, d->kh, d->kw};
+    md_init(&m.src, 4, s, any ? dnnl_format_tag_any : dnnl_nchw);
+    md_init(&m.dst, 4, o, any ? dnnl_format_tag_any : dnnl_nchw);
+    if (d->groups > 1) md_init(&m.wei, 5, w5, any ? dnnl_format_tag_any : dnnl_goihw);
+    else md_init(&m.wei, 4, w4, any ? dnnl_format_tag_any : dnnl_oihw);
+    md_init(&m.bias, 1, b, dnnl_a);
+    return m;
+}
+
+// The op descriptor of direction dir; fails for shapes oneDNN cannot describe.
+static dnnl_status_t conv_op_desc(const hpff_conv_desc *d, int dir, dnnl_convolution_desc_t *cd) {
+    conv_mds a = conv_md(d, 1);
+    dnnl_dims_t st = {d->sh, d->sw}, pl = {d->ph, d->pw};
+    dnnl_dims_t pr = {(d->h_out - 1) * d->sh + d->kh - d->h_in - d->ph,
+                      (d->w_out - 1) * d->sw + d->kw - d->w_in - d->pw};
+    if (dir == DIR_FWD || dir == DIR_FWD_BIAS)
+        return dnnl_convolution_forward_desc_init(cd, dnnl_forward_training, dnnl_convolution_direct, &a.src,
+                                                  &a.wei, dir == DIR_FWD_BIAS ? &a.bias : NULL, &a.dst, st,
+                                                  pl, pr);
+    if (dir == DIR_BWD_DATA)
+        return dnnl_convolution_backward_data_desc_init(cd, dnnl_convolution_direct, &a.src, &a.wei, &a.dst,
+                                                        st, pl, pr);
+    return dnnl_convolution_backward_weights_desc_init(cd, dnnl_convolution_direct, &a.src, &a.wei, NULL,
+                                                       &a.dst, st, pl, pr);
+}
+
+// Argument i of a direction: its roles, the caller's layout and the reorders between the two.
+static void arg_make(hpff_dnnl *s, dn_dir *dd, int i, int io, int exec_arg, dnnl_query_t q,
+                     const dnnl_memory_desc_t *user, size_t *off, size_t *scratch) {
+    dn_arg *a = &dd->arg[i];
+    a->io = io;
+    a->exec_arg = exec_arg;
+    a->user_md = *user;
+    a->prim_md = dnnl_primitive_desc_query_md(dd->pd, q, 0);
+    a->same = dnnl_memory_desc_equal(a->prim_md, user);
+    a->user = hpff_dnnl_mem(s, user);
+    a->prim = hpff_dnnl_mem(s, a->prim_md);
+    if (!a->same || io == 2) {   // a copy in the workspace
+        a->off = *off;
+        *off += align64(dnnl_memory_desc_get_size(a->prim_md));
+    }
+    if (io == 0 && !a->same) a->in = hpff_dnnl_reorder(s, user, a->prim_md, 0, scratch);
+    if (io >= 1 && !a->same) a->out = hpff_dnnl_reorder(s, a->prim_md, user, 0, scratch);
+    if (io == 2) a->out_add = hpff_dnnl_reorder(s, a->prim_md, user, 1, scratch);
+}
+
+static int arg_ok(const dn_arg *a) {
+    return (a->io != 0 || a->same || a->in) && (a->io == 0 || a->same || a->out) && (a->io != 2 || a->out_add);
+}
+
+// Makes direction dir of c; 0 when oneDNN has no primitive (or reorder) for it.
+static int dir_make(hpff_dnnl *s, hpff_dnnl_conv *c, int dir, const_dnnl_primitive_desc_t hint) {
+    const hpff_conv_desc *d = &c->d;
+    dn_dir *dd = &c->dir[dir];
+    dnnl_convolution_desc_t cd;
+    if (conv_op_desc(d, dir, &cd) != dnnl_success) return 0;
+    dnnl_primitive_attr_t attr;
+    HPFF_DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+    HPFF_DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    dnnl_status_t st = dnnl_primitive_desc_create(&dd->pd, &cd, attr, s->engine, hint);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) {
+        dd->pd = NULL;
+        return 0;
+    }
+    const char *impl = "";
+    HPFF_DNNL_CHECK(dnnl_primitive_desc_query(dd->pd, dnnl_query_impl_info_str, 0, &impl));
+    if (strncmp(impl, "ref", 3) == 0) return 0;   // oneDNN's reference loops: far slower than im2col
+    HPFF_DNNL_CHECK(dnnl_primitive_create(&dd->prim, dd->pd));
+    conv_mds u = conv_md(d, 0);
+    size_t off = 0, scratch = hpff_dnnl_scratch_bytes(dd->pd);
+    if (dir == DIR_FWD || dir == DIR_FWD_BIAS) {
+        arg_make(s, dd, 0, 0, DNNL_ARG_SRC, dnnl_query_src_md, &u.src, &off, &scratch);
+        arg_make(s, dd, 1, 0, DNNL_ARG_WEIGHTS, dnnl_query_weights_md, &u.wei, &off, &scratch);
+        arg_make(s, dd, 2, 1, DNNL_ARG_DST, dnnl_query_dst_md, &u.dst, &off, &scratch);
+        dd->bias = hpff_dnnl_mem(s, &u.bias);
+    } else if (dir == DIR_BWD_DATA) {   // both backward directions keep dy's copy at offset 0
+        arg_make(s, dd, 2, 0, DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, &u.dst, &off, &scratch);
+        arg_make(s, dd, 0, 2, DNNL_ARG_DIFF_SRC, dnnl_query_diff_src_md, &u.src, &off, &scratch);
+        arg_make(s, dd, 1, 0, DNNL_ARG_WEIGHTS, dnnl_query_weights_md, &u.wei, &off, &scratch);
+    } else {
+        arg_make(s, dd, 2, 0, DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, &u.dst, &off, &scratch);
+        arg_make(s, dd, 0, 0, DNNL_ARG_SRC, dnnl_query_src_md, &u.src, &off, &scratch);
+        arg_make(s, dd, 1, 2, DNNL_ARG_DIFF_WEIGHTS, dnnl_query_diff_weights_md, &u.wei, &off, &scratch);
+    }
+    dnnl_memory_desc_t smd;
+    dnnl_dims_t sdim = {(dnnl_dim_t)(scratch ? scratch : 1)};
+    HPFF_DNNL_CHECK(dnnl_memory_desc_init_by_tag(&smd, 1, sdim, dnnl_u8, dnnl_a));
+    dd->scratch = hpff_dnnl_mem(s, &smd);
+    dd->scratch_off = off;
+    dd->bytes = off + align64(scratch);
+    for (int i = 0; i < 3; i++)
+        if (!arg_ok(&dd->arg[i])) return 0;
+    return 1;
+}
+
+static void dir_free(dn_dir *dd) {
+    for (int i = 0; i < 3; i++) {
+        dn_arg *a = &dd->arg[i];
+        if (a->user) dnnl_memory_destroy(a->user);
+        if (a->prim) dnnl_memory_destroy(a->prim);
+        if (a->in) dnnl_primitive_destroy(a->in);
+        if (a->out) dnnl_primitive_destroy(a->out);
+        if (a->out_add) dnnl_primitive_destroy(a->out_add);
+    }
+    if (dd->bias) dnnl_memory_destroy(dd->bias);
+    if (dd->scratch) dnnl_memory_destroy(dd->scratch);
+    if (dd->prim) dnnl_primitive_destroy(dd->prim);
+    if (dd->pd) dnnl_primitive_desc_destroy(dd->pd);
+}
+
+static int desc_eq(const hpff_conv_desc *a, const hpff_conv_desc *b) { return memcmp(a, b, sizeof *a) == 0; }
+
+// Worker w's primitives for a share of d->n images, made on first use.
+static hpff_dnnl_conv *conv_get(hpff_dnnl *s, const hpff_conv_desc *d, int w) {
+    for (hpff_dnnl_conv *c = s->convs; c; c = c->next)
+        if (c->worker == w && desc_eq(&c->d, d)) return c;
+    hpff_dnnl_conv *c = hpff_xcalloc(1, sizeof *c);
+    c->d = *d;
+    c->worker = w;
+    c->ok = d->n > 0 && dir_make(s, c, DIR_FWD, NULL);
+    c->ok = c->ok && dir_make(s, c, DIR_BWD_DATA, c->dir[DIR_FWD].pd);
+    c->ok = c->ok && dir_make(s, c, DIR_BWD_W, c->dir[DIR_FWD].pd);
+    c->ok = c->ok && dir_make(s, c, DIR_FWD_BIAS, NULL);
+    for (int i = 0; i < N_DIRS; i++)
+        if (c->dir[i].bytes > c->bytes) c->bytes = c->dir[i].bytes;
+    const dn_arg *a = &c->dir[DIR_BWD_W].arg[2], *b = &c->dir[DIR_BWD_DATA].arg[2];
+    c->share_dy = c->ok && !a->same && !b->same && a->off == 0 && b->off == 0 &&
+                  dnnl_memory_desc_equal(a->prim_md, b->prim_md);
+    c->next = s->convs;
+    s->convs = c;
+    return c;
+}
+
+void hpff_dnnl_conv_clear(hpff_dnnl *s) {
+    s->kept.valid = 0;
+    while (s->convs) {
+        hpff_dnnl_conv *c = s->convs;
+        s->convs = c->next;
+        for (int i = 0; i < N_DIRS; i++) dir_free(&c->dir[i]);
+        free(c);
+    }
+}
+
+void hpff_dnnl_conv_free_families(hpff_dnnl *s) {
+    while (s->families) {
+        hpff_dnnl_family *f = s->families;
+        s->families = f->next;
+        free(f);
+    }
+}
+
+// The record of d (batch included, or n = 0 for the shape's least), NULL when none.
+static hpff_dnnl_family *family_find(hpff_dnnl *s, const hpff_conv_desc *d, int n) {
+    hpff_conv_desc k = *d;
+    k.n = n;
+    for (hpff_dnnl_family *f = s->families; f; f = f->next)
+        if (desc_eq(&f->d, &k)) return f;
+    return NULL;
+}
+
+// Records that conv_workspace returned `bytes` for d.
+static void family_note(hpff_dnnl *s, const hpff_conv_desc *d, size_t bytes) {
+    for (int n = 0; n < 2; n++) {
+        hpff_dnnl_family *f = family_find(s, d, n ? d->n : 0);
+        if (!f) {
+            f = hpff_xcalloc(1, sizeof *f);
+            f->d = *d;
+            f->d.n = n ? d->n : 0;
+            f->bytes = bytes;
+            f->next = s->families;
+            s->families = f;
+        }
+        if (n ? bytes > f->bytes : bytes < f->bytes) f->bytes = bytes;
+    }
+}
+
+// A call's batch split over the workers: share w is images [lo[w], lo[w+1]) on part[w], whose
+// workspace region starts at w * stride. ok = 0: the im2col reference runs instead.
+#define MAX_PARTS 256
+typedef struct conv_split {
+    int parts, ok, share_dy;
+    int lo[MAX_PARTS + 1];
+    hpff_dnnl_conv *part[MAX_PARTS];
+    size_t stride, bytes;
+} conv_split;
+
+static conv_split split_make(hpff_dnnl *s, const hpff_conv_desc *d) {
+    conv_split sp;
+    sp.parts = d->n < s->threads ? d->n : s->threads;
+    if (sp.parts > MAX_PARTS) sp.parts = MAX_PARTS;
+    sp.ok = sp.parts > 0;
+    sp.stride = 0;
+    for (int w = 0; w <= sp.parts && sp.ok; w++) sp.lo[w] = (int)((long)d->n * w / sp.parts);
+    for (int w = 0; w < sp.parts && sp.ok; w++) {
+        hpff_conv_desc share = *d;
+        share.n = sp.lo[w + 1] - sp.lo[w];
+        sp.part[w] = conv_get(s, &share, w);
+        sp.ok = sp.part[w]->ok;
+        if (sp.part[w]->bytes > sp.stride) sp.stride = sp.part[w]->bytes;
+    }
+    sp.share_dy = sp.ok;
+    for (int w = 0; w < sp.parts && sp.ok; w++) sp.share_dy = sp.share_dy && sp.part[w]->share_dy;
+    sp.bytes = sp.ok ? sp.stride * (size_t)sp.parts : 0;
+    return sp;
+}
+
+static size_t dnnl_conv_workspace(hpff_backend *be, const hpff_conv_desc *d) {
+    size_t ref = im2col_of(be)->workspace(be, d);   // also validates d
+    hpff_dnnl *s = state_of(be);
+    if (!s) return ref;
+    s->kept.valid = 0;
+    conv_split sp = split_make(s, d);
+    size_t bytes = sp.bytes > ref ? sp.bytes : ref;
+    family_note(s, d, bytes);
+    return bytes;
+}
+
+// The split for this call; ok = 0 where the im2col reference runs instead.
+static conv_split split_for_call(hpff_backend *be, const hpff_conv_desc *d) {
+    hpff_dnnl *s = state_of(be);
+    conv_split sp = {.ok = 0};
+    if (!s || d->n <= 0) return sp;
+    s->kept.valid = 0;   // any other call after backward-weights may change dy or the workspace
+    hpff_dnnl_family *f = family_find(s, d, d->n);
+    if (!f) f = family_find(s, d, 0);
+    if (!f) return sp;   // never sized: the caller's workspace is unknown
+    sp = split_make(s, d);
+    if (sp.bytes > f->bytes) sp.ok = 0;
+    return sp;
+}
+
+// Runs direction dd on stream st: inputs reordered into their copies, the primitive, outputs
+// reordered back (adding where `accumulate`) unless `keep` (the copy stays in the workspace).
+// user[i] is the caller's pointer of argument i; reuse_dy: the workspace holds dy's copy already.
+static void dir_run(dnnl_stream_t st, dn_dir *dd, char *ws, void *const user[3], const float *bias,
+                    int accumulate, int keep, int reuse_dy) {
+    dnnl_exec_arg_t args[5];
+    int n = 0;
+    HPFF_DNNL_CHECK(dnnl_memory_set_data_handle(dd->scratch, ws + dd->scratch_off));
+    for (int i = 0; i < 3; i++) {
+        dn_arg *a = &dd->arg[i];
+        int direct = a->same && !(a->io == 2 && accumulate);
+        HPFF_DNNL_CHECK(dnnl_memory_set_data_handle(a->user, user[i]));
+        HPFF_DNNL_CHECK(dnnl_memory_set_data_handle(a->prim, direct ? user[i] : ws + a->off));
+        if (a->io == 0 && !direct && !(i == 2 && reuse_dy))
+            hpff_dnnl_run_reorder(st, a->in, a->user, a->prim, dd->scratch);
+        args[n++] = (dnnl_exec_arg_t){a->exec_arg, a->prim};
+    }
+    if (bias) {
+        HPFF_DNNL_CHECK(dnnl_memory_set_data_handle(dd->bias, (void *)bias));
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, dd->bias};
+    }
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, dd->scratch};
+    HPFF_DNNL_CHECK(dnnl_primitive_execute(dd->prim, st, n, args));
+    for (int i = 0; i < 3 && !keep; i++) {
+        dn_arg *a = &dd->arg[i];
+        if (a->io == 0 || (a->same && !(a->io == 2 && accumulate))) continue;
+        hpff_dnnl_run_reorder(st, a->io == 2 && accumulate ? a->out_add : a->out, a->prim, a->user, dd->scratch);
+    }
+    HPFF_DNNL_CHECK(dnnl_stream_wait(st));
+}
+
+// One call over the pool: worker w runs direction `dir` of part w on its images.
+typedef struct conv_job {
+    hpff_dnnl *s;
+    const hpff_conv_desc *d;
+    const conv_split *sp;
+    int dir, accumulate, keep, reuse_dy;
+    char *ws;
+    const float *x, *w, *bias, *dy;
+    float *y, *dx, *dw;
+} conv_job;
+
+static void job_worker(void *arg, int worker, int begin, int end) {
+    const conv_job *j = arg;
+    const hpff_conv_desc *d = j->d;
+    hpff_dnnl_thread_init();
+    for (int w = begin; w < end; w++) {
+        size_t i0 = (size_t)j->sp->lo[w];
+        const size_t xs = (size_t)d->c_in * d->h_in * d->w_in, ys = (size_t)d->c_out * d->h_out * d->w_out;
+        void *user[3];
+        if (j->dir == DIR_BWD_DATA) {
+            user[0] = j->dx + i0 * xs;
+            user[2] = (void *)(j->dy + i0 * ys);
+        } else {
+            user[0] = (void *)(j->x + i0 * xs);
+            user[2] = j->dir == DIR_BWD_W ? (void *)(j->dy + i0 * ys) : (void *)(j->y + i0 * ys);
+        }
+        user[1] = j->dir == DIR_BWD_W ? (void *)j->dw : (void *)j->w;
+        dir_run(j->s->streams[worker], &j->sp->part[w]->dir[j->dir], j->ws + (size_t)w * j->sp->stride, user,
+                j->bias, j->accumulate, j->keep, j->reuse_dy);
+    }
+}
+
+static void job_run(hpff_backend *be, conv_job *j) {
+    j->s = state_of(be);
+    hpff_cpu_pool_run(hpff_cpu_pool_of(be), j->sp->parts, job_worker, j);
+}
+
+static void dnnl_conv_fwd(hpff_backend *be, const hpff_conv_desc *d, const float *x, const float *w,
+                          const float *bias, float *y, void *ws) {
+    conv_split sp = split_for_call(be, d);
+    if (!sp.ok) {
+        im2col_of(be)->fwd(be, d, x, w, bias, y, ws);
+        return;
+    }
+    conv_job j = {.d = d, .sp = &sp, .dir = bias ? DIR_FWD_BIAS : DIR_FWD, .ws = ws, .x = x, .w = w,
+                  .bias = bias, .y = y};
+    job_run(be, &j);
+}
+
+// Directly after backward-weights of the same shape, dy and workspace (layers.c calls them in
+// that order), dy's reordered copy is still in every worker's region: one reorder fewer.
+static void dnnl_conv_bwd_data(hpff_backend *be, const hpff_conv_desc *d, const float *w,
+                               const float *dy, float *dx, float beta, void *ws) {
+    hpff_dnnl *s = state_of(be);
+    int reuse = s && s->kept.valid && s->kept.dy == dy && s->kept.ws == ws && desc_eq(&s->kept.d, d);
+    conv_split sp = split_for_call(be, d);
+    if (!sp.ok) {
+        im2col_of(be)->bwd_data(be, d, w, dy, dx, beta, ws);
+        return;
+    }
+    conv_job j = {.d = d, .sp = &sp, .dir = DIR_BWD_DATA, .accumulate = beta != 0.0f, .reuse_dy = reuse && sp.share_dy,
+                  .ws = ws, .w = w, .dy = dy, .dx = dx};
+    job_run(be, &j);
+}
+
+// The workers leave their dw shares in their workspace regions; this thread adds them into dw
+// in worker order.
+static void dnnl_conv_bwd_filter(hpff_backend *be, const hpff_conv_desc *d, const float *x,
+                                 const float *dy, float *dw, float *dbias, void *ws) {
+    conv_split sp = split_for_call(be, d);
+    if (!sp.ok) {
+        im2col_of(be)->bwd_filter(be, d, x, dy, dw, dbias, ws);
+        return;
+    }
+    conv_job j = {.d = d, .sp = &sp, .dir = DIR_BWD_W, .accumulate = 1, .keep = 1, .ws = ws, .x = x, .dy = dy,
+                  .dw = dw};
+    job_run(be, &j);
+    for (int w = 0; w < sp.parts; w++) {
+        dn_dir *dd = &sp.part[w]->dir[DIR_BWD_W];
+        dn_arg *a = &dd->arg[1];
+        char *region = (char *)ws + (size_t)w * sp.stride;
+        HPFF_DNNL_CHECK(dnnl_memory_set_data_handle(dd->scratch, region + dd->scratch_off));
+        HPFF_DNNL_CHECK(dnnl_memory_set_data_handle(a->prim, region + a->off));
+        HPFF_DNNL_CHECK(dnnl_memory_set_data_handle(a->user, dw));
+        hpff_dnnl_run_reorder(j.s->streams[0], a->out_add, a->prim, a->user, dd->scratch);
+    }
+    HPFF_DNNL_CHECK(dnnl_stream_wait(j.s->streams[0]));
+    if (dbias) hpff_cpu_conv_bias_grad(d, dy, dbias);
+    if (sp.share_dy) {
+        j.s->kept.dy = dy;
+        j.s->kept.ws = ws;
+        j.s->kept.d = *d;
+        j.s->kept.valid = 1;
+    }
+}
+
+const char *hpff_dnnl_conv_impl(hpff_backend *be, const hpff_conv_desc *d, int dir) {
+    conv_split sp = split_for_call(be, d);
+    const char *name = "im2col";
+    if (sp.ok && dir >= 0 && dir < N_DIRS)
+        HPFF_DNNL_CHECK(dnnl_primitive_desc_query(sp.part[0]->dir[dir].pd, dnnl_query_impl_info_str, 0, &name));
+    return name;
+}
+
+void hpff_cpu_install_dnnl_conv(hpff_backend *be) {
+    hpff_cpu_ctx *cx = be->ctx;
+    cx->im2col = (hpff_cpu_conv_ops){be->conv_workspace, be->conv_fwd, be->conv_bwd_data, be->conv_bwd_filter};
+    be->conv_workspace = dnnl_conv_workspace;
+    be->conv_fwd = dnnl_conv_fwd;
+    be->conv_bwd_data = dnnl_conv_bwd_data;
+    be->conv_bwd_filter = dnnl_conv_bwd_filter;
+}
