@@ -198,15 +198,16 @@ case_auto() {
   expect_fail auto-overwrite "give one of them" train --set train.run_dir="$a" --set train.resume=auto --overwrite
 }
 
-# signal_run LOG TARGET SIG CMD...: starts CMD (run dir $SIGDIR), waits for its first step, sleeps a random
-# 0-0.8 s, sends SIG to TARGET (main: the started process; children: every rank; rank1: the
-# rank that does not hold the run-dir lock), waits; the exit code is in $RC.
+# signal_run LOG TARGET SIG CMD...: starts CMD (run dir $SIGDIR), waits for a random step among
+# the first 100 (of LONG's 800: a step takes ~3 ms, so a wait in seconds could outlast the run
+# on a fast machine and the signal would find it finished), sends SIG to TARGET (main: the
+# started process; children: every rank; rank1: the rank that does not hold the run-dir lock),
+# waits; the exit code is in $RC.
 signal_run() {
   local log=$1 target=$2 sig=$3; shift 3
   "$@" > "$log" 2>&1 &
-  local pid=$! i
-  for i in $(seq 400); do grep -qs '"type":"step"' "$SIGDIR/metrics.jsonl" && break; sleep 0.05; done
-  sleep "0.$((RANDOM % 9))"
+  local pid=$! i at=$((1 + RANDOM % 100))
+  for i in $(seq 400); do grep -qs "\"step\":$at," "$SIGDIR/metrics.jsonl" && break; sleep 0.05; done
   local victims=$pid
   case $target in
     children) victims=$(pgrep -P $pid | tr '\n' ' ') ;;
@@ -232,9 +233,9 @@ check_stop() {
   [ -f "$(step_dir "$dir" "$step")/COMPLETE" ] && pass || fail "$name: step $step has no complete checkpoint"
 }
 
-LONG="--set train.epochs=30 --set train.log_every=1"
+LONG="--set train.epochs=100 --set train.log_every=1"   # 800 steps of 32 images
 case_signal() {
-  train --set train.run_dir="$WORK/s_full" $LONG > "$WORK/s_full.log" 2>&1 || fail "30-epoch reference failed"
+  train --set train.run_dir="$WORK/s_full" $LONG > "$WORK/s_full.log" 2>&1 || fail "100-epoch reference failed"
   SIGDIR=$WORK/s1
   signal_run "$WORK/s1.log" main TERM "$BIN" --config "$WORK/c.ini" --set train.run_dir="$WORK/s1" $LONG
   [ $RC -eq 143 ] && pass || fail "SIGTERM: exit $RC, expected 143 (128 + SIGTERM)"
