@@ -51,6 +51,7 @@ hpff_script_test(trainer_faults cpu test_faults.sh data disk corrupt lock edges 
 # hpff_export / --init-from against torchvision's state_dict (skipped without torch)
 hpff_script_test(weights_torchvision cpu test_weights_torchvision.sh)
 set_tests_properties(weights_torchvision PROPERTIES SKIP_RETURN_CODE 77)
+hpff_script_test(export_analysis cpu test_export.sh cpu)   # feature export + analysis/ (issue 17)
 hpff_test(test_layers_fd cpu test_layers_fd.c)
 hpff_test(test_hilo_ref cpu test_hilo_ref.c)
 # The plan's memory column: one sizing build counts exactly what each rank allocates.
@@ -60,6 +61,7 @@ if(HPFF_HAVE_MPI)
   hpff_script_test(pipeline_mpi_infopro mpi test_pipeline.sh infopro)   # the image travels too
   hpff_script_test(trainer_faults_mpi mpi test_faults.sh signal_mpi)     # pre-emption on 2 ranks
   hpff_script_test(pipeline_mpi_imagenet mpi test_imagenet_pipeline.sh)  # bottleneck / ResNeXt K=4
+  hpff_script_test(export_mpi mpi test_export.sh mpi)
 endif()
 # Every shipped config parses and validates.
 add_test(NAME configs_parse COMMAND bash -c

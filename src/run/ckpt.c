@@ -432,6 +432,93 @@ hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const
     return st;
 }
 
+// Reads a whole float dataset of a checkpoint file into host memory; NULL if absent.
+static float *read_host_floats(hid_t f, const char *name, size_t *count) {
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    if (ds < 0) return NULL;
+    hid_t sp = H5Dget_space(ds);
+    *count = (size_t)H5Sget_simple_extent_npoints(sp);
+    float *host = hpff_xmalloc((*count ? *count : 1) * sizeof(float));
+    if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host) < 0) { free(host); host = NULL; }
+    H5Sclose(sp);
+    H5Dclose(ds);
+    return host;
+}
+
+// One line "name off count" (or "state:name off count") of a tensor table: the tensor lands in
+// the arena of the registry that names it; seen[] counts each registry tensor found.
+static hpff_status load_table_line(const char *line, const char *path, float *const host[2], const size_t n_host[2],
+                                   const hpff_registry *const regs[2], float *const dst[2], hpff_backend *be,
+                                   int *const seen[2]) {
+    char name[160];
+    size_t off, count;
+    if (sscanf(line, "%159s %zu %zu", name, &off, &count) != 3)
+        return hpff_status_fail("checkpoint '%s': unreadable tensor table line '%.60s'", path, line);
+    int r = strncmp(name, "state:", 6) == 0;
+    const char *nm = r ? name + 6 : name;
+    int i = hpff_registry_find(regs[r], nm);
+    if (i < 0) return hpff_status_ok();   // a tensor this model does not have (e.g. a local head)
+    if (regs[r]->t[i].count != count || off + count > n_host[r])
+        return hpff_status_fail("checkpoint '%s': tensor %s has %zu floats there, %zu in this model", path, nm,
+                                count, regs[r]->t[i].count);
+    be->to_device(be, dst[r] + regs[r]->t[i].off, host[r] + off, count * sizeof(float));
+    seen[r][i]++;
+    return hpff_status_ok();
+}
+
+static hpff_status load_named_file(const char *path, const hpff_registry *const regs[2], float *const dst[2],
+                                   hpff_backend *be, int *const seen[2]) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return hpff_status_fail("checkpoint '%s' is missing or not an HDF5 file", path);
+    size_t n_host[2] = {0, 0};
+    float *host[2] = {read_host_floats(f, "params", &n_host[0]), read_host_floats(f, "state", &n_host[1])};
+    char *table = read_text(f, "tensors");
+    hpff_status st = hpff_status_ok();
+    if (!host[0] || !host[1] || !table)
+        st = hpff_status_fail("checkpoint '%s' lacks its parameters, state or tensor table", path);
+    for (char *line = table, *next; !st.code && line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        st = load_table_line(line, path, host, n_host, regs, dst, be, seen);
+    }
+    free(host[0]);
+    free(host[1]);
+    free(table);
+    H5Fclose(f);
+    return st;
+}
+
+hpff_status hpff_ckpt_load_named(const char *dir, long step, const hpff_registry *params, float *p,
+                                 const hpff_registry *state, float *st_arena, hpff_backend *be, int *ranks) {
+    char sd[768], path[800];
+    step_dir(sd, sizeof sd, dir, step);
+    snprintf(path, sizeof path, "%s/rank0.h5", sd);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    double nr = 0;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return hpff_status_fail("checkpoint '%s' is missing or not an HDF5 file", path);
+    int ok = read_attr_double(f, "ranks", &nr) && nr >= 1;
+    H5Fclose(f);
+    if (!ok) return hpff_status_fail("checkpoint '%s' lacks its rank count", path);
+    *ranks = (int)nr;
+    const hpff_registry *regs[2] = {params, state};
+    float *dst[2] = {p, st_arena};
+    int *seen[2] = {hpff_xcalloc((size_t)params->n + 1, sizeof(int)), hpff_xcalloc((size_t)state->n + 1, sizeof(int))};
+    hpff_status st = hpff_status_ok();
+    for (int r = 0; r < *ranks && !st.code; r++) {
+        snprintf(path, sizeof path, "%s/rank%d.h5", sd, r);
+        st = load_named_file(path, regs, dst, be, seen);
+    }
+    for (int r = 0; r < 2 && !st.code; r++)
+        for (int i = 0; i < regs[r]->n && !st.code; i++)
+            if (seen[r][i] != 1)
+                st = hpff_status_fail("checkpoint '%s': tensor %s%s is in %d of its %d rank files (expected 1)", sd,
+                                      r ? "state:" : "", regs[r]->t[i].name, seen[r][i], *ranks);
+    free(seen[0]);
+    free(seen[1]);
+    return st;
+}
+
 // ---------------------------------------------------------------- verification -------------
 
 typedef struct verify_ctx {

@@ -60,6 +60,12 @@ void hpff_ckpt_read_ranges(const char *dir, long step, char *ranges, size_t n);
 // the replica count that wrote it; an owed delayed boundary gradient is marked averaged.
 hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const hpff_config *cfg,
                                 int rank, int size, int replica, hpff_ckpt_pos *pos);
+// Loads the tensors the registries name (parameters into p, BN statistics into st, device arenas)
+// from every rank file of checkpoint `step`, whatever partition and rank count wrote it; tensors
+// the registries do not name (local heads, when only the backbone is wanted) are skipped. Fails
+// naming a tensor that is in no file, in several, or of another size. *ranks: the rank count.
+hpff_status hpff_ckpt_load_named(const char *dir, long step, const hpff_registry *params, float *p,
+                                 const hpff_registry *state, float *st, hpff_backend *be, int *ranks);
 
 #ifdef __cplusplus
 }
