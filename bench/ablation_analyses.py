@@ -27,9 +27,15 @@ LABELS = {"bp": "BP", "dgl_il": "DGL", "dgl_cl": "DGL CL only", "dgl_hilo": "DGL
           "infopro_hpff": "InfoPro+HPFF", "predsim": "PredSim", "predsim_hpff": "PredSim+HPFF"}
 
 
+def finished(run_dir):
+    """The run wrote its summary (a seed still training, or stopped part-way, is left out)."""
+    path = os.path.join(run_dir, "metrics.jsonl")
+    return os.path.exists(path) and any('"final_test_err"' in line for line in open(path))
+
+
 def seeds_of(out, row):
     dirs = sorted(glob.glob(os.path.join(out, row, "seed*")))
-    return [d for d in dirs if hf.newest_step(d) is not None]
+    return [d for d in dirs if hf.newest_step(d) is not None and finished(d)]
 
 
 def stats(v):
