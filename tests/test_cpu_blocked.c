@@ -180,6 +180,48 @@ static void test_bn(void) {
     }
 }
 
+// ---------------------------------------------------------------- resize
+
+// Blocked bilinear resize (forward; backward with beta 0 and 1) bit for bit the NCHW one.
+static void check_resize(hpff_backend *be, int B, int n, int c, int hi, int wi, int ho, int wo, uint64_t seed) {
+    size_t mi = (size_t)n * c * hi * wi, mo = (size_t)n * c * ho * wo;
+    float *x = rnd(mi, -1, 1, seed), *dy = rnd(mo, -1, 1, seed + 1), *prior = rnd(mi, -1, 1, seed + 2);
+    float *y = malloc(mo * 4), *yb = malloc(mo * 4), *xb = relayout(x, n, c, hi * wi, 0, B);
+    float *dyb = relayout(dy, n, c, ho * wo, 0, B);
+    char what[128];
+    be->resize_bilinear_fwd(be, n, c, hi, wi, ho, wo, x, y);
+    be->resize_bilinear_fwd_blocked(be, B, n, c, hi, wi, ho, wo, xb, yb);
+    float *y2 = relayout(yb, n, c, ho * wo, B, 0);
+    snprintf(what, sizeof what, "resize block %d n%d c%d %dx%d -> %dx%d forward", B, n, c, hi, wi, ho, wo);
+    same_bits(what, y2, y, mo);
+    for (int beta = 0; beta <= 1; beta++) {
+        float *dx = malloc(mi * 4), *dxb = relayout(prior, n, c, hi * wi, 0, B);
+        memcpy(dx, prior, mi * 4);
+        be->resize_bilinear_bwd(be, n, c, hi, wi, ho, wo, dy, dx, (float)beta);
+        be->resize_bilinear_bwd_blocked(be, B, n, c, hi, wi, ho, wo, dyb, dxb, (float)beta);
+        float *dx2 = relayout(dxb, n, c, hi * wi, B, 0);
+        snprintf(what, sizeof what, "resize block %d n%d c%d %dx%d -> %dx%d backward beta %d", B, n, c, hi, wi, ho,
+                 wo, beta);
+        same_bits(what, dx2, dx, mi);
+        free(dx); free(dxb); free(dx2);
+    }
+    free(x); free(dy); free(prior); free(y); free(yb); free(xb); free(dyb); free(y2);
+}
+
+static void test_resize(void) {
+    static const int cases[][6] = {{3, 32, 8, 8, 16, 16}, {2, 16, 4, 4, 16, 16}, {2, 48, 7, 5, 13, 9},
+                                   {2, 16, 9, 9, 4, 6},   {1, 32, 1, 3, 5, 5}};
+    for (int t = 1; t <= 2; t++) {
+        hpff_backend *be = backend("auto", t);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            for (int B = 8; B <= 16; B += 8) {
+                const int *k = cases[i];
+                check_resize(be, B, k[0], k[1], k[2], k[3], k[4], k[5], 300 + 11 * i);
+            }
+        hpff_backend_destroy(be);
+    }
+}
+
 // ---------------------------------------------------------------- convolutions (oneDNN)
 
 // Scale-relative closeness for the im2col reference: |got - want| <= tol*(max|want| + |want|).
@@ -252,10 +294,11 @@ static void test_conv(int threads) {
 
 // ---------------------------------------------------------------- networks (oneDNN)
 
-enum { NET_BASIC, NET_BASIC_PROJ, NET_BNECK, NET_BNECK_PROJ, NET_HEAD, N_NETS };
+enum { NET_BASIC, NET_BASIC_PROJ, NET_BNECK, NET_BNECK_PROJ, NET_HEAD, NET_DECODER, N_NETS };
 static const char *const k_net_name[N_NETS] = {"basic block", "basic block (projection)", "bottleneck",
-                                                "bottleneck (projection, groups 2)", "head conv-BN-ReLU chain"};
-static const hpff_shape k_net_in[N_NETS] = {{16, 8, 8}, {16, 8, 8}, {64, 6, 6}, {32, 8, 8}, {32, 6, 6}};
+                                                "bottleneck (projection, groups 2)", "head conv-BN-ReLU chain",
+                                                "decoder resize-conv-BN-ReLU-conv"};
+static const hpff_shape k_net_in[N_NETS] = {{16, 8, 8}, {16, 8, 8}, {64, 6, 6}, {32, 8, 8}, {32, 6, 6}, {32, 4, 4}};
 
 static void push_cbr(hpff_build *b, hpff_seq *s, const char *name, int c, int k, int relu) {
     hpff_conv_params cp = hpff_conv3(c, k, 1, k / 2);
@@ -275,6 +318,15 @@ static void net_build(hpff_build *b, int kind, hpff_seq *s) {
     case NET_BASIC_PROJ: hpff_seq_push(s, hpff_basic_block_create(b, "blk", s->out, 32, 2)); break;
     case NET_BNECK: hpff_seq_push(s, hpff_bottleneck_create(b, "blk", s->out, &bi)); break;
     case NET_BNECK_PROJ: hpff_seq_push(s, hpff_bottleneck_create(b, "blk", s->out, &bp)); break;
+    case NET_DECODER: {
+        hpff_seq_push(s, hpff_resize_create(s->out, 8, 8));
+        push_cbr(b, s, "d1", 16, 3, 1);
+        hpff_conv_params cp = hpff_conv3(16, 3, 1, 1);
+        cp.bias = 1;
+        hpff_seq_push(s, hpff_conv_create(b, "d2", s->out, &cp));
+        hpff_seq_push(s, hpff_sigmoid_create(s->out));
+        break;
+    }
     default:
         push_cbr(b, s, "h1", 32, 1, 1);
         push_cbr(b, s, "h2", 32, 3, 1);
@@ -360,6 +412,7 @@ static void test_nets(int threads) {
 int main(void) {
     test_reorders();
     test_bn();
+    test_resize();
     hpff_backend *be = hpff_backend_cpu_create();
     int dnnl = hpff_backend_cpu_set_conv(be, "dnnl");
     hpff_backend_destroy(be);

@@ -212,6 +212,11 @@ struct hpff_backend {
     void (*bn_bwd_blocked)(hpff_backend *be, int block, int n, int c, int hw, const float *x, const float *dy,
                            const float *gamma, const float *save_mean, const float *save_invstd,
                            const float *relu_y, float *dx, float beta_dx, float *dgamma, float *dbeta);
+    // resize_bilinear_fwd / _bwd on tensors in block `block`: the same results, bit for bit.
+    void (*resize_bilinear_fwd_blocked)(hpff_backend *be, int block, int n, int c, int h_in, int w_in, int h_out,
+                                        int w_out, const float *x, float *y);
+    void (*resize_bilinear_bwd_blocked)(hpff_backend *be, int block, int n, int c, int h_in, int w_in, int h_out,
+                                        int w_out, const float *dy, float *dx, float beta);
     // The layout change at a sequence's edge, with its element-wise neighbours fused: y (n, c, hw;
     // layout `to`) = r(m(x) + add), where x is in layout `from`; m(x) = x, or with mask (layout
     // `from`, may be NULL) x where mask > 0 and +0 elsewhere (relu_bwd's select); add (layout

@@ -349,21 +349,61 @@ hpff_layer *hpff_maxpool_create(hpff_shape in, const hpff_pool_params *p) {
     return L;
 }
 
+// Blocked output (hpff_resize_set_block): x, NCHW, goes into the scratch in the block first (a
+// quarter or less of y for the decoders' upsampling), then the blocked resize; backward the
+// other way round (dx's prior brought over first when beta = 1, so every element adds its terms
+// in the NCHW kernel's order).
+typedef struct resize_priv { int block; } resize_priv;
+
 static void resize_forward(hpff_layer *L, hpff_exec *ex, int n, const float *x, float *y, float *saved) {
     (void)saved;
-    ex->be->resize_bilinear_fwd(ex->be, n, L->in.c, L->in.h, L->in.w, L->out.h, L->out.w, x, y);
+    int B = ((resize_priv *)L->priv)->block, hw_in = L->in.h * L->in.w;
+    if (!B) {
+        ex->be->resize_bilinear_fwd(ex->be, n, L->in.c, L->in.h, L->in.w, L->out.h, L->out.w, x, y);
+        return;
+    }
+    HPFF_CHECK(ex->scratch_floats >= (size_t)n * hpff_shape_numel(L->in), "resize: scratch too small");
+    ex->be->reorder(ex->be, n, L->in.c, hw_in, 0, x, NULL, B, ex->scratch, NULL, 0);
+    ex->be->resize_bilinear_fwd_blocked(ex->be, B, n, L->in.c, L->in.h, L->in.w, L->out.h, L->out.w, ex->scratch, y);
 }
 static void resize_backward(hpff_layer *L, hpff_exec *ex, int n, const float *x, const float *y,
                             const float *saved, const float *dy, float *dx, float beta, int param_grads) {
     (void)x; (void)y; (void)saved; (void)param_grads;
-    if (dx) ex->be->resize_bilinear_bwd(ex->be, n, L->in.c, L->in.h, L->in.w, L->out.h, L->out.w, dy, dx, beta);
+    int B = ((resize_priv *)L->priv)->block, c = L->in.c, hw_in = L->in.h * L->in.w;
+    if (!dx) return;
+    if (!B) {
+        ex->be->resize_bilinear_bwd(ex->be, n, c, L->in.h, L->in.w, L->out.h, L->out.w, dy, dx, beta);
+        return;
+    }
+    HPFF_CHECK(ex->scratch_floats >= (size_t)n * hpff_shape_numel(L->in), "resize: scratch too small");
+    if (beta != 0.f) ex->be->reorder(ex->be, n, c, hw_in, 0, dx, NULL, B, ex->scratch, NULL, 0);
+    ex->be->resize_bilinear_bwd_blocked(ex->be, B, n, c, L->in.h, L->in.w, L->out.h, L->out.w, dy, ex->scratch, beta);
+    ex->be->reorder(ex->be, n, c, hw_in, B, ex->scratch, NULL, 0, dx, NULL, 0);
 }
 static const hpff_layer_ops resize_ops = {"resize", resize_forward, resize_backward, NULL};
 hpff_layer *hpff_resize_create(hpff_shape in, int h_out, int w_out) {
     hpff_shape out = {in.c, h_out, w_out};
-    hpff_layer *L = layer_new(&resize_ops, "resize", in, out, 0);
+    hpff_layer *L = layer_new(&resize_ops, "resize", in, out, sizeof(resize_priv));
     L->flops_per_sample = 4 * hpff_shape_numel(out);
     return L;
+}
+
+int hpff_resize_set_block(hpff_layer *L, hpff_backend *be, int block) {
+    HPFF_CHECK(is_kind(L, "resize"), "hpff_resize_set_block: layer %s is not a resize", L ? L->name : "(none)");
+    if (block && (!hpff_backend_has_blocked(be) || !be->resize_bilinear_fwd_blocked ||
+                  !be->resize_bilinear_bwd_blocked || L->in.c % block != 0))
+        return 0;
+    ((resize_priv *)L->priv)->block = block;
+    L->blocked = block;
+    L->scratch_per_sample = block ? hpff_shape_numel(L->in) : 0;
+    return 1;
+}
+
+int hpff_resize_link(hpff_layer *resize, hpff_layer *conv) {
+    int block = hpff_conv_block(conv, 0);
+    if (!block || !hpff_resize_set_block(resize, ((conv_priv *)conv->priv)->be, block)) return 0;
+    hpff_conv_set_block(conv, 0, block);
+    return block;
 }
 
 // ---------------------------------------------------------------- basic block

@@ -62,6 +62,11 @@ int hpff_bn_set_block(hpff_layer *L, hpff_backend *be, int block);
 // (nothing changed). Callers size workspaces after it.
 int hpff_block_link(hpff_layer *const *prod, int n_prod, hpff_layer *const *cons, int n_cons, hpff_layer *const *bns,
                     int n_bns);
+// Resize layer L with its output in block `block` (0: NCHW); 0 when the backend lacks the blocked
+// resize or the block does not divide the channels. hpff_resize_link: resize -> conv with the
+// tensor between them in the block the convolution takes (returns it, or 0: nothing changed).
+int hpff_resize_set_block(hpff_layer *L, hpff_backend *be, int block);
+int hpff_resize_link(hpff_layer *resize, hpff_layer *conv);
 // A residual block's end (basic, bottleneck): y (NCHW) = relu(u + sc) for the last BN's output u
 // (in `block`; with block 0, u is y itself) and the shortcut sc (NCHW x, or the shortcut BN's
 // output in `block` when sc_blocked; u may be overwritten). hpff_block_sum_back: the gradient

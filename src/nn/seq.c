@@ -30,9 +30,13 @@ static int is_relu(const hpff_layer *L) { return strcmp(L->ops->kind, "relu") ==
 static int is_kind(const hpff_layer *L, const char *kind) { return strcmp(L->ops->kind, kind) == 0; }
 
 // conv -> BN (-> ReLU) -> conv: the tensors between the two convolutions in the layout both work
-// in, where the backend has one (hpff_block_link); the rest stays NCHW. Before the workspaces
-// are summed up: linking sizes the convolutions' again.
+// in, where the backend has one (hpff_block_link); resize -> conv: the resize's output in the
+// convolution's layout (hpff_resize_link); the rest stays NCHW. Before the workspaces and
+// scratch are summed up: linking sizes them again.
 static void link_blocked_chains(hpff_seq *s) {
+    for (int i = 0; i + 1 < s->n; i++)
+        if (is_kind(s->layers[i], "resize") && is_kind(s->layers[i + 1], "conv"))
+            hpff_resize_link(s->layers[i], s->layers[i + 1]);
     for (int i = 1; i + 1 < s->n; i++) {
         int next = i + 1 + (is_relu(s->layers[i + 1]) && i + 2 < s->n);
         if (!is_kind(s->layers[i], "bn") || !is_kind(s->layers[i - 1], "conv") || !is_kind(s->layers[next], "conv"))
