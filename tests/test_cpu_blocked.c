@@ -9,14 +9,22 @@
 //    and through the im2col fallback within tolerance; residual blocks (basic and bottleneck,
 //    identity and projection, grouped) and a head's conv -> BN -> ReLU -> conv chain built
 //    blocked: bit for bit the oneDNN NCHW path (backend.cpu_conv = dnnl_nchw) and within
-//    tolerance of the im2col reference, forward (train, eval, a smaller batch) and backward.
+//    tolerance of the im2col reference, forward (train, eval, a smaller batch) and backward;
+//  - with oneDNN: whole training steps (forward, backward, SGD update; BP, DGL+HPFF and
+//    InfoPro+HPFF on a width-16 ResNet-8, full and smaller batches) on the blocked chains end with
+//    the parameters, momentum, BN state and loss of the NCHW path, bit for bit, and the blocked
+//    ops ran (counted through the profiling wrapper).
 #include <math.h>
 #include <string.h>
 #include "backend.h"
+#include "backend_prof.h"
 #include "bottleneck.h"
 #include "layers.h"
+#include "model.h"
 #include "seq.h"
+#include "stage.h"
 #include "test_util.h"
+#include "transport.h"
 
 static hpff_backend *backend(const char *path, int threads) {
     hpff_backend *be = hpff_backend_cpu_create();
@@ -409,6 +417,98 @@ static void test_nets(int threads) {
         }
 }
 
+// ---------------------------------------------------------------- whole training steps (oneDNN)
+
+typedef struct step_run { float *p, *mom, *st; size_t np, ns; float loss[3]; long reorders, bn_blocked; } step_run;
+
+static long op_calls(const hpff_op_profile *p, const char *name) {
+    for (int i = 0; i < p->n_ops; i++)
+        if (strcmp(p->op[i].name, name) == 0) return p->op[i].calls;
+    return -1;
+}
+
+// Three training steps (batches 8, 8 and 6 of a planned 8) of a width-16 ResNet-8 with `method`
+// on the CPU backend's convolution path `path`, counted through the profiling wrapper.
+static step_run train_steps(const char *path, const char *method, int threads) {
+    enum { N = 8 };
+    hpff_config cfg;
+    hpff_config_defaults(&cfg);
+    cfg.arch = HPFF_ARCH_RESNET8;
+    cfg.width = 16;
+    cfg.batch = N;
+    test_set_method(&cfg, method);
+    cfg.K = strcmp(method, "bp") == 0 ? 1 : 3;
+    cfg.split = HPFF_SPLIT_EVEN;
+    hpff_status st = hpff_config_validate(&cfg);
+    HPFF_CHECK(!st.code, "%s", st.msg);
+    hpff_backend *inner = backend(path, threads), *be = hpff_backend_profiled(inner, 4);
+    hpff_shape img = {3, 16, 16};
+    hpff_model md;
+    st = hpff_model_build_all(&md, &cfg, be, img, 10);
+    HPFF_CHECK(!st.code, "%s", st.msg);
+    hpff_model_init_values(&md);
+    hpff_transport *tr = hpff_transport_local_create();
+    hpff_stage s;
+    float mean[3] = {0.49f, 0.48f, 0.45f}, sd[3] = {0.25f, 0.24f, 0.26f};
+    hpff_stage_init(&s, &md, tr, mean, sd, 3);
+    size_t xn = (size_t)N * hpff_shape_numel(img);
+    float *x = rnd(xn, -2.f, 2.f, 99);
+    int32_t y[N];
+    for (int i = 0; i < N; i++) y[i] = (i * 3 + 1) % 10;
+    step_run r = {0};
+    hpff_step_stats stats;
+    hpff_op_profile prof, sum = {0};
+    for (int k = 0; k < 3; k++) {
+        hpff_backend_profiled_step_begin(be);
+        hpff_stage_step(&s, x, y, k < 2 ? N : 6, 0.05f, &stats);
+        hpff_backend_profiled_step_end(be, &prof);
+        hpff_op_profile_add(&sum, &prof);
+        r.loss[k] = stats.final_loss;
+    }
+    r.reorders = op_calls(&sum, "reorder");
+    r.bn_blocked = op_calls(&sum, "bn_fwd_train_blocked") + op_calls(&sum, "bn_bwd_blocked");
+    r.np = md.params.total;
+    r.ns = md.state.total;
+    r.p = malloc(r.np * 4);
+    r.mom = malloc(r.np * 4);
+    r.st = malloc((r.ns ? r.ns : 1) * 4);
+    be->to_host(be, r.p, md.p, r.np * 4);
+    be->to_host(be, r.mom, md.mom, r.np * 4);
+    if (r.ns) be->to_host(be, r.st, md.st, r.ns * 4);
+    free(x);
+    hpff_stage_free(&s);
+    hpff_model_free(&md);
+    tr->ops->destroy(tr);
+    hpff_backend_destroy(be);
+    hpff_backend_destroy(inner);
+    return r;
+}
+
+static void test_steps(int threads) {
+    static const char *const methods[] = {"bp", "dgl", "infopro"};
+    for (int i = 0; i < 3; i++) {
+        step_run bl = train_steps("dnnl", methods[i], threads), nc = train_steps("dnnl_nchw", methods[i], threads);
+        char tag[128], what[192];
+        snprintf(tag, sizeof tag, "%s, resnet8 width 16, 3 steps, %d threads", methods[i], threads);
+        TEST_CHECK(bl.reorders > 0 && bl.bn_blocked > 0 && nc.reorders == 0 && nc.bn_blocked == 0,
+                   "%s: blocked ops ran %ld reorders, %ld blocked BN (dnnl); %ld, %ld (dnnl_nchw)", tag, bl.reorders,
+                   bl.bn_blocked, nc.reorders, nc.bn_blocked);
+        TEST_CHECK(bl.np == nc.np && bl.ns == nc.ns, "%s: %zu / %zu parameters, %zu / %zu state", tag, bl.np, nc.np,
+                   bl.ns, nc.ns);
+        snprintf(what, sizeof what, "%s: parameters", tag);
+        same_bits(what, bl.p, nc.p, nc.np);
+        snprintf(what, sizeof what, "%s: momentum", tag);
+        same_bits(what, bl.mom, nc.mom, nc.np);
+        snprintf(what, sizeof what, "%s: BN running statistics", tag);
+        same_bits(what, bl.st, nc.st, nc.ns);
+        snprintf(what, sizeof what, "%s: losses", tag);
+        same_bits(what, bl.loss, nc.loss, 3);
+        printf("%s: %ld reorders, %ld blocked BN calls; loss %.6f -> %.6f\n", tag, bl.reorders, bl.bn_blocked,
+               bl.loss[0], bl.loss[2]);
+        free(bl.p); free(bl.mom); free(bl.st); free(nc.p); free(nc.mom); free(nc.st);
+    }
+}
+
 int main(void) {
     test_reorders();
     test_bn();
@@ -420,6 +520,7 @@ int main(void) {
     for (int t = 1; t <= 2 && dnnl; t++) {
         test_conv(t);
         test_nets(t);
+        test_steps(t);
     }
     return hpff_test_summary("test_cpu_blocked");
 }
