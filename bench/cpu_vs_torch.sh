@@ -28,6 +28,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quickstart) QUICK=1 ;;
     --reps) REPS=$2; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "cpu_vs_torch: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) if [ $pos -eq 0 ]; then BUILD=$1; else OUT=$1; fi; pos=$((pos + 1)) ;;
   esac
   shift
