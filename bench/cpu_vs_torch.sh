@@ -4,15 +4,18 @@
 # best of each is kept (the least disturbed run). Nothing else should be running.
 #   bench/cpu_vs_torch.sh [BUILD_DIR] [OUT_DIR] [--quickstart] [--reps N]
 # Rows (one JSON line each in OUT_DIR/rows.jsonl, a table on stdout):
-#  1. ResNet-32 BP, batch 128, 1 and 2 threads: hpff_pipe on oneDNN, on im2col (the reference
-#     path), and PyTorch (bench/bp_torch_cpu.py), each with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
-#     unset and set to this machine's values (Haswell / 1 MiB when the environment has none).
-#  2. ResNet-32 K=16 InfoPro+HPFF, batch 128, 1 thread: ours (oneDNN, im2col) against the
-#     authors' code (bench/peer_cpu.py; their `network/` package in .peer/, fetched by hand,
+#  1. ResNet-32 BP, batch 128, 1 and 2 threads: hpff_pipe on oneDNN (dnnl: blocked layouts
+#     inside residual blocks and heads; dnnl_nchw: NCHW between every two oneDNN ops), on im2col
+#     (the reference path), and PyTorch (bench/bp_torch_cpu.py), each with OPENBLAS_CORETYPE /
+#     OPENBLAS_L2_SIZE unset and set to this machine's values (Haswell / 1 MiB when the
+#     environment has none).
+#  2. ResNet-32 K=16 InfoPro+HPFF, batch 128, 1 thread: ours (dnnl, dnnl_nchw, im2col) against
+#     the authors' code (bench/peer_cpu.py; their `network/` package in .peer/, fetched by hand,
 #     never committed; the row is skipped when it is missing).
-#  3. ResNet-32 K=16 DGL+HPFF against our BP step time (1 thread, oneDNN).
+#  3. ResNet-32 K=16 DGL+HPFF against our BP step time (1 thread; dnnl and dnnl_nchw).
 #  4. With --quickstart: the README's quickstart job (configs/quickstart.ini, -np 2) wall time
-#     with backend.cpu_conv = im2col (before) and dnnl (after). About 10 minutes each.
+#     with backend.cpu_conv = im2col (before the issue), dnnl_nchw and dnnl (after). About 10
+#     minutes each.
 # Targets (issue): BP >= 1.2x PyTorch at 1 and 2 threads with the variables unset and set;
 # InfoPro+HPFF >= 2x the authors' code; DGL+HPFF <= 1.5x our BP's step time.
 set -euo pipefail
@@ -25,6 +28,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quickstart) QUICK=1 ;;
     --reps) REPS=$2; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "cpu_vs_torch: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) if [ $pos -eq 0 ]; then BUILD=$1; else OUT=$1; fi; pos=$((pos + 1)) ;;
   esac
   shift
@@ -70,12 +75,15 @@ for rep in $(seq "$REPS"); do
   for setting in unset set; do
     for t in 1 2; do
       ours "bp_dnnl_t$t" "$setting" "$t" dnnl --set train.method=bp
+      ours "bp_dnnl_nchw_t$t" "$setting" "$t" dnnl_nchw --set train.method=bp
       ours "bp_im2col_t$t" "$setting" "$t" im2col --set train.method=bp
       row "bp_torch_t$t" "$setting" "$PY" bench/bp_torch_cpu.py --steps "$STEPS" --threads "$t"
     done
   done
   ours dgl_hpff_dnnl_t1 unset 1 dnnl --set train.method=dgl --set local.K=16
+  ours dgl_hpff_dnnl_nchw_t1 unset 1 dnnl_nchw --set train.method=dgl --set local.K=16
   ours infopro_hpff_dnnl_t1 unset 1 dnnl --set train.method=infopro --set local.K=16
+  ours infopro_hpff_dnnl_nchw_t1 unset 1 dnnl_nchw --set train.method=infopro --set local.K=16
   ours infopro_hpff_im2col_t1 unset 1 im2col --set train.method=infopro --set local.K=16
   if [ -f .peer/network/resnetInfoPro_HPFF.py ]; then
     row infopro_hpff_authors_t1 unset env HPFF_PEER_DIR=.peer "$PY" bench/peer_cpu.py 32 16 128 3 1
@@ -86,7 +94,7 @@ done
 
 if [ "$QUICK" = 1 ]; then
   [ -f data/fmnist.h5 ] || "$BUILD/hpff_data" fashion-mnist /usr/share/datasets/fashion-mnist data/fmnist.h5
-  for conv in im2col dnnl; do
+  for conv in im2col dnnl_nchw dnnl; do
     t0=$(date +%s.%N)
     launch/hpff-mpirun -np 2 "$BUILD/hpff_pipe" --config configs/quickstart.ini \
       --set train.run_dir="$OUT/quickstart_$conv" --set backend.cpu_conv="$conv" > "$OUT/quickstart_$conv.log" 2>&1
@@ -135,4 +143,7 @@ for s in ("unset", "set"):
               % (t, s, both("bp_dnnl_t%d" % t, "bp_torch_t%d" % t, s), both("bp_im2col_t%d" % t, "bp_torch_t%d" % t, s)))
 print("InfoPro+HPFF K=16: ours/authors %s (target >= 2)" % both("infopro_hpff_dnnl_t1", "infopro_hpff_authors_t1"))
 print("DGL+HPFF K=16 step time / BP step time: %s (target <= 1.5)" % both("dgl_hpff_dnnl_t1", "bp_dnnl_t1", inverse=True))
+for a, b in (("bp_dnnl_t1", "bp_dnnl_nchw_t1"), ("bp_dnnl_t2", "bp_dnnl_nchw_t2"),
+             ("infopro_hpff_dnnl_t1", "infopro_hpff_dnnl_nchw_t1"), ("dgl_hpff_dnnl_t1", "dgl_hpff_dnnl_nchw_t1")):
+    print("blocked layouts (%s) over NCHW between oneDNN ops (%s): %s" % (a, b, both(a, b)))
 EOF

@@ -5,7 +5,8 @@
 // of its float64 pre-activation (sum, L1, signed projection), the site's float32 error scale err_s
 // (max |f32 - f64| of torch's float32 run) and the elements with |pre64| <= band_s = KAPPA*err_s
 // with the float64 decision. This wrapper stands between the model and the CPU backend's ReLU ops
-// (relu_fwd, and bn_fwd_train with a fused ReLU): it recognises each call's site by its
+// (relu_fwd, and the fused ReLUs of bn_fwd_train, bn_fwd_train_blocked and reorder; a blocked
+// tensor is seen through its NCHW copy, as the sites index NCHW): it recognises each call's site by its
 // fingerprint, and where C's pre-activation at a band element lies on the other side of zero it
 // takes the float64 decision (output |pre| or 0; the backward masks by output > 0). It counts what
 // it took, and records a failure where C's value lies outside the band on the wrong side (a real
@@ -88,8 +89,16 @@ static void golden_relu_save(int s, const float *pre) {
     for (int j = 0; j < S->namb; j++) g_relu.saved[j] = pre[g_relu.amb_index[S->amb0 + j]];
 }
 
-// After the ReLU: at each band element where C decided otherwise, take the float64 decision.
-static void golden_relu_take(int s, float *y) {
+// Index in layout `block` (0: NCHW) of the NCHW flat index i of an (n, c, hw) tensor.
+static inline size_t golden_at(int block, int c, int hw, size_t i) {
+    if (!block) return i;
+    size_t s = i % (size_t)hw, ch = i / (size_t)hw % (size_t)c, img = i / ((size_t)hw * c);
+    return ((img * (size_t)(c / block) + ch / (size_t)block) * hw + s) * (size_t)block + ch % (size_t)block;
+}
+
+// After the ReLU: at each band element where C decided otherwise, take the float64 decision
+// (y in layout `block` of an (n, c, hw) tensor).
+static void golden_relu_take(int s, float *y, int block, int c, int hw) {
     if (s < 0) return;
     golden_relu *g = &g_relu;
     const golden_relu_site *S = &g->site[s];
@@ -107,7 +116,7 @@ static void golden_relu_take(int s, float *y) {
                             "the band +-%.3g\n", g->name[s], (long long)i, pc, p64, S->band);
             continue;
         }
-        y[i] = on64 ? fmaxf(fabsf(pc), FLT_MIN) : 0.f;
+        y[golden_at(block, c, hw, (size_t)i)] = on64 ? fmaxf(fabsf(pc), FLT_MIN) : 0.f;
         g->taken++;
     }
 }
@@ -117,7 +126,24 @@ static void golden_relu_fwd(hpff_backend *be, float *y, const float *x, size_t n
     int s = golden_relu_match(x, n);
     golden_relu_save(s, x);   // before the op: it may run in place
     g_relu.orig.relu_fwd(be, y, x, n);
-    golden_relu_take(s, y);
+    golden_relu_take(s, y, 0, 1, 1);
+}
+
+// The ReLU of a fused op, applied to its pre-activation y (an (n, c, hw) tensor in layout
+// `block`) in place: the fused ops give the same values as relu_fwd after them (backend.h).
+static void golden_relu_fused(hpff_backend *be, float *y, int block, int n, int c, int hw) {
+    size_t count = (size_t)n * c * hw;
+    float *pre = y;
+    if (block) {
+        pre = calloc(count, sizeof(float));
+        for (size_t i = 0; i < count; i++) pre[i] = y[golden_at(block, c, hw, i)];
+    }
+    g_relu.calls++;
+    int s = golden_relu_match(pre, count);
+    golden_relu_save(s, pre);
+    g_relu.orig.relu_fwd(be, y, y, count);
+    golden_relu_take(s, y, block, c, hw);
+    if (block) free(pre);
 }
 
 static void golden_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float *x, const float *gamma,
@@ -125,13 +151,22 @@ static void golden_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const fl
                                 float momentum, float eps, float *save_mean, float *save_invstd, int relu) {
     g_relu.orig.bn_fwd_train(be, n, c, hw, x, gamma, beta, y, running_mean, running_var, momentum, eps,
                              save_mean, save_invstd, 0);
-    if (!relu) return;
-    size_t count = (size_t)n * c * hw;
-    g_relu.calls++;
-    int s = golden_relu_match(y, count);
-    golden_relu_save(s, y);
-    g_relu.orig.relu_fwd(be, y, y, count);   // the fused op gives the same values (backend.h)
-    golden_relu_take(s, y);
+    if (relu) golden_relu_fused(be, y, 0, n, c, hw);
+}
+
+static void golden_bn_fwd_train_blocked(hpff_backend *be, int block, int n, int c, int hw, const float *x,
+                                        const float *gamma, const float *beta, float *y, float *running_mean,
+                                        float *running_var, float momentum, float eps, float *save_mean,
+                                        float *save_invstd, int relu) {
+    g_relu.orig.bn_fwd_train_blocked(be, block, n, c, hw, x, gamma, beta, y, running_mean, running_var, momentum,
+                                     eps, save_mean, save_invstd, 0);
+    if (relu) golden_relu_fused(be, y, block, n, c, hw);
+}
+
+static void golden_reorder(hpff_backend *be, int n, int c, int hw, int from, const float *x, const float *mask,
+                           int to, float *y, const float *add, int relu) {
+    g_relu.orig.reorder(be, n, c, hw, from, x, mask, to, y, add, 0);
+    if (relu) golden_relu_fused(be, y, to, n, c, hw);
 }
 
 // Reads /relu of the fixture and patches be's ReLU ops. Returns 0 when the fixture lacks it.
@@ -166,6 +201,8 @@ static int golden_relu_install(hid_t f, hpff_backend *be) {
         g->orig = *be;
         be->relu_fwd = golden_relu_fwd;
         be->bn_fwd_train = golden_bn_fwd_train;
+        if (be->bn_fwd_train_blocked) be->bn_fwd_train_blocked = golden_bn_fwd_train_blocked;
+        if (be->reorder) be->reorder = golden_reorder;
     }
     free(cnt); free(fp); free(err); free(band); free(as);
     return ok;
@@ -200,6 +237,8 @@ static void golden_relu_uninstall(hpff_backend *be) {
     if (g->site) {
         be->relu_fwd = g->orig.relu_fwd;
         be->bn_fwd_train = g->orig.bn_fwd_train;
+        be->bn_fwd_train_blocked = g->orig.bn_fwd_train_blocked;
+        be->reorder = g->orig.reorder;
     }
     free(g->site); free(g->name); free(g->amb_index); free(g->amb_pre); free(g->saved);
     memset(g, 0, sizeof *g);

@@ -3,6 +3,9 @@
 hpff_test(test_ops_cpu cpu test_ops_cpu.c)
 hpff_test(test_ops_fd cpu test_ops_fd.c)
 hpff_test(test_cpu_threads cpu test_cpu_threads.c)
+# Channel-blocked layouts: reorders and blocked batch norm bit for bit against NCHW; with oneDNN,
+# blocked convolutions, residual blocks and head chains against the NCHW and im2col paths.
+hpff_test(test_cpu_blocked cpu test_cpu_blocked.c)
 # The profiling wrapper (src/backend/backend_prof.h): exact op counts, times, bitwise-neutral training.
 hpff_test(test_backend_prof cpu test_backend_prof.c)
 # Both CPU convolution paths (oneDNN and the im2col reference) against the double references;

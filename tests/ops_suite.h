@@ -96,7 +96,7 @@ static const ops_tol OPS_EXACT_TOL = {0, 0, OPS_EXACT};
 // ---- convolution ----
 
 static inline hpff_conv_desc ops_conv_desc(const ops_conv_case *c, int n) {
-    hpff_conv_desc d = {n, c->ci, c->h, c->w, c->co, 0, 0, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, c->g};
+    hpff_conv_desc d = {n, c->ci, c->h, c->w, c->co, 0, 0, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, c->g, 0, 0};
     d.h_out = (c->h + 2 * c->ph - c->kh) / c->sh + 1;
     d.w_out = (c->w + 2 * c->pw - c->kw) / c->sw + 1;
     return d;

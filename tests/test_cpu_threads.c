@@ -75,9 +75,9 @@ static void compare(const char *name, const hpff_conv_desc *d, int threads) {
 }
 
 int main(void) {
-    hpff_conv_desc d1 = {7, 6, 9, 11, 10, 5, 6, 3, 3, 2, 2, 1, 1, 2};   // strided, grouped
-    hpff_conv_desc d2 = {5, 8, 12, 12, 3, 12, 12, 3, 3, 1, 1, 1, 1, 1}; // few outputs: image blocks
-    hpff_conv_desc d3 = {9, 16, 8, 8, 32, 8, 8, 1, 1, 1, 1, 0, 0, 1};   // pointwise
+    hpff_conv_desc d1 = {7, 6, 9, 11, 10, 5, 6, 3, 3, 2, 2, 1, 1, 2, 0, 0};   // strided, grouped
+    hpff_conv_desc d2 = {5, 8, 12, 12, 3, 12, 12, 3, 3, 1, 1, 1, 1, 1, 0, 0}; // few outputs: image blocks
+    hpff_conv_desc d3 = {9, 16, 8, 8, 32, 8, 8, 1, 1, 1, 1, 0, 0, 1, 0, 0};   // pointwise
     for (int t = 2; t <= 3; t++) {
         compare("k3 s2 g2", &d1, t);
         compare("cout 3", &d2, t);

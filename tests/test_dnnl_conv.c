@@ -35,7 +35,7 @@ static const conv_case k_cases[] = {
 #define N_CASES (sizeof k_cases / sizeof k_cases[0])
 
 static hpff_conv_desc conv_desc(const conv_case *c) {
-    hpff_conv_desc d = {c->n, c->ci, c->h, c->w, c->co, 0, 0, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, c->g};
+    hpff_conv_desc d = {c->n, c->ci, c->h, c->w, c->co, 0, 0, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, c->g, 0, 0};
     d.h_out = (c->h + 2 * c->ph - c->kh) / c->sh + 1;
     d.w_out = (c->w + 2 * c->pw - c->kw) / c->sw + 1;
     return d;

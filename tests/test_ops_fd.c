@@ -253,16 +253,16 @@ static void fd_losses(void) {
 
 int main(void) {
     g_be = hpff_backend_cpu_create();
-    fd_conv((hpff_conv_desc){2, 4, 6, 7, 4, 0, 0, 3, 3, 2, 2, 1, 1, 2}, 11);
-    fd_conv((hpff_conv_desc){2, 3, 5, 5, 2, 0, 0, 3, 3, 1, 1, 0, 0, 1}, 21);
-    fd_conv((hpff_conv_desc){3, 4, 4, 5, 6, 0, 0, 1, 1, 1, 1, 0, 0, 1}, 31);
-    fd_conv((hpff_conv_desc){2, 2, 7, 6, 3, 0, 0, 5, 3, 3, 2, 2, 1, 1}, 41);
-    fd_conv((hpff_conv_desc){2, 3, 5, 6, 3, 0, 0, 3, 3, 1, 1, 1, 1, 1}, 45);
+    fd_conv((hpff_conv_desc){2, 4, 6, 7, 4, 0, 0, 3, 3, 2, 2, 1, 1, 2, 0, 0}, 11);
+    fd_conv((hpff_conv_desc){2, 3, 5, 5, 2, 0, 0, 3, 3, 1, 1, 0, 0, 1, 0, 0}, 21);
+    fd_conv((hpff_conv_desc){3, 4, 4, 5, 6, 0, 0, 1, 1, 1, 1, 0, 0, 1, 0, 0}, 31);
+    fd_conv((hpff_conv_desc){2, 2, 7, 6, 3, 0, 0, 5, 3, 3, 2, 2, 1, 1, 0, 0}, 41);
+    fd_conv((hpff_conv_desc){2, 3, 5, 6, 3, 0, 0, 3, 3, 1, 1, 1, 1, 1, 0, 0}, 45);
     // grouped convolutions of the ResNeXt blocks: groups 32 (2 channels per group in, 1 out; odd
     // map, stride 2), groups 2 with odd channels per group, and groups 1 for contrast
-    fd_conv((hpff_conv_desc){2, 64, 5, 7, 32, 0, 0, 3, 3, 2, 2, 1, 1, 32}, 47);
-    fd_conv((hpff_conv_desc){2, 6, 5, 3, 10, 0, 0, 3, 3, 1, 1, 1, 1, 2}, 48);
-    fd_conv((hpff_conv_desc){2, 5, 3, 5, 3, 0, 0, 3, 3, 2, 2, 1, 1, 1}, 49);
+    fd_conv((hpff_conv_desc){2, 64, 5, 7, 32, 0, 0, 3, 3, 2, 2, 1, 1, 32, 0, 0}, 47);
+    fd_conv((hpff_conv_desc){2, 6, 5, 3, 10, 0, 0, 3, 3, 1, 1, 1, 1, 2, 0, 0}, 48);
+    fd_conv((hpff_conv_desc){2, 5, 3, 5, 3, 0, 0, 3, 3, 2, 2, 1, 1, 1, 0, 0}, 49);
     fd_bn(3, 2, 5, 51);
     fd_bn(6, 3, 1, 61);
     fd_pool(1, (hpff_pool_desc){2, 2, 7, 6, 0, 0, 3, 3, 2, 2, 1, 1}, 71);

@@ -1,7 +1,8 @@
 // cpu_backend.c — the CPU backend's life cycle and memory: the ops table (each cpu_*.c file
 // installs its own entries, as the CUDA backend's .cu files do), host allocation, the worker pool
-// of train.threads (cpu_threads.c), the choice of convolution path (oneDNN, dnnl_conv.c, or the
-// im2col reference, cpu_conv.c) and the profiling marks.
+// of train.threads (cpu_threads.c), the choice of convolution path (oneDNN, dnnl_conv.c, with or
+// without the channel-blocked layouts of its conv_block, or the im2col reference, cpu_conv.c) and
+// the profiling marks.
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -50,18 +51,22 @@ static void cpu_set_threads(hpff_backend *be, int threads) {
 int hpff_backend_cpu_set_conv(hpff_backend *be, const char *path) {
     hpff_cpu_ctx *cx = be->ctx;
     const char *env = getenv("HPFF_CPU_CONV");
-    if (strcmp(path, "auto") == 0 && env && (strcmp(env, "dnnl") == 0 || strcmp(env, "im2col") == 0))
-        path = env;
+    static const char *const paths[] = {"dnnl", "dnnl_nchw", "im2col"};
+    for (int i = 0; i < 3 && strcmp(path, "auto") == 0 && env; i++)
+        if (strcmp(env, paths[i]) == 0) path = paths[i];
     int want = strcmp(path, "im2col") != 0;
     if (want && !HPFF_HAVE_DNNL) return strcmp(path, "auto") == 0;
-    if (want == (cx->dnnl != NULL)) return 1;
-    hpff_dnnl_destroy(cx->dnnl);
-    cx->dnnl = want ? hpff_dnnl_create(hpff_cpu_pool_threads(cx->pool)) : NULL;
+    if (want != (cx->dnnl != NULL)) {
+        hpff_dnnl_destroy(cx->dnnl);
+        cx->dnnl = want ? hpff_dnnl_create(hpff_cpu_pool_threads(cx->pool)) : NULL;
+    }
+    if (cx->dnnl) hpff_dnnl_set_blocked(cx->dnnl, strcmp(path, "dnnl_nchw") != 0);
     return 1;
 }
 
 const char *hpff_backend_cpu_conv(const hpff_backend *be) {
-    return ((const hpff_cpu_ctx *)be->ctx)->dnnl ? "dnnl" : "im2col";
+    const hpff_cpu_ctx *cx = be->ctx;
+    return !cx->dnnl ? "im2col" : hpff_dnnl_blocked(cx->dnnl) ? "dnnl" : "dnnl_nchw";
 }
 
 const char *hpff_backend_cpu_conv_impl(hpff_backend *be, const hpff_conv_desc *d, int dir) {
@@ -131,6 +136,8 @@ hpff_backend *hpff_backend_cpu_create(void) {
     hpff_cpu_install_dnnl_conv(be);   // falls back to the im2col entries per backend.cpu_conv and shape
 #endif
     hpff_cpu_install_bn(be);
+    hpff_cpu_install_bn_blocked(be);
+    hpff_cpu_install_layout(be);
     hpff_cpu_install_pool(be);
     hpff_cpu_install_linear(be);
     hpff_cpu_install_resize(be);

@@ -6,14 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
+#include "cpu_bn.h"
 #include "cpu_internal.h"
 
 // Batch-norm sums run in 16 float lanes (a GCC vector: one AVX-512 register, four SSE ones)
 // over blocks of BN_BLOCK elements (at most 16 terms per lane), each block's lanes then added in
 // double, in lane order: vector float arithmetic with the accuracy of a double sum of short float
 // sums. A row's tail short of 16 adds in double. Built for AVX-512 as well (HPFF_CPU_CLONES).
-#define BN_LANES 16
-#define BN_BLOCK 256
+// cpu_bn_blocked.c adds the same terms in the same order on channel-blocked tensors.
 typedef float bn_vec __attribute__((vector_size(BN_LANES * sizeof(float))));
 typedef int32_t bn_ivec __attribute__((vector_size(BN_LANES * sizeof(float))));
 
@@ -58,16 +58,6 @@ HPFF_CPU_CLONES static void sums_shifted(const float *x, int n, size_t hw, size_
     *s2 += d2 + bn_flush(&b);
 }
 
-// g where m > 0, else +0: relu_bwd's select, as a bit mask so that no branch depends on the
-// (random) sign pattern — a branch here mispredicts half the time and costs 10x.
-static inline float relu_pass(float m, float g) {
-    uint32_t b;
-    memcpy(&b, &g, sizeof b);
-    b &= 0u - (uint32_t)(m > 0.0f);
-    memcpy(&g, &b, sizeof g);
-    return g;
-}
-
 // Sums of dy and dy*(x - mean) over the channel's n rows (as sums_shifted). With `mask` (a fused
 // ReLU's output) dy counts only where mask > 0 (relu_pass): what relu_bwd passes on.
 HPFF_CPU_CLONES static void sums_dy(const float *x, const float *dy, const float *mask, int n, size_t hw,
@@ -95,7 +85,7 @@ HPFF_CPU_CLONES static void sums_dy(const float *x, const float *dy, const float
             }
         }
         for (; j < hw; j++) {
-            double v = (double)(m ? relu_pass(m[j], g[j]) : g[j]);
+            double v = (double)(m ? hpff_cpu_relu_pass(m[j], g[j]) : g[j]);
             d1 += v;
             d2 += v * ((double)xr[j] - mean);
         }
@@ -116,37 +106,55 @@ HPFF_CPU_CLONES static void affine_rows(const float *x, float *y, int n, size_t 
     }
 }
 
-// Batch-norm arguments shared by the per-channel workers (channels split over the pool).
-typedef struct bn_job {
-    int n, c, hw;
-    const float *x, *dy, *gamma, *beta, *save_mean_in, *save_invstd_in, *relu_y;
-    float *y, *dx, *running_mean, *running_var, *save_mean, *save_invstd, *dgamma, *dbeta;
-    float momentum, eps, beta_dx;
-    int relu;
-} bn_job;
+typedef hpff_cpu_bn_job bn_job;   // channels split over the pool
+
+void hpff_cpu_bn_fwd_stats(const hpff_cpu_bn_job *j, int ch, double k, double s1, double s2, float *a,
+                           float *b) {
+    const size_t cnt = (size_t)j->n * j->hw;
+    double dm = s1 / (double)cnt;
+    double var = s2 / (double)cnt - dm * dm;
+    if (var < 0.0) var = 0.0;
+    double mean = k + dm, invstd = 1.0 / sqrt(var + (double)j->eps);
+    if (j->save_mean) j->save_mean[ch] = (float)mean;
+    if (j->save_invstd) j->save_invstd[ch] = (float)invstd;
+    if (j->running_mean)
+        j->running_mean[ch] = (float)((1.0 - j->momentum) * j->running_mean[ch] + j->momentum * mean);
+    if (j->running_var)
+        j->running_var[ch] = (float)((1.0 - j->momentum) * j->running_var[ch] +
+                                     j->momentum * var * (double)cnt / (double)(cnt - 1));
+    *a = (float)((j->gamma ? j->gamma[ch] : 1.0f) * invstd);
+    *b = (float)((j->beta ? j->beta[ch] : 0.0f) - mean * *a);
+}
+
+void hpff_cpu_bn_eval_affine(const hpff_cpu_bn_job *j, int ch, float *a, float *b) {
+    double invstd = 1.0 / sqrt((double)j->running_var[ch] + (double)j->eps);
+    *a = (float)((j->gamma ? j->gamma[ch] : 1.0f) * invstd);
+    *b = (float)((j->beta ? j->beta[ch] : 0.0f) - (double)j->running_mean[ch] * *a);
+}
+
+void hpff_cpu_bn_bwd_consts(const hpff_cpu_bn_job *j, int ch, double sdy, double sdyx, float c[4]) {
+    const size_t cnt = (size_t)j->n * j->hw;
+    double mean = j->save_mean_in[ch], invstd = j->save_invstd_in[ch];
+    if (j->dgamma) j->dgamma[ch] += (float)(sdyx * invstd);
+    if (j->dbeta) j->dbeta[ch] += (float)sdy;
+    // dx = (dy - (x - mean)*proj - mean_dy) * invstd*gamma
+    c[0] = (float)mean;
+    c[1] = (float)(sdyx * invstd * invstd / (double)cnt);
+    c[2] = (float)(sdy / (double)cnt);
+    c[3] = (float)(invstd * (j->gamma ? j->gamma[ch] : 1.0f));
+}
 
 static void bn_fwd_train_channels(void *arg, int worker, int c0, int c1) {
     (void)worker;
     const bn_job *j = arg;
     const int n = j->n, hw = j->hw;
-    const size_t cnt = (size_t)n * hw, rs = (size_t)j->c * hw;
+    const size_t rs = (size_t)j->c * hw;
     for (int ch = c0; ch < c1; ch++) {
         const float *xc = j->x + (size_t)ch * hw;
-        double k = xc[0], s1 = 0.0, s2 = 0.0;
+        double s1 = 0.0, s2 = 0.0;
         sums_shifted(xc, n, (size_t)hw, rs, xc[0], &s1, &s2);
-        double dm = s1 / (double)cnt;
-        double var = s2 / (double)cnt - dm * dm;
-        if (var < 0.0) var = 0.0;
-        double mean = k + dm, invstd = 1.0 / sqrt(var + (double)j->eps);
-        if (j->save_mean) j->save_mean[ch] = (float)mean;
-        if (j->save_invstd) j->save_invstd[ch] = (float)invstd;
-        if (j->running_mean)
-            j->running_mean[ch] = (float)((1.0 - j->momentum) * j->running_mean[ch] + j->momentum * mean);
-        if (j->running_var)
-            j->running_var[ch] = (float)((1.0 - j->momentum) * j->running_var[ch] +
-                                         j->momentum * var * (double)cnt / (double)(cnt - 1));
-        float a = (float)((j->gamma ? j->gamma[ch] : 1.0f) * invstd);
-        float b = (float)((j->beta ? j->beta[ch] : 0.0f) - mean * a);
+        float a, b;
+        hpff_cpu_bn_fwd_stats(j, ch, xc[0], s1, s2, &a, &b);
         affine_rows(xc, j->y + (size_t)ch * hw, n, (size_t)hw, rs, a, b, j->relu);
     }
 }
@@ -168,10 +176,11 @@ static void cpu_bn_fwd_eval(hpff_backend *be, int n, int c, int hw, const float 
                             const float *running_mean, const float *running_var, float eps, int relu) {
     (void)be;
     const size_t rs = (size_t)c * hw;
+    bn_job j = {.n = n, .c = c, .hw = hw, .gamma = gamma, .beta = beta, .running_mean = (float *)running_mean,
+                .running_var = (float *)running_var, .eps = eps};
     for (int ch = 0; ch < c; ch++) {
-        double invstd = 1.0 / sqrt((double)running_var[ch] + (double)eps);
-        float a = (float)((gamma ? gamma[ch] : 1.0f) * invstd);
-        float b = (float)((beta ? beta[ch] : 0.0f) - (double)running_mean[ch] * a);
+        float a, b;
+        hpff_cpu_bn_eval_affine(&j, ch, &a, &b);
         affine_rows(x + (size_t)ch * hw, y + (size_t)ch * hw, n, (size_t)hw, rs, a, b, relu);
     }
 }
@@ -182,9 +191,9 @@ HPFF_CPU_CLONES static void bn_dx_row(float *restrict d, const float *restrict x
                       const float *restrict m, int hw, float fm, float proj, float mdy, float a, int add) {
 #define BN_DX(G) (((G) - (x[k] - fm) * proj) - mdy) * a
     if (m && add)
-        for (int k = 0; k < hw; k++) d[k] += BN_DX(relu_pass(m[k], g[k]));
+        for (int k = 0; k < hw; k++) d[k] += BN_DX(hpff_cpu_relu_pass(m[k], g[k]));
     else if (m)
-        for (int k = 0; k < hw; k++) d[k] = BN_DX(relu_pass(m[k], g[k]));
+        for (int k = 0; k < hw; k++) d[k] = BN_DX(hpff_cpu_relu_pass(m[k], g[k]));
     else if (add)
         for (int k = 0; k < hw; k++) d[k] += BN_DX(g[k]);
     else
@@ -196,23 +205,19 @@ static void bn_bwd_channels(void *arg, int worker, int c0, int c1) {
     (void)worker;
     const bn_job *j = arg;
     const int n = j->n, hw = j->hw;
-    const size_t cnt = (size_t)n * hw, rs = (size_t)j->c * hw;
+    const size_t rs = (size_t)j->c * hw;
     for (int ch = c0; ch < c1; ch++) {
         const size_t off = (size_t)ch * hw;
-        double mean = j->save_mean_in[ch], invstd = j->save_invstd_in[ch], sdy = 0.0, sdyx = 0.0;
-        sums_dy(j->x + off, j->dy + off, j->relu_y ? j->relu_y + off : NULL, n, (size_t)hw, rs, (float)mean, &sdy,
-                &sdyx);
-        if (j->dgamma) j->dgamma[ch] += (float)(sdyx * invstd);
-        if (j->dbeta) j->dbeta[ch] += (float)sdy;
+        double sdy = 0.0, sdyx = 0.0;
+        sums_dy(j->x + off, j->dy + off, j->relu_y ? j->relu_y + off : NULL, n, (size_t)hw, rs, j->save_mean_in[ch],
+                &sdy, &sdyx);
+        float k[4];
+        hpff_cpu_bn_bwd_consts(j, ch, sdy, sdyx, k);
         if (!j->dx) continue;
-        // dx = (dy - (x - mean)*proj - mean_dy) * invstd*gamma
-        const float fm = (float)mean, proj = (float)(sdyx * invstd * invstd / (double)cnt);
-        const float mdy = (float)(sdy / (double)cnt);
-        const float a = (float)(invstd * (j->gamma ? j->gamma[ch] : 1.0f));
         for (int i = 0; i < n; i++) {
             const float *restrict xi = j->x + off + i * rs, *restrict gi = j->dy + off + i * rs;
             const float *restrict mi = j->relu_y ? j->relu_y + off + i * rs : NULL;
-            bn_dx_row(j->dx + off + i * rs, xi, gi, mi, hw, fm, proj, mdy, a, j->beta_dx != 0.0f);
+            bn_dx_row(j->dx + off + i * rs, xi, gi, mi, hw, k[0], k[1], k[2], k[3], j->beta_dx != 0.0f);
         }
     }
 }

@@ -57,6 +57,8 @@ void hpff_cpu_install_dnnl_conv(hpff_backend *be);     // oneDNN over cpu_conv.c
 // dbias (c_out) += the sums of dy (n, c_out, h_out, w_out) per channel, in double (cpu_conv.c).
 void hpff_cpu_conv_bias_grad(const hpff_conv_desc *d, const float *dy, float *dbias);
 void hpff_cpu_install_bn(hpff_backend *be);
+void hpff_cpu_install_bn_blocked(hpff_backend *be);   // batch norm on channel-blocked tensors
+void hpff_cpu_install_layout(hpff_backend *be);       // reorder (NCHW <-> blocked)
 void hpff_cpu_install_pool(hpff_backend *be);
 void hpff_cpu_install_linear(hpff_backend *be);
 void hpff_cpu_install_resize(hpff_backend *be);        // and the patch copies

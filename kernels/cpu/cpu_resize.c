@@ -1,5 +1,7 @@
 // cpu_resize.c — CPU bilinear resize with align_corners=True (ALGORITHM §1.6) and its exact
-// adjoint, and the patch window copies of PFF (extract / scatter).
+// adjoint, on NCHW and on channel-blocked tensors (a blocked chain's resize -> conv: the same
+// expressions and order of additions per element, B channels per vector), and the patch window
+// copies of PFF (extract / scatter).
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,6 +83,92 @@ static void cpu_resize_bilinear_bwd(hpff_backend *be, int n, int c, int h_in, in
     free(tw.i0);
 }
 
+// ---- channel-blocked (backend.h): position (r, c) of a row holds B channels side by side ----
+
+typedef struct resize_job {
+    int block, c, h_in, w_in, h_out, w_out;
+    const float *x;
+    float *y;
+    float beta;
+    lerp_taps th, tw;
+} resize_job;
+
+// Output row oh of one channel block: y[ow] = a0 (b0 r0[j0] + b1 r0[j1]) + a1 (b0 r1[j0] + b1 r1[j1]).
+HPFF_CPU_CLONES static void blk_fwd_row(const resize_job *j, const float *xp, float *yr, int oh) {
+    const int B = j->block;
+    const float *r0 = xp + (size_t)j->th.i0[oh] * j->w_in * B, *r1 = xp + (size_t)j->th.i1[oh] * j->w_in * B;
+    const float a0 = j->th.w0[oh], a1 = j->th.w1[oh];
+    for (int ow = 0; ow < j->w_out; ow++) {
+        const float *p00 = r0 + (size_t)j->tw.i0[ow] * B, *p01 = r0 + (size_t)j->tw.i1[ow] * B;
+        const float *p10 = r1 + (size_t)j->tw.i0[ow] * B, *p11 = r1 + (size_t)j->tw.i1[ow] * B;
+        const float b0 = j->tw.w0[ow], b1 = j->tw.w1[ow];
+        float *restrict o = yr + (size_t)ow * B;
+        for (int l = 0; l < B; l++) o[l] = a0 * (b0 * p00[l] + b1 * p01[l]) + a1 * (b0 * p10[l] + b1 * p11[l]);
+    }
+}
+
+// The adjoint of output row oh: each output's gradient added to its four taps in the NCHW
+// kernel's order (r0 j0, r0 j1, r1 j0, r1 j1, output after output).
+HPFF_CPU_CLONES static void blk_bwd_row(const resize_job *j, const float *gr, float *xp, int oh) {
+    const int B = j->block;
+    float *r0 = xp + (size_t)j->th.i0[oh] * j->w_in * B, *r1 = xp + (size_t)j->th.i1[oh] * j->w_in * B;
+    const float a0 = j->th.w0[oh], a1 = j->th.w1[oh];
+    for (int ow = 0; ow < j->w_out; ow++) {
+        float *p00 = r0 + (size_t)j->tw.i0[ow] * B, *p01 = r0 + (size_t)j->tw.i1[ow] * B;
+        float *p10 = r1 + (size_t)j->tw.i0[ow] * B, *p11 = r1 + (size_t)j->tw.i1[ow] * B;
+        const float b0 = j->tw.w0[ow], b1 = j->tw.w1[ow];
+        const float *g = gr + (size_t)ow * B;
+        for (int l = 0; l < B; l++) {
+            float g0 = a0 * g[l], g1 = a1 * g[l];
+            p00[l] += b0 * g0;
+            p01[l] += b1 * g0;
+            p10[l] += b0 * g1;
+            p11[l] += b1 * g1;
+        }
+    }
+}
+
+// Planes (image, channel block) [p0, p1) of a forward or (y == NULL: x is dy) a backward.
+static void blk_planes(void *arg, int worker, int p0, int p1, int fwd) {
+    (void)worker;
+    const resize_job *j = arg;
+    const size_t in = (size_t)j->h_in * j->w_in * j->block, out = (size_t)j->h_out * j->w_out * j->block;
+    for (int pl = p0; pl < p1; pl++) {
+        if (fwd) {
+            for (int oh = 0; oh < j->h_out; oh++)
+                blk_fwd_row(j, j->x + pl * in, j->y + pl * out + (size_t)oh * j->w_out * j->block, oh);
+            continue;
+        }
+        if (j->beta == 0.0f) memset(j->y + pl * in, 0, in * sizeof(float));
+        for (int oh = 0; oh < j->h_out; oh++)
+            blk_bwd_row(j, j->x + pl * out + (size_t)oh * j->w_out * j->block, j->y + pl * in, oh);
+    }
+}
+static void blk_fwd_planes(void *arg, int worker, int p0, int p1) { blk_planes(arg, worker, p0, p1, 1); }
+static void blk_bwd_planes(void *arg, int worker, int p0, int p1) { blk_planes(arg, worker, p0, p1, 0); }
+
+static void blk_run(hpff_backend *be, resize_job *j, int n, int fwd) {
+    HPFF_CHECK((j->block == 8 || j->block == 16) && j->c % j->block == 0,
+               "blocked resize: block %d for %d channels (8 or 16, dividing the channels)", j->block, j->c);
+    j->th = lerp_taps_make(j->h_in, j->h_out);
+    j->tw = lerp_taps_make(j->w_in, j->w_out);
+    hpff_cpu_pool_run(hpff_cpu_pool_of(be), n * (j->c / j->block), fwd ? blk_fwd_planes : blk_bwd_planes, j);
+    free(j->th.i0);
+    free(j->tw.i0);
+}
+
+static void cpu_resize_bilinear_fwd_blocked(hpff_backend *be, int block, int n, int c, int h_in, int w_in, int h_out,
+                                            int w_out, const float *x, float *y) {
+    resize_job j = {block, c, h_in, w_in, h_out, w_out, x, y, 0.0f, {0}, {0}};
+    blk_run(be, &j, n, 1);
+}
+
+static void cpu_resize_bilinear_bwd_blocked(hpff_backend *be, int block, int n, int c, int h_in, int w_in, int h_out,
+                                            int w_out, const float *dy, float *dx, float beta) {
+    resize_job j = {block, c, h_in, w_in, h_out, w_out, dy, dx, beta, {0}, {0}};
+    blk_run(be, &j, n, 0);
+}
+
 static void patch_check(int h, int w, int r0, int c0, int ph, int pw) {
     HPFF_CHECK(r0 >= 0 && c0 >= 0 && ph >= 0 && pw >= 0 && r0 + ph <= h && c0 + pw <= w,
                "patch: window rows [%d, %d) x cols [%d, %d) outside the %dx%d map", r0, r0 + ph,
@@ -115,6 +203,8 @@ static void cpu_patch_scatter(hpff_backend *be, int n, int c, int h, int w, int 
 void hpff_cpu_install_resize(hpff_backend *be) {
     be->resize_bilinear_fwd = cpu_resize_bilinear_fwd;
     be->resize_bilinear_bwd = cpu_resize_bilinear_bwd;
+    be->resize_bilinear_fwd_blocked = cpu_resize_bilinear_fwd_blocked;
+    be->resize_bilinear_bwd_blocked = cpu_resize_bilinear_bwd_blocked;
     be->patch_extract = cpu_patch_extract;
     be->patch_scatter = cpu_patch_scatter;
 }

@@ -17,6 +17,12 @@
 // falls back to im2col (which never needs more for fewer images) unless they fit the least
 // workspace handed out for that shape. Shapes where oneDNN
 // has no primitive, or only its reference implementation, also run on im2col.
+//
+// Blocked activations (backend.h, conv_block): a descriptor whose x_block / y_block name the
+// channel-blocked layout the primitive picked for that tensor hands it over as is, with no
+// reorder and no copy. Wherever such a call falls back to im2col (above), its blocked tensors go
+// through NCHW copies that conv_workspace reserves beyond the im2col workspace, so every path
+// takes every descriptor it sized.
 #include "dnnl_conv.h"
 #include "cpu_internal.h"
 #include "dnnl_cpu.h"
@@ -76,7 +82,21 @@ static void md_init(dnnl_memory_desc_t *md, int nd, const dnnl_dims_t dims, dnnl
     HPFF_DNNL_CHECK(dnnl_memory_desc_init_by_tag(md, nd, dims, dnnl_f32, tag));
 }
 
-// The caller's layouts of d: src (N, C, H, W), weights (O, I/g, kh, kw) as OIHW or GOIHW,
+// The activation layout of a block (backend.h): 0 NCHW, 8 nChw8c, 16 nChw16c.
+static dnnl_format_tag_t act_tag(int block) {
+    return block == 16 ? dnnl_nChw16c : block == 8 ? dnnl_nChw8c : dnnl_nchw;
+}
+
+static int blocked(const hpff_conv_desc *d) { return d->x_block || d->y_block; }
+
+// d with NCHW activations (what the im2col reference and the layout query take).
+static hpff_conv_desc nchw_of(const hpff_conv_desc *d) {
+    hpff_conv_desc k = *d;
+    k.x_block = k.y_block = 0;
+    return k;
+}
+
+// The caller's layouts of d: src (N, C, H, W) and dst in their blocks, weights (O, I/g, kh, kw) as OIHW or GOIHW,
 // dst, bias (O); `any` gives the same shapes with format_tag any.
 typedef struct conv_mds { dnnl_memory_desc_t src, wei, dst, bias; } conv_mds;
 
@@ -85,8 +105,8 @@ static conv_mds conv_md(const hpff_conv_desc *d, int any) {
     dnnl_dims_t s = {d->n, d->c_in, d->h_in, d->w_in}, o = {d->n, d->c_out, d->h_out, d->w_out};
     dnnl_dims_t w4 = {d->c_out, d->c_in, d->kh, d->kw}, b = {d->c_out};
     dnnl_dims_t w5 = {d->groups, d->c_out / d->groups, d->c_in / d->groups, d->kh, d->kw};
-    md_init(&m.src, 4, s, any ? dnnl_format_tag_any : dnnl_nchw);
-    md_init(&m.dst, 4, o, any ? dnnl_format_tag_any : dnnl_nchw);
+    md_init(&m.src, 4, s, any ? dnnl_format_tag_any : act_tag(d->x_block));
+    md_init(&m.dst, 4, o, any ? dnnl_format_tag_any : act_tag(d->y_block));
     if (d->groups > 1) md_init(&m.wei, 5, w5, any ? dnnl_format_tag_any : dnnl_goihw);
     else md_init(&m.wei, 4, w4, any ? dnnl_format_tag_any : dnnl_oihw);
     md_init(&m.bias, 1, b, dnnl_a);
@@ -291,8 +311,30 @@ static conv_split split_make(hpff_dnnl *s, const hpff_conv_desc *d) {
     return sp;
 }
 
+// The NCHW copies a blocked descriptor's im2col fallback keeps at the start of the workspace:
+// x's (x_block set) then y's (y_block set); the im2col workspace follows them.
+typedef struct nchw_copies { size_t x_off, y_off, ref_off; } nchw_copies;
+
+static nchw_copies copies_of(const hpff_conv_desc *d) {
+    nchw_copies c = {0, 0, 0};
+    size_t xb = (size_t)d->n * d->c_in * d->h_in * d->w_in * sizeof(float);
+    size_t yb = (size_t)d->n * d->c_out * d->h_out * d->w_out * sizeof(float);
+    c.y_off = d->x_block ? align64(xb) : 0;
+    c.ref_off = c.y_off + (d->y_block ? align64(yb) : 0);
+    return c;
+}
+
+static void check_blocks(const hpff_conv_desc *d) {
+    HPFF_CHECK((d->x_block == 0 || ((d->x_block == 8 || d->x_block == 16) && d->c_in % d->x_block == 0)) &&
+                   (d->y_block == 0 || ((d->y_block == 8 || d->y_block == 16) && d->c_out % d->y_block == 0)),
+               "convolution %d -> %d channels: layout blocks %d / %d (0, or 8 or 16 dividing the channels)",
+               d->c_in, d->c_out, d->x_block, d->y_block);
+}
+
 static size_t dnnl_conv_workspace(hpff_backend *be, const hpff_conv_desc *d) {
     size_t ref = im2col_of(be)->workspace(be, d);   // also validates d
+    check_blocks(d);
+    if (blocked(d)) ref += copies_of(d).ref_off;
     hpff_dnnl *s = state_of(be);
     if (!s) return ref;
     s->kept.valid = 0;
@@ -302,10 +344,34 @@ static size_t dnnl_conv_workspace(hpff_backend *be, const hpff_conv_desc *d) {
     return bytes;
 }
 
+// The block of tensor 0 (x) or 1 (y) in which every part's primitives of every direction take
+// it, when that is nChw16c or nChw8c and divides the channels; else 0.
+static int dnnl_conv_block(hpff_backend *be, const hpff_conv_desc *d, int tensor) {
+    hpff_dnnl *s = state_of(be);
+    if (!s || !s->blocked) return 0;
+    hpff_conv_desc k = nchw_of(d);
+    conv_split sp = split_make(s, &k);
+    int c = tensor ? k.c_out : k.c_in, h = tensor ? k.h_out : k.h_in, w = tensor ? k.w_out : k.w_in;
+    static const int blocks[2] = {16, 8};
+    for (int b = 0; b < 2 && sp.ok; b++) {
+        int ok = c % blocks[b] == 0;
+        for (int p = 0; p < sp.parts && ok; p++) {
+            dnnl_memory_desc_t md;
+            dnnl_dims_t dims = {sp.lo[p + 1] - sp.lo[p], c, h, w};
+            md_init(&md, 4, dims, act_tag(blocks[b]));
+            for (int dir = 0; dir < N_DIRS && ok; dir++)
+                ok = dnnl_memory_desc_equal(sp.part[p]->dir[dir].arg[tensor ? 2 : 0].prim_md, &md);
+        }
+        if (ok) return blocks[b];
+    }
+    return 0;
+}
+
 // The split for this call; ok = 0 where the im2col reference runs instead.
 static conv_split split_for_call(hpff_backend *be, const hpff_conv_desc *d) {
     hpff_dnnl *s = state_of(be);
     conv_split sp = {.ok = 0};
+    check_blocks(d);
     if (!s || d->n <= 0) return sp;
     s->kept.valid = 0;   // any other call after backward-weights may change dy or the workspace
     hpff_dnnl_family *f = family_find(s, d, d->n);
@@ -384,11 +450,49 @@ static void job_run(hpff_backend *be, conv_job *j) {
     hpff_cpu_pool_run(hpff_cpu_pool_of(be), j->sp->parts, job_worker, j);
 }
 
+// The im2col reference on a blocked descriptor: blocked inputs reordered into the NCHW copies
+// (copies_of), outputs computed there and reordered back (dx added where beta = 1).
+static void fallback_fwd(hpff_backend *be, const hpff_conv_desc *d, const float *x, const float *w,
+                         const float *bias, float *y, void *ws) {
+    hpff_conv_desc k = nchw_of(d);
+    nchw_copies c = copies_of(d);
+    float *xs = (float *)((char *)ws + c.x_off), *ys = (float *)((char *)ws + c.y_off);
+    int hw_in = d->h_in * d->w_in, hw_out = d->h_out * d->w_out;
+    if (d->x_block) be->reorder(be, d->n, d->c_in, hw_in, d->x_block, x, NULL, 0, xs, NULL, 0);
+    im2col_of(be)->fwd(be, &k, d->x_block ? xs : x, w, bias, d->y_block ? ys : y, (char *)ws + c.ref_off);
+    if (d->y_block) be->reorder(be, d->n, d->c_out, hw_out, 0, ys, NULL, d->y_block, y, NULL, 0);
+}
+
+static void fallback_bwd_data(hpff_backend *be, const hpff_conv_desc *d, const float *w, const float *dy,
+                              float *dx, float beta, void *ws) {
+    hpff_conv_desc k = nchw_of(d);
+    nchw_copies c = copies_of(d);
+    float *xs = (float *)((char *)ws + c.x_off), *ys = (float *)((char *)ws + c.y_off);
+    int hw_in = d->h_in * d->w_in, hw_out = d->h_out * d->w_out;
+    if (d->y_block) be->reorder(be, d->n, d->c_out, hw_out, d->y_block, dy, NULL, 0, ys, NULL, 0);
+    im2col_of(be)->bwd_data(be, &k, w, d->y_block ? ys : dy, d->x_block ? xs : dx, d->x_block ? 0.0f : beta,
+                            (char *)ws + c.ref_off);
+    if (d->x_block)
+        be->reorder(be, d->n, d->c_in, hw_in, 0, xs, NULL, d->x_block, dx, beta != 0.0f ? dx : NULL, 0);
+}
+
+static void fallback_bwd_filter(hpff_backend *be, const hpff_conv_desc *d, const float *x, const float *dy,
+                                float *dw, float *dbias, void *ws) {
+    hpff_conv_desc k = nchw_of(d);
+    nchw_copies c = copies_of(d);
+    float *xs = (float *)((char *)ws + c.x_off), *ys = (float *)((char *)ws + c.y_off);
+    int hw_in = d->h_in * d->w_in, hw_out = d->h_out * d->w_out;
+    if (d->x_block) be->reorder(be, d->n, d->c_in, hw_in, d->x_block, x, NULL, 0, xs, NULL, 0);
+    if (d->y_block) be->reorder(be, d->n, d->c_out, hw_out, d->y_block, dy, NULL, 0, ys, NULL, 0);
+    im2col_of(be)->bwd_filter(be, &k, d->x_block ? xs : x, d->y_block ? ys : dy, dw, dbias, (char *)ws + c.ref_off);
+}
+
 static void dnnl_conv_fwd(hpff_backend *be, const hpff_conv_desc *d, const float *x, const float *w,
                           const float *bias, float *y, void *ws) {
     conv_split sp = split_for_call(be, d);
     if (!sp.ok) {
-        im2col_of(be)->fwd(be, d, x, w, bias, y, ws);
+        if (blocked(d)) fallback_fwd(be, d, x, w, bias, y, ws);
+        else im2col_of(be)->fwd(be, d, x, w, bias, y, ws);
         return;
     }
     conv_job j = {.d = d, .sp = &sp, .dir = bias ? DIR_FWD_BIAS : DIR_FWD, .ws = ws, .x = x, .w = w,
@@ -404,12 +508,26 @@ static void dnnl_conv_bwd_data(hpff_backend *be, const hpff_conv_desc *d, const 
     int reuse = s && s->kept.valid && s->kept.dy == dy && s->kept.ws == ws && desc_eq(&s->kept.d, d);
     conv_split sp = split_for_call(be, d);
     if (!sp.ok) {
-        im2col_of(be)->bwd_data(be, d, w, dy, dx, beta, ws);
+        if (blocked(d)) fallback_bwd_data(be, d, w, dy, dx, beta, ws);
+        else im2col_of(be)->bwd_data(be, d, w, dy, dx, beta, ws);
         return;
     }
     conv_job j = {.d = d, .sp = &sp, .dir = DIR_BWD_DATA, .accumulate = beta != 0.0f, .reuse_dy = reuse && sp.share_dy,
                   .ws = ws, .w = w, .dy = dy, .dx = dx};
     job_run(be, &j);
+}
+
+// dbias from dy: a blocked dy goes through its NCHW copy (the workspace is free again), so that
+// the sums are the reference's (hpff_cpu_conv_bias_grad).
+static void bias_grad(hpff_backend *be, const hpff_conv_desc *d, const float *dy, float *dbias, void *ws) {
+    if (!d->y_block) {
+        hpff_cpu_conv_bias_grad(d, dy, dbias);
+        return;
+    }
+    hpff_conv_desc k = nchw_of(d);
+    float *ys = (float *)((char *)ws + copies_of(d).y_off);
+    be->reorder(be, d->n, d->c_out, d->h_out * d->w_out, d->y_block, dy, NULL, 0, ys, NULL, 0);
+    hpff_cpu_conv_bias_grad(&k, ys, dbias);
 }
 
 // The workers leave their dw shares in their workspace regions; this thread adds them into dw
@@ -418,7 +536,8 @@ static void dnnl_conv_bwd_filter(hpff_backend *be, const hpff_conv_desc *d, cons
                                  const float *dy, float *dw, float *dbias, void *ws) {
     conv_split sp = split_for_call(be, d);
     if (!sp.ok) {
-        im2col_of(be)->bwd_filter(be, d, x, dy, dw, dbias, ws);
+        if (blocked(d)) fallback_bwd_filter(be, d, x, dy, dw, dbias, ws);
+        else im2col_of(be)->bwd_filter(be, d, x, dy, dw, dbias, ws);
         return;
     }
     conv_job j = {.d = d, .sp = &sp, .dir = DIR_BWD_W, .accumulate = 1, .keep = 1, .ws = ws, .x = x, .dy = dy,
@@ -434,8 +553,8 @@ static void dnnl_conv_bwd_filter(hpff_backend *be, const hpff_conv_desc *d, cons
         hpff_dnnl_run_reorder(j.s->streams[0], a->out_add, a->prim, a->user, dd->scratch);
     }
     HPFF_DNNL_CHECK(dnnl_stream_wait(j.s->streams[0]));
-    if (dbias) hpff_cpu_conv_bias_grad(d, dy, dbias);
-    if (sp.share_dy) {
+    if (dbias) bias_grad(be, d, dy, dbias, ws);
+    if (sp.share_dy && !(dbias && d->y_block)) {
         j.s->kept.dy = dy;
         j.s->kept.ws = ws;
         j.s->kept.d = *d;
@@ -458,4 +577,5 @@ void hpff_cpu_install_dnnl_conv(hpff_backend *be) {
     be->conv_fwd = dnnl_conv_fwd;
     be->conv_bwd_data = dnnl_conv_bwd_data;
     be->conv_bwd_filter = dnnl_conv_bwd_filter;
+    be->conv_block = dnnl_conv_block;
 }

@@ -74,6 +74,7 @@ hpff_dnnl *hpff_dnnl_create(int threads) {
     hpff_dnnl *s = hpff_xcalloc(1, sizeof *s);
     hpff_dnnl_thread_init();   // primitives are made on this thread for a team of one
     HPFF_DNNL_CHECK(dnnl_engine_create(&s->engine, dnnl_cpu, 0));
+    s->blocked = 1;
     hpff_dnnl_set_threads(s, threads);
     return s;
 }

@@ -19,6 +19,7 @@ struct hpff_dnnl {
     dnnl_engine_t engine;
     dnnl_stream_t *streams;      // one per worker of the backend's pool
     int threads;                 // train.threads: the pool's workers
+    int blocked;                 // conv_block answers (backend.cpu_conv = dnnl); 0: always NCHW
     hpff_dnnl_conv *convs;       // primitives per worker and share of a batch
     hpff_dnnl_family *families;  // workspace bytes handed out per shape without the batch
     struct {                     // backward-weights left dy reordered in the workspace for
@@ -59,6 +60,9 @@ hpff_dnnl *hpff_dnnl_create(int threads);
 void hpff_dnnl_destroy(hpff_dnnl *s);
 // A pool of `threads` workers from now on (drops the primitives made for another count).
 void hpff_dnnl_set_threads(hpff_dnnl *s, int threads);
+// Whether conv_block offers the primitives' blocked layouts (1, the default) or NCHW only (0).
+static inline void hpff_dnnl_set_blocked(hpff_dnnl *s, int on) { s->blocked = on; }
+static inline int hpff_dnnl_blocked(const hpff_dnnl *s) { return s->blocked; }
 // "oneDNN 2.6.3 (OpenMP)": the library the build links.
 const char *hpff_dnnl_version(char *buf, size_t n);
 #define HPFF_HAVE_DNNL 1
@@ -66,6 +70,8 @@ const char *hpff_dnnl_version(char *buf, size_t n);
 static inline hpff_dnnl *hpff_dnnl_create(int threads) { (void)threads; return NULL; }
 static inline void hpff_dnnl_destroy(hpff_dnnl *s) { (void)s; }
 static inline void hpff_dnnl_set_threads(hpff_dnnl *s, int threads) { (void)s; (void)threads; }
+static inline void hpff_dnnl_set_blocked(hpff_dnnl *s, int on) { (void)s; (void)on; }
+static inline int hpff_dnnl_blocked(const hpff_dnnl *s) { (void)s; return 0; }
 #define HPFF_HAVE_DNNL 0
 #endif
 

@@ -5,6 +5,8 @@ set(HPFF_CPU_SOURCES
   kernels/cpu/cpu_conv.c          # convolution (im2col + sgemm)
   kernels/cpu/cpu_linear.c        # fully connected layers (sgemm)
   kernels/cpu/cpu_bn.c            # batch norm
+  kernels/cpu/cpu_bn_blocked.c    # batch norm on channel-blocked tensors (oneDNN's nChw8c / nChw16c)
+  kernels/cpu/cpu_layout.c        # layout changes NCHW <-> channel-blocked, with the edges' element-wise work
   kernels/cpu/cpu_pool.c          # max / average / adaptive pooling
   kernels/cpu/cpu_resize.c        # bilinear resize, patch extract / scatter
   kernels/cpu/cpu_loss.c          # softmax cross-entropy, BCE

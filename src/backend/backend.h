@@ -3,7 +3,11 @@
 // pointer below is a *device* pointer of the backend (host memory for the CPU backend).
 //
 // Conventions:
-//  - Tensors are NCHW fp32, contiguous. `n` is the runtime batch (<= the planned maximum).
+//  - Tensors are NCHW fp32, contiguous. `n` is the runtime batch (<= the planned maximum). The
+//    optional blocked entries below (CPU on oneDNN) also take channel-blocked tensors: block B
+//    (8 or 16, dividing c) stores element (i, ch, s) of an (n, c, hw) tensor at
+//    ((i*(c/B) + ch/B)*hw + s)*B + ch%B (oneDNN's nChw8c / nChw16c), the same size as NCHW;
+//    element-wise ops (add, axpy, relu, copy) work on any layout whose operands agree.
 //  - Parameter-gradient outputs (dw, db, dgamma, dbeta) ACCUMULATE (+=): several backward sweeps
 //    and PFF patches add into one gradient arena that is zeroed once per step.
 //  - Data-gradient outputs (dx) take `beta`: dx = beta*dx + result, beta in {0, 1}.
@@ -26,6 +30,9 @@ typedef struct hpff_conv_desc {
     int sh, sw;                // stride
     int ph, pw;                // zero padding
     int groups;                // c_in and c_out divisible by groups; weight (c_out, c_in/groups, kh, kw)
+    // Layouts of the activations: x and dx (x_block), y and dy (y_block). 0: NCHW (always so
+    // unless be->conv_block returned that block for this shape); B: channel-blocked (above).
+    int x_block, y_block;
 } hpff_conv_desc;
 
 typedef struct hpff_pool_desc {
@@ -185,6 +192,38 @@ struct hpff_backend {
     void (*supcon)(hpff_backend *be, int n, int d, const float *f, const int32_t *labels, float tau,
                    float weight, float *df, float *stat, float stat_scale);
 
+    // ---- optional: channel-blocked activations (the CPU backend on oneDNN; NULL elsewhere) ----
+    // A layer sequence keeps the tensors between two convolutions (conv -> BN(+ReLU) -> conv, a
+    // residual block's inside) in the layout the convolutions work in, so that nothing is
+    // reordered there. conv_block: the block (8 or 16) in which the convolution of d (its layout
+    // fields ignored) takes x (tensor 0) or gives y (tensor 1) without reordering it, read from
+    // the library's choice for this shape; 0 where that is NCHW or no channel-blocked layout,
+    // or the backend would not run d in the library.
+    int (*conv_block)(hpff_backend *be, const hpff_conv_desc *d, int tensor);
+    // bn_fwd_train / bn_fwd_eval / bn_bwd on tensors in block `block` (every tensor argument in
+    // it): the same results, bit for bit.
+    void (*bn_fwd_train_blocked)(hpff_backend *be, int block, int n, int c, int hw, const float *x,
+                                 const float *gamma, const float *beta, float *y, float *running_mean,
+                                 float *running_var, float momentum, float eps, float *save_mean,
+                                 float *save_invstd, int relu);
+    void (*bn_fwd_eval_blocked)(hpff_backend *be, int block, int n, int c, int hw, const float *x,
+                                const float *gamma, const float *beta, float *y, const float *running_mean,
+                                const float *running_var, float eps, int relu);
+    void (*bn_bwd_blocked)(hpff_backend *be, int block, int n, int c, int hw, const float *x, const float *dy,
+                           const float *gamma, const float *save_mean, const float *save_invstd,
+                           const float *relu_y, float *dx, float beta_dx, float *dgamma, float *dbeta);
+    // resize_bilinear_fwd / _bwd on tensors in block `block`: the same results, bit for bit.
+    void (*resize_bilinear_fwd_blocked)(hpff_backend *be, int block, int n, int c, int h_in, int w_in, int h_out,
+                                        int w_out, const float *x, float *y);
+    void (*resize_bilinear_bwd_blocked)(hpff_backend *be, int block, int n, int c, int h_in, int w_in, int h_out,
+                                        int w_out, const float *dy, float *dx, float beta);
+    // The layout change at a sequence's edge, with its element-wise neighbours fused: y (n, c, hw;
+    // layout `to`) = r(m(x) + add), where x is in layout `from`; m(x) = x, or with mask (layout
+    // `from`, may be NULL) x where mask > 0 and +0 elsewhere (relu_bwd's select); add (layout
+    // `to`) may be NULL or alias y; r = ReLU when relu, else identity. from, to: 0 or a block.
+    void (*reorder)(hpff_backend *be, int n, int c, int hw, int from, const float *x, const float *mask,
+                    int to, float *y, const float *add, int relu);
+
     // ---- optional profiling hooks (src/backend/backend_prof.c); NULL where unsupported ----
     // Marks are timestamps taken in stream order, so that device time can be split by op
     // without synchronising after each one. prof_reserve makes marks [0, marks) usable (keeps
@@ -198,12 +237,14 @@ struct hpff_backend {
 
 // The CPU backend (kernels/cpu). Always available.
 hpff_backend *hpff_backend_cpu_create(void);
-// The CPU backend's convolutions (backend.cpu_conv): "dnnl" (oneDNN), "im2col" (the im2col +
-// OpenBLAS reference) or "auto" (the environment's HPFF_CPU_CONV when it says dnnl or im2col,
-// else oneDNN when the build has it: the default). Returns 0, changing nothing, when "dnnl" is
-// asked of a build without oneDNN. Call before workspaces are sized.
+// The CPU backend's convolutions (backend.cpu_conv): "dnnl" (oneDNN, with the blocked layouts
+// of be->conv_block), "dnnl_nchw" (oneDNN on NCHW tensors only: every convolution reorders at
+// its own edges), "im2col" (the im2col + OpenBLAS reference) or "auto" (the environment's
+// HPFF_CPU_CONV when it names one of those, else "dnnl" when the build has oneDNN: the default).
+// Returns 0, changing nothing, when a oneDNN path is asked of a build without it. Call before
+// layers are built (their workspaces and layouts are decided then).
 int hpff_backend_cpu_set_conv(hpff_backend *be, const char *path);
-// The path in use: "dnnl" or "im2col".
+// The path in use: "dnnl", "dnnl_nchw" or "im2col".
 const char *hpff_backend_cpu_conv(const hpff_backend *be);
 // What runs direction dir (0 forward, 1 backward-data, 2 backward-weights) of d: oneDNN's
 // implementation name (e.g. "jit:avx512_core") or "im2col".
@@ -215,6 +256,10 @@ int hpff_cuda_device_count(void);
 void hpff_backend_destroy(hpff_backend *be);
 // be->mem_stats, or all zeros where the backend has none (host memory). Returns 1 when filled.
 int hpff_backend_mem_stats(hpff_backend *be, hpff_mem_stats *st);
+// Whether the backend has the blocked batch norm and reorder entries (the CPU backend).
+static inline int hpff_backend_has_blocked(const hpff_backend *be) {
+    return be->bn_fwd_train_blocked && be->bn_fwd_eval_blocked && be->bn_bwd_blocked && be->reorder;
+}
 // What hpff_pipe holds on the device: the peak through be->alloc plus the backend's own buffers.
 static inline size_t hpff_mem_held_peak(const hpff_mem_stats *st) { return st->alloc_peak + st->internal_bytes; }
 

@@ -37,6 +37,24 @@
       (V, const float *, gamma), (V, const float *, save_mean), (V, const float *, save_invstd),            \
       (V, const float *, relu_y), (V, float *, dx), (V, float, beta_dx), (V, float *, dgamma),             \
       (V, float *, dbeta))                                                                                   \
+    X(bn_fwd_train_blocked, OWN, (V, int, block), (V, int, n), (V, int, c), (V, int, hw), (V, const float *, x), \
+      (V, const float *, gamma), (V, const float *, beta), (V, float *, y), (V, float *, running_mean),     \
+      (V, float *, running_var), (V, float, momentum), (V, float, eps), (V, float *, save_mean),           \
+      (V, float *, save_invstd), (V, int, relu))                                                             \
+    X(bn_fwd_eval_blocked, OWN, (V, int, block), (V, int, n), (V, int, c), (V, int, hw), (V, const float *, x), \
+      (V, const float *, gamma), (V, const float *, beta), (V, float *, y),                                 \
+      (V, const float *, running_mean), (V, const float *, running_var), (V, float, eps), (V, int, relu))   \
+    X(bn_bwd_blocked, OWN, (V, int, block), (V, int, n), (V, int, c), (V, int, hw), (V, const float *, x),   \
+      (V, const float *, dy), (V, const float *, gamma), (V, const float *, save_mean),                     \
+      (V, const float *, save_invstd), (V, const float *, relu_y), (V, float *, dx), (V, float, beta_dx),    \
+      (V, float *, dgamma), (V, float *, dbeta))                                                             \
+    X(resize_bilinear_fwd_blocked, OWN, (V, int, block), (V, int, n), (V, int, c), (V, int, h_in),           \
+      (V, int, w_in), (V, int, h_out), (V, int, w_out), (V, const float *, x), (V, float *, y))              \
+    X(resize_bilinear_bwd_blocked, OWN, (V, int, block), (V, int, n), (V, int, c), (V, int, h_in),           \
+      (V, int, w_in), (V, int, h_out), (V, int, w_out), (V, const float *, dy), (V, float *, dx),            \
+      (V, float, beta))                                                                                      \
+    X(reorder, OWN, (V, int, n), (V, int, c), (V, int, hw), (V, int, from), (V, const float *, x),          \
+      (V, const float *, mask), (V, int, to), (V, float *, y), (V, const float *, add), (V, int, relu))     \
     X(maxpool_fwd, OWN, (D, hpff_pool_desc, d), (V, const float *, x), (V, float *, y))                     \
     X(maxpool_bwd, OWN, (D, hpff_pool_desc, d), (V, const float *, x), (V, const float *, y),               \
       (V, const float *, dy), (V, float *, dx), (V, float, beta))                                           \

@@ -24,10 +24,10 @@ static const char *const k_op_name[PROF_N_OPS] = {PROF_COMPUTE(PROF_NAME) PROF_M
 static const hpff_op_kind k_op_kind[PROF_N_OPS] = {PROF_COMPUTE(PROF_KIND) PROF_MEMORY_OPS(PROF_KIND2)};
 
 // The table's entries besides the counted ops: destroy, the 4 graph hooks, mem_stats,
-// conv_workspace, set_threads and the 3 prof hooks. A new entry in backend.h must be wrapped here (an entry the
-// wrapper left NULL would crash its caller, one copied from the inner would run uncounted), so
-// the build stops until it is.
-#define PROF_OTHER_ENTRIES 11
+// conv_workspace, set_threads, conv_block and the 3 prof hooks. A new entry in backend.h must be
+// wrapped here (an entry the wrapper left NULL would crash its caller, one copied from the inner
+// would run uncounted), so the build stops until it is.
+#define PROF_OTHER_ENTRIES 12
 _Static_assert((sizeof(hpff_backend) - offsetof(hpff_backend, destroy)) / sizeof(void (*)(void)) ==
                    PROF_N_OPS + PROF_OTHER_ENTRIES,
                "struct hpff_backend gained or lost an entry: wrap it in src/backend/backend_prof.c");
@@ -109,6 +109,11 @@ static size_t w_conv_workspace(hpff_backend *be, const hpff_conv_desc *d) {
     return p->inner->conv_workspace(p->inner, d);
 }
 
+static int w_conv_block(hpff_backend *be, const hpff_conv_desc *d, int tensor) {
+    prof_backend *p = (prof_backend *)be;
+    return p->inner->conv_block(p->inner, d, tensor);
+}
+
 static void w_mem_stats(hpff_backend *be, hpff_mem_stats *st) {
     prof_backend *p = (prof_backend *)be;
     p->inner->mem_stats(p->inner, st);
@@ -147,6 +152,7 @@ hpff_backend *hpff_backend_profiled(hpff_backend *inner, int max_marks) {
     PROF_COMPUTE(PROF_SET)
     PROF_MEMORY_OPS(PROF_SET2)
     p->be.conv_workspace = inner->conv_workspace ? w_conv_workspace : NULL;
+    p->be.conv_block = inner->conv_block ? w_conv_block : NULL;
     p->be.set_threads = inner->set_threads ? w_set_threads : NULL;
     p->be.mem_stats = inner->mem_stats ? w_mem_stats : NULL;
     // graph_* stay NULL (a replayed graph would bypass the forwarders); prof_* too (ours).

@@ -116,6 +116,11 @@ static size_t r_conv_workspace(hpff_backend *be, const hpff_conv_desc *d) {
     rec_backend *rb = (rec_backend *)be;
     return rb->inner->conv_workspace(rb->inner, d);
 }
+
+static int r_conv_block(hpff_backend *be, const hpff_conv_desc *d, int tensor) {
+    rec_backend *rb = (rec_backend *)be;
+    return rb->inner->conv_block(rb->inner, d, tensor);
+}
 static void r_set_threads(hpff_backend *be, int threads) {
     rec_backend *rb = (rec_backend *)be;
     rb->inner->set_threads(rb->inner, threads);
@@ -198,6 +203,7 @@ hpff_backend *hpff_backend_recorder(hpff_backend *inner) {
     rb->be.to_host = r_to_host;
     rb->be.sync = r_sync;
     rb->be.conv_workspace = inner->conv_workspace ? r_conv_workspace : NULL;
+    rb->be.conv_block = inner->conv_block ? r_conv_block : NULL;
     rb->be.set_threads = inner->set_threads ? r_set_threads : NULL;
     rb->be.mem_stats = inner->mem_stats ? r_mem_stats : NULL;
     rb->be.graph_begin = rec_graph_begin;

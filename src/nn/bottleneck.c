@@ -4,7 +4,9 @@
 //   t3 conv3 out (E) | [s1 shortcut conv out (E)]
 // followed by the batch norms' statistics. As in the basic block, bn3's output is formed in y
 // (the shortcut is added and the ReLU applied in place) and the shortcut BN's output lives in the
-// scratch only; batch-norm backward reads its input, never its output.
+// scratch only; batch-norm backward reads its input, never its output. Blocked (as the basic
+// block, layers.h): everything between x and y in the convolutions' channel-blocked layout,
+// bn3's output in the scratch (second half) and y formed from it by one reorder.
 #include "bottleneck.h"
 #include <stdio.h>
 #include "check.h"
@@ -12,6 +14,7 @@
 typedef struct bneck_priv {
     hpff_layer *conv1, *bn1, *conv2, *bn2, *conv3, *bn3, *sc_conv, *sc_bn;   // sc_* NULL: identity
     size_t ei, em, e;                                                      // per-sample sizes above
+    int block;                                                             // 0: NCHW inside
 } bneck_priv;
 
 typedef struct bneck_views {
@@ -38,22 +41,23 @@ static bneck_views views(const hpff_layer *L, const bneck_priv *p, int n, const 
 static void bneck_forward(hpff_layer *L, hpff_exec *ex, int n, const float *x, float *y, float *saved) {
     bneck_priv *p = L->priv;
     bneck_views v = views(L, p, n, saved);
-    size_t E = (size_t)n * p->e;
+    size_t E = (size_t)n * p->e, half = L->scratch_per_sample / 2 * (size_t)n;
+    HPFF_CHECK(ex->scratch_floats >= (p->block ? 2 * half : p->sc_conv ? E : 0), "block %s: scratch too small",
+               L->name);
+    float *u = p->block ? ex->scratch + half : y;   // bn3's output
     p->conv1->ops->forward(p->conv1, ex, n, x, v.t1, NULL);
     p->bn1->ops->forward(p->bn1, ex, n, v.t1, v.r1, v.st1);   // with its ReLU (fused at creation)
     p->conv2->ops->forward(p->conv2, ex, n, v.r1, v.t2, NULL);
     p->bn2->ops->forward(p->bn2, ex, n, v.t2, v.r2, v.st2);
     p->conv3->ops->forward(p->conv3, ex, n, v.r2, v.t3, NULL);
-    p->bn3->ops->forward(p->bn3, ex, n, v.t3, y, v.st3);
+    p->bn3->ops->forward(p->bn3, ex, n, v.t3, u, v.st3);
     const float *sc = x;
     if (p->sc_conv) {
-        HPFF_CHECK(ex->scratch_floats >= E, "block %s: scratch too small", L->name);
         p->sc_conv->ops->forward(p->sc_conv, ex, n, x, v.s1, NULL);
         p->sc_bn->ops->forward(p->sc_bn, ex, n, v.s1, ex->scratch, v.st4);   // forward: scratch is free
         sc = ex->scratch;
     }
-    ex->be->axpy(ex->be, y, 1.f, sc, E);   // bn3 + shortcut, the same single rounding as a + b
-    ex->be->relu_fwd(ex->be, y, y, E);
+    hpff_block_sum_out(ex, p->block, n, L->out, u, sc, p->sc_conv != NULL, y);
 }
 
 // Two scratch buffers of max(E, Ei, Em) floats per sample: the shortcut branch finishes first
@@ -67,13 +71,12 @@ static void bneck_backward(hpff_layer *L, hpff_exec *ex, int n, const float *x, 
     HPFF_CHECK(ex->scratch_floats >= 2 * half, "block %s: scratch too small", L->name);
     HPFF_CHECK(beta == 0.f || beta == 1.f, "block %s: beta %g (the data-gradient contract is 0 or 1)", L->name, beta);
     float *A = ex->scratch, *B = A + half;
-    ex->be->relu_bwd(ex->be, A, y, dy, E, 0.f);   // grad at the sum
+    hpff_block_sum_back(ex, p->block, n, L->out, y, dy, A);   // grad at the sum
     if (p->sc_conv) {
         p->sc_bn->ops->backward(p->sc_bn, ex, n, v.s1, NULL, v.st4, A, B, 0.f, param_grads);
         p->sc_conv->ops->backward(p->sc_conv, ex, n, x, v.s1, NULL, B, dx, beta, param_grads);
     } else if (dx) {
-        if (beta == 0.f) ex->be->copy(ex->be, dx, A, E * sizeof(float));
-        else ex->be->axpy(ex->be, dx, 1.f, A, E);
+        ex->be->relu_bwd(ex->be, dx, y, dy, E, beta);   // the identity's share: beta*dx + A, in NCHW
     }
     p->bn3->ops->backward(p->bn3, ex, n, v.t3, NULL, v.st3, A, B, 0.f, param_grads);
     p->conv3->ops->backward(p->conv3, ex, n, v.r2, v.t3, NULL, B, A, 0.f, param_grads);
@@ -128,6 +131,9 @@ hpff_layer *hpff_bottleneck_create(hpff_build *b, const char *name, hpff_shape i
         t.sc_conv = child_conv(b, name, "downsample.0", in, c_out, 1, bp->stride, 1);
         t.sc_bn = child_bn(b, name, "downsample.1", out, 0);
     }
+    hpff_layer *prod[] = {t.conv1, t.conv2, t.conv3, t.sc_conv}, *cons[] = {t.conv2, t.conv3};
+    hpff_layer *bns[] = {t.bn1, t.bn2, t.bn3, t.sc_bn};
+    t.block = hpff_block_link(prod, 4, cons, 2, bns, 4);
     t.ei = hpff_shape_numel(t.conv1->out);
     t.em = hpff_shape_numel(t.conv2->out);
     t.e = hpff_shape_numel(out);
@@ -137,6 +143,7 @@ hpff_layer *hpff_bottleneck_create(hpff_build *b, const char *name, hpff_shape i
     *(bneck_priv *)L->priv = t;
     L->in = in;
     L->out = out;
+    L->blocked = t.block;
     snprintf(L->name, sizeof L->name, "%s", name);
     L->saved_per_sample = 2 * t.ei + 2 * t.em + (bp->projection ? 2 : 1) * t.e;
     L->saved_fixed = t.bn1->saved_fixed + t.bn2->saved_fixed + t.bn3->saved_fixed +

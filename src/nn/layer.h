@@ -54,6 +54,8 @@ struct hpff_layer {
                                // layer must not overwrite y)
     int absorbs_relu;          // can apply a following ReLU itself (batch norm)
     int fused_relu;            // does so: the sequence skips that ReLU (set by hpff_seq_plan)
+    int blocked;               // the channel block of the tensors it keeps or takes in oneDNN's
+                               // layout (hpff_block_link, layers.h); 0: all NCHW
     char name[64];
 };
 

@@ -46,6 +46,35 @@ hpff_layer *hpff_resize_create(hpff_shape in, int h_out, int w_out);
 // CIFAR ResNet BasicBlock (ALGORITHM §2.1): projection shortcut when stride != 1 or c changes.
 hpff_layer *hpff_basic_block_create(hpff_build *b, const char *name, hpff_shape in, int c_out, int stride);
 
+// ---- channel-blocked chains (backend.h, conv_block): tensors between oneDNN convolutions kept
+// in the layout the convolutions work in, with batch norms on it; NCHW wherever they disagree.
+// The block in which conv layer L takes its input (tensor 0) or gives its output (tensor 1)
+// without a reorder; 0 for NCHW, or a backend without blocked layouts.
+int hpff_conv_block(const hpff_layer *L, int tensor);
+// Conv layer L's input (tensor 0: x, dx) or output (1: y, dy) in block `block` (0: NCHW) from
+// now on; its workspace is sized again.
+void hpff_conv_set_block(hpff_layer *L, int tensor, int block);
+// Batch-norm layer L on tensors in block `block` (0: NCHW); 0 (nothing changed) when the
+// backend has no blocked batch norm or the block does not divide the channels.
+int hpff_bn_set_block(hpff_layer *L, hpff_backend *be, int block);
+// The outputs of the convolutions `prod`, the inputs of `cons` and the batch norms `bns` (NULL
+// entries skipped) in one block when all of them can take the same one: returns it, else 0
+// (nothing changed). Callers size workspaces after it.
+int hpff_block_link(hpff_layer *const *prod, int n_prod, hpff_layer *const *cons, int n_cons, hpff_layer *const *bns,
+                    int n_bns);
+// Resize layer L with its output in block `block` (0: NCHW); 0 when the backend lacks the blocked
+// resize or the block does not divide the channels. hpff_resize_link: resize -> conv with the
+// tensor between them in the block the convolution takes (returns it, or 0: nothing changed).
+int hpff_resize_set_block(hpff_layer *L, hpff_backend *be, int block);
+int hpff_resize_link(hpff_layer *resize, hpff_layer *conv);
+// A residual block's end (basic, bottleneck): y (NCHW) = relu(u + sc) for the last BN's output u
+// (in `block`; with block 0, u is y itself) and the shortcut sc (NCHW x, or the shortcut BN's
+// output in `block` when sc_blocked; u may be overwritten). hpff_block_sum_back: the gradient
+// at the sum, g (in `block`) = dy where y > 0, else 0.
+void hpff_block_sum_out(hpff_exec *ex, int block, int n, hpff_shape out, float *u, const float *sc, int sc_blocked,
+                        float *y);
+void hpff_block_sum_back(hpff_exec *ex, int block, int n, hpff_shape out, const float *y, const float *dy, float *g);
+
 // Output side of a conv/pool: floor((in + 2p - k) / s) + 1.
 static inline int hpff_out_side(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
 

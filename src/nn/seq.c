@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
+#include "layers.h"
 #include "sizes.h"
 
 void hpff_seq_init(hpff_seq *s, hpff_shape in) {
@@ -26,6 +27,23 @@ void hpff_seq_push(hpff_seq *s, hpff_layer *L) {
 
 
 static int is_relu(const hpff_layer *L) { return strcmp(L->ops->kind, "relu") == 0; }
+static int is_kind(const hpff_layer *L, const char *kind) { return strcmp(L->ops->kind, kind) == 0; }
+
+// conv -> BN (-> ReLU) -> conv: the tensors between the two convolutions in the layout both work
+// in, where the backend has one (hpff_block_link); resize -> conv: the resize's output in the
+// convolution's layout (hpff_resize_link); the rest stays NCHW. Before the workspaces and
+// scratch are summed up: linking sizes them again.
+static void link_blocked_chains(hpff_seq *s) {
+    for (int i = 0; i + 1 < s->n; i++)
+        if (is_kind(s->layers[i], "resize") && is_kind(s->layers[i + 1], "conv"))
+            hpff_resize_link(s->layers[i], s->layers[i + 1]);
+    for (int i = 1; i + 1 < s->n; i++) {
+        int next = i + 1 + (is_relu(s->layers[i + 1]) && i + 2 < s->n);
+        if (!is_kind(s->layers[i], "bn") || !is_kind(s->layers[i - 1], "conv") || !is_kind(s->layers[next], "conv"))
+            continue;
+        hpff_block_link(&s->layers[i - 1], 1, &s->layers[next], 1, &s->layers[i], 1);
+    }
+}
 
 static void plan(hpff_seq *s, int n_max, int split_out) {
     HPFF_CHECK(s->n > 0, "empty layer sequence");
@@ -35,6 +53,7 @@ static void plan(hpff_seq *s, int n_max, int split_out) {
     s->y_off = hpff_xcalloc((size_t)s->n, sizeof(size_t));
     s->saved_off = hpff_xcalloc((size_t)s->n, sizeof(size_t));
     s->skip = hpff_xcalloc((size_t)s->n, sizeof(int));
+    link_blocked_chains(s);
     size_t off = 0, g = 0;   // gradients at layer outputs 0..n-2 (the input's goes to the caller)
     for (int i = 0; i < s->n; i++) {
         hpff_layer *L = s->layers[i];

@@ -63,7 +63,7 @@ NAMES(k_cascade, HPFF_CASCADE_COUNT, "strict", "delayed");
 NAMES(k_transport, HPFF_TRANSPORT_COUNT, "auto", "local", "mpi", "nccl");
 NAMES(k_balance, HPFF_BALANCE_COUNT, "measure", "flops");
 NAMES(k_device, HPFF_DEVICE_COUNT, "auto", "cpu", "cuda");
-NAMES(k_cpu_conv, HPFF_CPU_CONV_COUNT, "auto", "dnnl", "im2col");
+NAMES(k_cpu_conv, HPFF_CPU_CONV_COUNT, "auto", "dnnl", "im2col", "dnnl_nchw");
 
 static const char *const k_sections[] = {"model", "data", "train", "local", "pipeline", "backend"};
 #define N_SECTIONS (sizeof k_sections / sizeof k_sections[0])
@@ -203,7 +203,7 @@ static const key_def k_keys[] = {
          "transport calls) and replay them: a few launches per step instead of thousands (experimental)"),
     ENUM("backend", cpu_conv, "auto", k_cpu_conv, 0,
          "CPU convolutions: oneDNN (dnnl; auto = dnnl when the build has it) or the im2col + BLAS "
-         "reference"),
+         "reference; dnnl_nchw: oneDNN without the blocked layouts inside residual blocks and heads"),
 };
 #define N_KEYS (sizeof k_keys / sizeof k_keys[0])
 

@@ -56,7 +56,7 @@ typedef enum hpff_transport_kind {
 typedef enum hpff_balance { HPFF_BALANCE_MEASURE, HPFF_BALANCE_FLOPS, HPFF_BALANCE_COUNT } hpff_balance;
 typedef enum hpff_device { HPFF_DEVICE_AUTO, HPFF_DEVICE_CPU, HPFF_DEVICE_CUDA, HPFF_DEVICE_COUNT } hpff_device;
 typedef enum hpff_cpu_conv {
-    HPFF_CPU_CONV_AUTO, HPFF_CPU_CONV_DNNL, HPFF_CPU_CONV_IM2COL, HPFF_CPU_CONV_COUNT
+    HPFF_CPU_CONV_AUTO, HPFF_CPU_CONV_DNNL, HPFF_CPU_CONV_IM2COL, HPFF_CPU_CONV_DNNL_NCHW, HPFF_CPU_CONV_COUNT
 } hpff_cpu_conv;
 
 typedef struct hpff_config {
@@ -131,7 +131,7 @@ typedef struct hpff_config {
     hpff_device device;         // auto | cpu | cuda
     int tf32;                   // allow TF32 on the GPU
     int graph;                  // replay full-batch steps from a recorded CUDA graph
-    hpff_cpu_conv cpu_conv;     // auto | dnnl | im2col: the CPU backend's convolutions
+    hpff_cpu_conv cpu_conv;     // auto | dnnl | im2col | dnnl_nchw: the CPU backend's convolutions
 } hpff_config;
 
 // Fills every field with its default.

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Pipeline over MPI ranks on the CPU backend (ARCHITECTURE "Across ranks", ALGORITHM §9).
 # strict: -np 2, 3 and 4 (uneven ranges among them) end with the same parameters, momentum and
-# BN state as -np 1, bitwise, also at train.threads = 2 and with backend.graph (recorded steps replayed; one rank and
+# BN state as -np 1, bitwise, also at train.threads = 2, with oneDNN's blocked layouts at width 16
+# (and equal to NCHW layouts there), and with backend.graph (recorded steps replayed; one rank and
 # three, and over two epochs with evaluation); delayed runs, differs from strict and matches its single-process
 # rule (tests/test_hilo_ref.c); a killed rank ends the job; a resumed 2-rank run equals an
 # uninterrupted one. Args after the common two: METHOD (default dgl).
@@ -22,6 +23,19 @@ done
 run 1 "$WORK/t2np1" --set train.threads=2 && pass
 run 2 "$WORK/t2np2" --set train.threads=2 && pass
 if "$CKDIFF" "$WORK/t2np1" "$WORK/t2np2"; then pass; else fail "strict -np 2 differs from -np 1 at 2 threads"; fi
+# oneDNN's channel-blocked layouts between the convolutions of residual blocks and heads
+# (backend.cpu_conv = dnnl, the default) change no bit: at width 16 (every stage blocked) -np 2
+# equals -np 1, and both equal -np 1 with NCHW tensors between the convolutions (dnnl_nchw)
+if $MPIRUN 1 "$BIN" --config "$WORK/c.ini" --set train.run_dir="$WORK/w16nchw" --set model.width=16 \
+    --set backend.cpu_conv=dnnl_nchw > "$WORK/w16nchw.log" 2>&1; then
+  pass
+  run 1 "$WORK/w16" --set model.width=16 && pass
+  run 2 "$WORK/w16np2" --set model.width=16 && pass
+  if "$CKDIFF" "$WORK/w16" "$WORK/w16np2"; then pass; else fail "width 16 (blocked): -np 2 differs from -np 1"; fi
+  if "$CKDIFF" "$WORK/w16" "$WORK/w16nchw"; then pass; else fail "width 16: blocked layouts differ from NCHW (dnnl_nchw)"; fi
+elif ! grep -q "has no oneDNN" "$WORK/w16nchw.log"; then
+  fail "backend.cpu_conv = dnnl_nchw failed: $(tail -3 "$WORK/w16nchw.log")"
+fi
 grep -q "pipeline plan: 4 modules on 3 ranks" "$WORK/np3.log" && pass || fail "plan not printed"
 # the plan's memory column counts each rank's buffers without allocating: it must equal the
 # buffers the ranks report at the end (per-rank table, "arenas")
