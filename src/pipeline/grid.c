@@ -180,6 +180,66 @@ void hpff_grid_barrier(const hpff_grid *g) {
     GRID_MPI_CHECK(MPI_Ibarrier(MPI_COMM_WORLD, &req), what);
     finish(g, &req, what);
 }
+int hpff_grid_max_int(const hpff_grid *g, int v) {
+    if (g->size == 1 || !g->comms) return v;
+    static const char what[] = "MPI_Iallreduce (max) of every rank's pending signal (end of epoch)";
+    int r = v;
+    MPI_Request req;
+    GRID_MPI_CHECK(MPI_Iallreduce(&v, &r, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &req), what);
+    finish(g, &req, what);
+    return r;
+}
+
+struct hpff_vote {
+    const hpff_grid *g;
+    int lag;
+    long calls;
+    MPI_Comm comm;       // its own communicator: never matched against the pipeline's messages
+    MPI_Request *req;    // (lag) ring of reductions in flight (MPI_Test may complete them early)
+    int *send, *recv;    // (lag)
+};
+static const char vote_what[] = "MPI_Iallreduce (max) of the pre-emption vote over every rank";
+
+hpff_vote *hpff_vote_create(const hpff_grid *g) {
+    hpff_vote *v = hpff_xcalloc(1, sizeof *v);
+    v->g = g;
+    v->lag = g->size;
+    if (g->size == 1 || !g->comms) return v;
+    GRID_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &v->comm), "MPI_Comm_dup of the vote's communicator");
+    v->req = hpff_xcalloc((size_t)v->lag, sizeof *v->req);
+    v->send = hpff_xcalloc((size_t)v->lag, sizeof *v->send);
+    v->recv = hpff_xcalloc((size_t)v->lag, sizeof *v->recv);
+    for (int i = 0; i < v->lag; i++) v->req[i] = MPI_REQUEST_NULL;
+    return v;
+}
+
+int hpff_vote_step(hpff_vote *v, int mine) {
+    if (!v->req) return mine;
+    int slot = (int)(v->calls % v->lag), out = 0;
+    if (v->calls++ >= v->lag) {   // the reduction started lag steps ago (a null request: done)
+        finish(v->g, &v->req[slot], vote_what);
+        out = v->recv[slot];
+    }
+    v->send[slot] = mine;
+    GRID_MPI_CHECK(MPI_Iallreduce(&v->send[slot], &v->recv[slot], 1, MPI_INT, MPI_MAX, v->comm, &v->req[slot]),
+                   vote_what);
+    int flag;   // let the others progress while the pipeline's own calls are few
+    for (int i = 0; i < v->lag; i++)
+        if (v->req[i] != MPI_REQUEST_NULL) GRID_MPI_CHECK(MPI_Test(&v->req[i], &flag, MPI_STATUS_IGNORE), vote_what);
+    return out;
+}
+
+void hpff_vote_destroy(hpff_vote *v) {
+    if (!v) return;
+    if (v->req) {
+        for (int i = 0; i < v->lag; i++) finish(v->g, &v->req[i], vote_what);
+        MPI_Comm_free(&v->comm);
+    }
+    free(v->req);
+    free(v->send);
+    free(v->recv);
+    free(v);
+}
 #else
 struct hpff_grid_comms { int unused; };
 void hpff_grid_init(hpff_grid *g, const hpff_world *w, int stages) { place(g, w, stages); }
@@ -197,6 +257,11 @@ void hpff_grid_stage_gather(const hpff_grid *g, const void *mine, void *all, siz
 void hpff_grid_stage_sum(const hpff_grid *g, double *v, int n) { (void)g; (void)v; (void)n; }
 void hpff_grid_allgather_u64(const hpff_grid *g, uint64_t mine, uint64_t *all) { (void)g; all[0] = mine; }
 void hpff_grid_barrier(const hpff_grid *g) { (void)g; }
+int hpff_grid_max_int(const hpff_grid *g, int v) { (void)g; return v; }
+struct hpff_vote { int unused; };
+hpff_vote *hpff_vote_create(const hpff_grid *g) { (void)g; return hpff_xcalloc(1, sizeof(hpff_vote)); }
+int hpff_vote_step(hpff_vote *v, int mine) { (void)v; return mine; }
+void hpff_vote_destroy(hpff_vote *v) { free(v); }
 #endif
 
 void hpff_grid_print(const hpff_grid *g, FILE *f) {

@@ -56,6 +56,21 @@ void hpff_grid_stage_sum(const hpff_grid *g, double *v, int n);
 void hpff_grid_allgather_u64(const hpff_grid *g, uint64_t mine, uint64_t *all);
 // Every rank of the world has arrived (before a checkpoint is marked complete).
 void hpff_grid_barrier(const hpff_grid *g);
+// Max of v over every rank, on every rank, with the grid's timeout (the epoch end's signal check).
+int hpff_grid_max_int(const hpff_grid *g, int v);
+
+// The pre-emption vote: every rank calls hpff_vote_step once per training step, at the same
+// steps. The max of `mine` over the ranks, started as a non-blocking reduction at step s, is
+// completed and returned at step s + lag (lag = the rank count: a rank never waits for one
+// that is still a few pipeline steps behind); the returned value is thus the same on every
+// rank at every step, and all ranks stop at the same step. One rank: `mine`, at once. Its waits
+// are the grid's (g->timeout_s: a rank stopped mid-run ends the job instead of hanging it); g
+// must outlive the vote.
+typedef struct hpff_vote hpff_vote;
+hpff_vote *hpff_vote_create(const hpff_grid *g);
+int hpff_vote_step(hpff_vote *v, int mine);
+// Completes the reductions in flight (every rank, at the same point) and frees the vote.
+void hpff_vote_destroy(hpff_vote *v);
 
 #ifdef __cplusplus
 }

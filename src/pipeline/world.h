@@ -24,17 +24,6 @@ void hpff_world_gather(const hpff_world *w, const void *mine, void *all, size_t 
 double hpff_world_max(const hpff_world *w, double v);
 double hpff_world_sum(const hpff_world *w, double v);
 
-// The pre-emption vote: every rank calls hpff_vote_step once per training step, at the same
-// steps. The max of `mine` over the ranks, started as a non-blocking reduction at step s, is
-// completed and returned at step s + lag (lag = the rank count: a rank never waits for one
-// that is still a few pipeline steps behind); the returned value is thus the same on every
-// rank at every step, and all ranks stop at the same step. One rank: `mine`, at once.
-typedef struct hpff_vote hpff_vote;
-hpff_vote *hpff_vote_create(const hpff_world *w);
-int hpff_vote_step(hpff_vote *v, int mine);
-// Completes the reductions in flight (every rank, at the same point) and frees the vote.
-void hpff_vote_destroy(hpff_vote *v);
-
 #ifdef __cplusplus
 }
 #endif

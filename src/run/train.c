@@ -362,7 +362,7 @@ static int train_epochs(hpff_run *r, double wall0, double *final_err, double *fi
         int ckpt_now = cfg->ckpt_every_epochs > 0 && (epoch + 1) % cfg->ckpt_every_epochs == 0;
         if (ckpt_now || epoch + 1 == cfg->epochs || stopped) save_checkpoint(r, epoch + 1, 0);
         // a signal during the evaluation: stop here, where every rank is
-        if (!stopped && epoch + 1 < cfg->epochs && (r->stop_sig = (int)hpff_world_max(r->w, hpff_signal_pending())))
+        if (!stopped && epoch + 1 < cfg->epochs && (r->stop_sig = hpff_grid_max_int(&r->grid, hpff_signal_pending())))
             return preempt_stop(r, epoch + 1, 0);
     }
     return 0;
@@ -384,7 +384,7 @@ int hpff_train_run(const hpff_config *cfg, const hpff_world *w, const char *resu
         rc = 128 + r->stop_sig;
     }
     if (rc) { teardown(r); return rc; }
-    r->vote = hpff_vote_create(w);
+    r->vote = hpff_vote_create(&r->grid);
     r->t_start = hpff_now();
     double wall0 = r->t_start - r->pos.wall;
     double final_err = NAN, final_err5 = NAN, final_loss = NAN;
