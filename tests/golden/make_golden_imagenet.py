@@ -65,22 +65,7 @@ STAT_ATOL = 1e-7
 # both sides hold rounding noise there, checked against this absolute bound instead.
 ZERO_GRAD_ATOL = 1e-6
 
-RELU_IN, POOL_IN = [], []
-_relu_fwd, _pool_fwd = nn.ReLU.forward, nn.MaxPool2d.forward
-
-
-def _relu_rec(self, x):
-    RELU_IN.append(x.detach().clone())
-    return _relu_fwd(self, x)
-
-
-def _pool_rec(self, x):
-    POOL_IN.append((x.detach().clone(), self.kernel_size, self.stride, self.padding))
-    return _pool_fwd(self, x)
-
-
-nn.ReLU.forward = _relu_rec
-nn.MaxPool2d.forward = _pool_rec
+RELU_IN, POOL_IN = gh.record_relu_pool()
 
 
 def build(fam, side):
@@ -139,14 +124,6 @@ def run(model, x, y):
     out["final"] = {k: v.detach().clone() for k, v in model.state_dict().items()
                     if not k.endswith("num_batches_tracked")}
     return out
-
-
-def margins(r32, r64):
-    kink = min([gh.kink_ratio(a.numpy(), b.numpy()) for a, b in zip(r32["relu"], r64["relu"])] + [math.inf])
-    tie = math.inf
-    for (a, k, s, p), (b, _, _, _) in zip(r32["pool"], r64["pool"]):
-        tie = min(tie, gh.pool_tie_ratio(a.numpy(), b.numpy(), k, s, p))
-    return kink, tie
 
 
 def family_run(fam, key_base):
@@ -273,7 +250,7 @@ def main():
         for seed in range(args.seed, args.seed + args.search):
             key_base = seed << 12
             res = family_run(fam, key_base)
-            kink, tie = margins(res[3], res[4])
+            kink, tie = gh.margins(res[3], res[4])
             print("%s seed %d: ReLU kink margin %.2f, max-pool tie margin %.2f" % (fam, seed, kink, tie))
             if kink >= KINK_MIN and tie >= KINK_MIN:
                 results[fam] = (key_base,) + res

@@ -66,22 +66,7 @@ STAT_ATOL = 1e-7
 ZERO_GRAD_ATOL = 1e-5   # decoder conv1..conv4 biases: batch norm follows, exact gradient 0
 EQUIV_TOL = 1e-9
 
-RELU_IN, POOL_IN = [], []
-_relu_fwd, _pool_fwd = nn.ReLU.forward, nn.MaxPool2d.forward
-
-
-def _relu_rec(self, x):
-    RELU_IN.append(x.detach().clone())
-    return _relu_fwd(self, x)
-
-
-def _pool_rec(self, x):
-    POOL_IN.append((x.detach().clone(), self.kernel_size, self.stride, self.padding))
-    return _pool_fwd(self, x)
-
-
-nn.ReLU.forward = _relu_rec
-nn.MaxPool2d.forward = _pool_rec
+RELU_IN, POOL_IN = gh.record_relu_pool()
 
 
 # ------------------------------------------------------------------ the re-statement
@@ -306,13 +291,6 @@ def equivalence():
     return worst
 
 
-def margins(r32, r64):
-    kink = min([gh.kink_ratio(a.numpy(), b.numpy()) for a, b in zip(r32["relu"], r64["relu"])] + [math.inf])
-    tie = min([gh.pool_tie_ratio(a.numpy(), b.numpy(), k, s, p)
-               for (a, k, s, p), (b, _, _, _) in zip(r32["pool"], r64["pool"])] + [math.inf])
-    return kink, tie
-
-
 def check(spec, r32, r64):
     ok, rows = True, []
     for name, ours, _, _ in spec:
@@ -382,7 +360,7 @@ def main():
         key_base = seed << 12
         r32 = run_restated(SMALL, torch.float32, spec, key_base)
         r64 = run_restated(SMALL, torch.float64, spec, key_base)
-        kink, tie = margins(r32, r64)
+        kink, tie = gh.margins(r32, r64)
         print("seed %d: ReLU kink margin %.2f, max-pool tie margin %.2f" % (seed, kink, tie), flush=True)
         if kink >= KINK_MIN and tie >= KINK_MIN:
             break
