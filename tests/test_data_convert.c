@@ -29,13 +29,7 @@ static expect expect_new(int n, int h, int w, int c) {
 static void expect_free(expect *e) { free(e->images); free(e->labels); }
 static uint8_t rnd8(void) { return (uint8_t)(test_rng_next(&g_rng) >> 56); }
 
-static const char *path_in(const char *rel) {
-    static char buf[8][600];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 600, "%s/%s", g_dir, rel);
-    return p;
-}
+static const char *path_in(const char *rel) { return test_path_in(g_dir, rel); }
 
 static void mkdirs(const char *rel) {
     char p[600];

@@ -23,13 +23,7 @@
 static char g_dir[PATH_MAX];
 enum { NT = 13 };   // train images of the fixture that --skip-bad keeps
 
-static const char *at(const char *rel) {
-    static char buf[8][4200];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 4200, "%s/%s", g_dir, rel);
-    return p;
-}
+static const char *at(const char *rel) { return test_path_in(g_dir, rel); }
 
 // Runs a shell command (printf-style) in g_dir with output to run.log; returns its exit code.
 static int sh(const char *fmt, ...) {
