@@ -85,11 +85,8 @@ def init_spec(fam, model):
     for name, p in model.named_parameters():
         mod = model.get_submodule(name.rsplit(".", 1)[0])
         leaf = name.rsplit(".", 1)[1]
-        if isinstance(mod, nn.BatchNorm2d):
-            scale, offset = (2.0 ** -7, 1.0) if leaf == "weight" else (2.0 ** -8, 0.0)
-        elif isinstance(mod, nn.Conv2d) and leaf == "weight":
-            kh, kw = mod.kernel_size
-            scale, offset = gh.pow2_scale(math.sqrt(2.0 / (kh * kw * mod.out_channels))), 0.0
+        if (base := gh.base_scale(mod, leaf)) is not None:
+            scale, offset = base
         elif isinstance(mod, nn.Linear) and leaf == "weight":
             std = 0.01 if fam == "vgg" else 1.0 / math.sqrt(3.0 * mod.in_features)
             scale, offset = gh.pow2_scale(std), 0.0
@@ -97,15 +94,6 @@ def init_spec(fam, model):
             scale, offset = 2.0 ** -8, 0.0
         out.append((name, scale, offset))
     return out
-
-
-def set_init(model, spec, key_base, dtype):
-    sd = model.state_dict()
-    with torch.no_grad():
-        for i, (name, scale, offset) in enumerate(spec):
-            t = sd[name]
-            v = gh.grid_values(key_base + i, t.numel(), scale, offset)
-            t.copy_(torch.from_numpy(v).reshape(t.shape).to(dtype))
 
 
 def run(model, x, y):
@@ -132,8 +120,8 @@ def family_run(fam, key_base):
     m32 = build(fam, side).float()
     m64 = build(fam, side).double()
     spec = init_spec(fam, m32)
-    set_init(m32, spec, key_base, torch.float32)
-    set_init(m64, spec, key_base, torch.float64)
+    gh.set_grid(m32, spec, key_base)
+    gh.set_grid(m64, spec, key_base)
     x = gh.pixels(key_base + 4095, (BATCH, 3, side, side), MEAN, STD)
     y = torch.from_numpy((gh.hash64(key_base + 4094, BATCH) % np.uint64(CLASSES)).astype(np.int32))
     y[BATCH - 1] = y[0]

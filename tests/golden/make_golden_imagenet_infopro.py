@@ -183,11 +183,8 @@ def init_spec(model):
     for name, _ in model.named_parameters():
         mod = model.get_submodule(name.rsplit(".", 1)[0])
         leaf = name.rsplit(".", 1)[1]
-        if isinstance(mod, nn.BatchNorm2d):
-            scale, offset = (2.0 ** -7, 1.0) if leaf == "weight" else (2.0 ** -8, 0.0)
-        elif isinstance(mod, nn.Conv2d) and leaf == "weight":
-            kh, kw = mod.kernel_size
-            scale, offset = gh.pow2_scale(math.sqrt(2.0 / (kh * kw * mod.out_channels))), 0.0
+        if (base := gh.base_scale(mod, leaf)) is not None:
+            scale, offset = base
         elif isinstance(mod, nn.Conv2d):
             fan_in = mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1]
             scale, offset = gh.pow2_scale(1.0 / math.sqrt(3.0 * fan_in)), 0.0
@@ -197,12 +194,8 @@ def init_spec(model):
     return out
 
 
-def set_init(model, spec, key_base, dtype):
-    sd = model.state_dict()
-    with torch.no_grad():
-        for i, (name, _, scale, offset) in enumerate(spec):
-            t = sd[name]
-            t.copy_(torch.from_numpy(gh.grid_values(key_base + i, t.numel(), scale, offset)).reshape(t.shape).to(dtype))
+def set_init(model, spec, key_base):
+    gh.set_grid(model, [(name, scale, offset) for name, _, scale, offset in spec], key_base)
 
 
 class Rec(nn.Module):
@@ -231,7 +224,7 @@ def run_restated(size, dtype, spec, key_base):
     POOL_IN.clear()
     torch.manual_seed(0)
     m = Restated(size["width"], size["side"], size["classes"]).to(dtype)
-    set_init(m, spec, key_base, dtype)
+    set_init(m, spec, key_base)
     x, xt, y = batch(size, key_base)
     ce, bce = Rec(F.cross_entropy), Rec(F.binary_cross_entropy)
     m.train()
@@ -253,11 +246,7 @@ def run_theirs(spec, key_base):
     C.Layer["golden"] = {4: CONFIG}
     torch.manual_seed(0)
     m = R.ResNet(R.Bottleneck, LAYERS, arch="golden", local_module_num=4, num_classes=1000).double()
-    sd = m.state_dict()
-    with torch.no_grad():
-        for i, (name, _, scale, offset) in enumerate(spec):
-            t = sd[name]
-            t.copy_(torch.from_numpy(gh.grid_values(key_base + i, t.numel(), scale, offset)).reshape(t.shape))
+    set_init(m, spec, key_base)
     x, xt, y = batch(FULL, key_base)
     ce, bce = Rec(F.cross_entropy), Rec(F.binary_cross_entropy)
     m.bce_loss = bce
