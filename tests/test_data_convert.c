@@ -55,16 +55,7 @@ static int run(const char *args) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static int log_has(const char *needle) {
-    FILE *f = fopen(path_in("run.log"), "r");
-    char buf[16384] = "";
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    buf[n] = 0;
-    if (f) fclose(f);
-    int hit = strstr(buf, needle) != NULL;
-    if (!hit) fprintf(stderr, "  run.log lacks '%s':\n%s\n", needle, buf);
-    return hit;
-}
+static int log_has(const char *needle) { return test_file_has(path_in("run.log"), needle); }
 
 // Compares one split of a converted file with what was written.
 static void check_split(const char *what, const char *rel, const char *split, const expect *e,

@@ -101,4 +101,16 @@ static inline const char *test_path_in(const char *dir, const char *rel) {
     return p;
 }
 
+// Whether the text file at path (its first 64 KiB) contains needle; prints the text when not.
+static inline int test_file_has(const char *path, const char *needle) {
+    static char buf[65536];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+    int hit = strstr(buf, needle) != NULL;
+    if (!hit) fprintf(stderr, "  %s lacks '%s':\n%s\n", path, needle, buf);
+    return hit;
+}
+
 #endif
