@@ -40,28 +40,13 @@ def analyse(ref, runs, units, use_map):
         else:
             vals = [{"unit": u, "name": r.unit_names[u], "module": r.module_of_unit(u),
                      "cka": linear_cka(r.units[u], ref.units[u])} for u in units]
-        results.append({"run": r.name, "run_dir": r.run_dir, "method": r.method, "step": r.step,
-                        "test_err_final_head": r.test_err, "units": vals})
+        results.append({**hf.run_summary(r), "units": vals})
     return results
 
 
 def plot(results, units, label_run, ref_name, png, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    x = np.arange(len(units))
-    for r in results:
-        ax.plot(x, [u["cka"] for u in r["units"]], marker="o", ms=4, label=r["run"])
-    ax.set_xticks(x)
-    ax.set_xticklabels([hf.unit_label(label_run, u) for u in units], rotation=45, ha="right", fontsize=7)
-    ax.set_ylabel(f"linear CKA with {ref_name}")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title or f"Similarity to {ref_name}, unit by unit (test images, GAP features)", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
+    hf.plot_units(results, units, label_run, "cka", f"linear CKA with {ref_name}",
+                  title or f"Similarity to {ref_name}, unit by unit (test images, GAP features)", png, ylim=(0, 1.02))
 
 
 def main():

@@ -118,3 +118,40 @@ def choose_units(spec, runs):
 def unit_label(run, u):
     m = run.module_of_unit(u)
     return f"{run.unit_names[u]}" + (f" (m{m})" if m is not None else "")
+
+
+def run_summary(run):
+    """The part of a result entry that names the run: name, folder, method, step, final-head test error."""
+    return {"run": run.name, "run_dir": run.run_dir, "method": run.method, "step": run.step,
+            "test_err_final_head": run.test_err}
+
+
+def plot_units(results, units, label_run, key, ylabel, title, png, ylim=None):
+    """One line per run of r["units"][i][key] against the units (labelled from label_run), to png."""
+    lines = [(r["run"], [u[key] for u in r["units"]], None) for r in results]
+    plot_unit_lines(lines, units, label_run, ylabel, title, png, ylim)
+
+
+def plot_unit_lines(lines, units, label_run, ylabel, title, png, ylim=None, figsize=(8, 4.5), rotation=45,
+                    title_size=10):
+    """lines: (label, value per unit, None or (low per unit, high per unit) shaded as a band); the
+    x axis names the units as label_run does."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=figsize)
+    x = np.arange(len(units))
+    for label, ys, band in lines:
+        ax.plot(x, ys, marker="o", ms=4, label=label)
+        if band is not None:
+            ax.fill_between(x, band[0], band[1], alpha=0.15)
+    ax.set_xticks(x)
+    ax.set_xticklabels([unit_label(label_run, u) for u in units], rotation=rotation, ha="right", fontsize=7)
+    ax.set_ylabel(ylabel)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.set_title(title, fontsize=title_size)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)

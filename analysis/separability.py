@@ -45,28 +45,14 @@ def analyse(train_runs, test_runs, units, shuffle, repeats=5, seed=0):
             else:
                 v["probe_test_acc"] = probe_accuracy(tr.units[u], tr.labels, te.units[u], te.labels, seed)
             vals.append(v)
-        results.append({"run": te.name, "run_dir": te.run_dir, "method": te.method, "step": te.step,
-                        "test_err_final_head": te.test_err, "n_train": len(tr.labels), "n_test": len(te.labels),
+        results.append({**hf.run_summary(te), "n_train": len(tr.labels), "n_test": len(te.labels),
                         "shuffled_labels": shuffle, "units": vals})
     return results
 
 
 def plot(results, units, ref, png, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    x = np.arange(len(units))
-    for r in results:
-        ax.plot(x, [u["probe_test_acc"] for u in r["units"]], marker="o", ms=4, label=r["run"])
-    ax.set_xticks(x)
-    ax.set_xticklabels([hf.unit_label(ref, u) for u in units], rotation=45, ha="right", fontsize=7)
-    ax.set_ylabel("linear probe test accuracy (%)")
-    ax.set_title(title or "Layer-wise linear separability (frozen GAP features)", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
+    hf.plot_units(results, units, ref, "probe_test_acc", "linear probe test accuracy (%)",
+                  title or "Layer-wise linear separability (frozen GAP features)", png)
 
 
 def main():

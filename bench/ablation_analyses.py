@@ -45,25 +45,10 @@ def stats(v):
 
 
 def band_plot(table, units, ref, ylabel, png, title, ylim=None):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8.5, 4.6))
-    x = np.arange(len(units))
-    for name, per_unit in table.items():
-        mean = [per_unit[u]["mean"] for u in units]
-        ax.plot(x, mean, marker="o", ms=4, label=name)
-        ax.fill_between(x, [per_unit[u]["min"] for u in units], [per_unit[u]["max"] for u in units], alpha=0.15)
-    ax.set_xticks(x)
-    ax.set_xticklabels([hf.unit_label(ref, u) for u in units], rotation=40, ha="right", fontsize=7)
-    ax.set_ylabel(ylabel)
-    if ylim:
-        ax.set_ylim(*ylim)
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
+    lines = [(name, [per_unit[u]["mean"] for u in units],
+              ([per_unit[u]["min"] for u in units], [per_unit[u]["max"] for u in units]))
+             for name, per_unit in table.items()]
+    hf.plot_unit_lines(lines, units, ref, ylabel, title, png, ylim, figsize=(8.5, 4.6), rotation=40, title_size=9)
 
 
 def tsne_panels(runs, units, ref, png, n, title):

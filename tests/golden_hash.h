@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "golden_util.h"
+#include "stage.h"
 #include "test_util.h"
 
 static inline uint64_t gh_hash(uint64_t key, uint64_t i) {
@@ -108,4 +109,18 @@ static inline void gh_attr_f(hid_t obj, const char *name, float *out) {
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     if (a >= 0) { H5Aread(a, H5T_NATIVE_FLOAT, out); H5Aclose(a); }
 }
+// The fixture's step (group or file g: attributes side and x_key, dataset y): n hashed images
+// of 3 x side x side normalised by mean/std into *x, the labels into *y, then s set up on md
+// and one gradient pass into stats. The caller frees *x, *y and s.
+static inline void gh_stage_grads(hid_t g, int n, const float *mean, const float *std, hpff_model *md,
+                                  hpff_transport *tr, hpff_stage *s, float **x, int32_t **y,
+                                  hpff_step_stats *stats) {
+    int side = (int)gh_attr_d(g, "side");
+    *x = malloc((size_t)n * 3 * side * side * sizeof(float));
+    gh_pixels((uint64_t)gh_attr_d(g, "x_key"), n, 3, side, side, mean, std, *x);
+    *y = golden_read_i32(g, "y", NULL);
+    hpff_stage_init(s, md, tr, mean, std, 3);
+    hpff_stage_grads(s, *x, *y, n, stats);
+}
+
 #endif

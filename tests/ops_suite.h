@@ -304,22 +304,24 @@ static void ops_grid_bwd(const void *a, hpff_backend *be, const float *x, const 
     else be->adaptive_avgpool_bwd(be, g->n, g->c, m->hi, m->wi, m->ho, m->wo, dy, dx, beta);
 }
 
-static void ops_adaptive(const ops_driver *drv, const ops_map_case *k) {
-    ops_grid m = {0, 3, 5, *k};
+// One adaptive-average-pool or bilinear-resize case on g (n, c and the map case k) under `name`.
+static void ops_grid_case(const ops_driver *drv, ops_grid g, const char *name, ops_tol fwd, ops_tol bwd) {
+    const ops_map_case *k = &g.m;
     char tag[96];
-    snprintf(tag, sizeof tag, "adaptive_avgpool %dx%d->%dx%d", k->hi, k->wi, k->ho, k->wo);
-    ops_map_op op = {tag, (size_t)m.n * m.c * k->hi * k->wi, (size_t)m.n * m.c * k->ho * k->wo, ops_grid_fwd,
-                     ops_grid_bwd, &m, {1e-6, 1e-5, OPS_PLAIN}, {1e-6, 1e-5, OPS_PLAIN}};
+    snprintf(tag, sizeof tag, "%s %dx%d->%dx%d", name, k->hi, k->wi, k->ho, k->wo);
+    ops_map_op op = {tag, (size_t)g.n * g.c * k->hi * k->wi, (size_t)g.n * g.c * k->ho * k->wo, ops_grid_fwd,
+                     ops_grid_bwd, &g, fwd, bwd};
     ops_map(drv, &op, k->seed);
 }
 
+static void ops_adaptive(const ops_driver *drv, const ops_map_case *k) {
+    ops_grid_case(drv, (ops_grid){0, 3, 5, *k}, "adaptive_avgpool", (ops_tol){1e-6, 1e-5, OPS_PLAIN},
+                  (ops_tol){1e-6, 1e-5, OPS_PLAIN});
+}
+
 static void ops_resize(const ops_driver *drv, const ops_map_case *k) {
-    ops_grid m = {1, 2, 3, *k};
-    char tag[96];
-    snprintf(tag, sizeof tag, "resize_bilinear %dx%d->%dx%d", k->hi, k->wi, k->ho, k->wo);
-    ops_map_op op = {tag, (size_t)m.n * m.c * k->hi * k->wi, (size_t)m.n * m.c * k->ho * k->wo, ops_grid_fwd,
-                     ops_grid_bwd, &m, {2e-6, 1e-5, OPS_PLAIN}, {1e-5, 1e-5, OPS_PLAIN}};
-    ops_map(drv, &op, k->seed);
+    ops_grid_case(drv, (ops_grid){1, 2, 3, *k}, "resize_bilinear", (ops_tol){2e-6, 1e-5, OPS_PLAIN},
+                  (ops_tol){1e-5, 1e-5, OPS_PLAIN});
 }
 
 // Extract is a copy; scatter with beta = 0 writes the window only (the rest keeps its prior).

@@ -19,24 +19,8 @@ typedef struct stepf_side {
     hpff_step_stats stats;
 } stepf_side;
 
-// ResNet-32 K=16 with `method` at `batch` (tf32 as given), validated; returns M.
-static inline int stepf_config(hpff_config *cfg, const char *method, int batch, int tf32, hpff_backend *be) {
-    hpff_config_defaults(cfg);
-    cfg->arch = HPFF_ARCH_RESNET32;
-    test_set_method(cfg, method);
-    cfg->K = 16;
-    cfg->batch = batch;
-    cfg->tf32 = tf32;
-    hpff_status st = hpff_config_validate(cfg);
-    HPFF_CHECK(!st.code, "%s", st.msg);
-    hpff_module_cost cost[HPFF_MAX_MODULES];
-    int M = 0;
-    st = hpff_model_costs(cfg, be, STEPF_IMG, STEPF_CLASSES, cost, &M);
-    HPFF_CHECK(!st.code, "%s", st.msg);
-    return M;
-}
-
-// The same for any configuration already in cfg (validated; the ImageNet step cases); returns M.
+// Validates the configuration in cfg and counts its modules M for images `img` (the ImageNet
+// step cases pass theirs); returns M.
 static inline int stepf_config_net(const hpff_config *cfg, hpff_shape img, hpff_backend *be) {
     hpff_status st = hpff_config_validate(cfg);
     HPFF_CHECK(!st.code, "%s", st.msg);
@@ -45,6 +29,17 @@ static inline int stepf_config_net(const hpff_config *cfg, hpff_shape img, hpff_
     st = hpff_model_costs(cfg, be, img, STEPF_CLASSES, cost, &M);
     HPFF_CHECK(!st.code, "%s", st.msg);
     return M;
+}
+
+// ResNet-32 K=16 with `method` at `batch` (tf32 as given), validated; returns M.
+static inline int stepf_config(hpff_config *cfg, const char *method, int batch, int tf32, hpff_backend *be) {
+    hpff_config_defaults(cfg);
+    cfg->arch = HPFF_ARCH_RESNET32;
+    test_set_method(cfg, method);
+    cfg->K = 16;
+    cfg->batch = batch;
+    cfg->tf32 = tf32;
+    return stepf_config_net(cfg, STEPF_IMG, be);
 }
 
 // A whole model of M modules for images `img` on `be`, from the configuration's initial values.

@@ -29,13 +29,7 @@ static expect expect_new(int n, int h, int w, int c) {
 static void expect_free(expect *e) { free(e->images); free(e->labels); }
 static uint8_t rnd8(void) { return (uint8_t)(test_rng_next(&g_rng) >> 56); }
 
-static const char *path_in(const char *rel) {
-    static char buf[8][600];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 600, "%s/%s", g_dir, rel);
-    return p;
-}
+static const char *path_in(const char *rel) { return test_path_in(g_dir, rel); }
 
 static void mkdirs(const char *rel) {
     char p[600];
@@ -61,16 +55,7 @@ static int run(const char *args) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static int log_has(const char *needle) {
-    FILE *f = fopen(path_in("run.log"), "r");
-    char buf[16384] = "";
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    buf[n] = 0;
-    if (f) fclose(f);
-    int hit = strstr(buf, needle) != NULL;
-    if (!hit) fprintf(stderr, "  run.log lacks '%s':\n%s\n", needle, buf);
-    return hit;
-}
+static int log_has(const char *needle) { return test_file_has(path_in("run.log"), needle); }
 
 // Compares one split of a converted file with what was written.
 static void check_split(const char *what, const char *rel, const char *split, const expect *e,
@@ -96,7 +81,18 @@ static void check_split(const char *what, const char *rel, const char *split, co
     else hpff_dataset_free(&ds);
 }
 
+// Compares both splits of a converted file with what was written; the train split is kept in
+// *keep (zeroed first: images stay NULL when it does not load) when keep is given.
+static void check_splits(const char *what, const char *rel, const expect *tr, const expect *te,
+                         hpff_dataset *keep) {
+    if (keep) memset(keep, 0, sizeof *keep);
+    check_split(what, rel, "train", tr, keep);
+    check_split(what, rel, "test", te, NULL);
+}
+
+// The stored per-channel mean/std (nothing to check when the split did not load).
 static void check_stats(const char *what, const hpff_dataset *ds, const float *mean, const float *std) {
+    if (!ds->images) return;
     for (int c = 0; c < ds->c; c++)
         TEST_CHECK(fabsf(ds->mean[c] - mean[c]) < 1e-6f && fabsf(ds->std[c] - std[c]) < 1e-6f,
                    "%s: channel %d mean/std %.7f %.7f, expected %.7f %.7f", what, c, ds->mean[c],
@@ -115,6 +111,13 @@ static void train_stats(const expect *e, float *mean, float *std) {
         mean[c] = (float)(s / px);
         std[c] = (float)sqrt(q / px - (s / px) * (s / px));
     }
+}
+
+// The stored stats equal those computed from the written train images e (--stats computed).
+static void check_train_stats(const char *what, const hpff_dataset *ds, const expect *e) {
+    float m[4], sd[4];
+    train_stats(e, m, sd);
+    check_stats(what, ds, m, sd);
 }
 
 // Reads the class_names attribute; returns how many matched `names` (-1 when absent).
@@ -181,12 +184,8 @@ static void test_fashion_mnist(void) {
     TEST_CHECK(log_has("7 train + 3 test images of 5x4x1") && log_has("Ankle boot") &&
                log_has("100%"), "fashion-mnist summary");
     hpff_dataset ds;
-    memset(&ds, 0, sizeof ds);
-    check_split("fashion-mnist", "fm.h5", "train", &tr, &ds);
-    check_split("fashion-mnist", "fm.h5", "test", &te, NULL);
-    float m[1], s[1];
-    train_stats(&tr, m, s);
-    if (ds.images) check_stats("fashion-mnist computed stats", &ds, m, s);
+    check_splits("fashion-mnist", "fm.h5", &tr, &te, &ds);
+    check_train_stats("fashion-mnist computed stats", &ds, &tr);
     TEST_CHECK(strcmp(ds.source, "fashion-mnist") == 0, "source %s", ds.source);
     hpff_dataset_free(&ds);
     const char *names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -267,20 +266,16 @@ static void test_cifar(void) {
     int rc = run("cifar10 c10 c10.h5");
     TEST_CHECK(rc == 0, "cifar10: exit %d", rc);
     hpff_dataset ds;
-    memset(&ds, 0, sizeof ds);
-    check_split("cifar10", "c10.h5", "train", &tr, &ds);
-    check_split("cifar10", "c10.h5", "test", &te, NULL);
+    check_splits("cifar10", "c10.h5", &tr, &te, &ds);
     const float rm[3] = {125.3f / 255, 123.0f / 255, 113.9f / 255}, rs[3] = {63.0f / 255, 62.1f / 255, 66.7f / 255};
-    if (ds.images) check_stats("cifar10 recipe stats", &ds, rm, rs);
+    check_stats("cifar10 recipe stats", &ds, rm, rs);
     hpff_dataset_free(&ds);
     const char *names[10] = {"n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9"};
     TEST_CHECK(class_names_match("c10.h5", names, 10) == 10, "cifar10 names from batches.meta.txt");
     rc = run("--stats computed cifar10 c10 c10c.h5");
-    float m[3], s[3];
-    train_stats(&tr, m, s);
     memset(&ds, 0, sizeof ds);
     check_split("cifar10 --stats computed", "c10c.h5", "train", &tr, &ds);
-    if (ds.images) check_stats("cifar10 computed stats", &ds, m, s);
+    check_train_stats("cifar10 computed stats", &ds, &tr);
     hpff_dataset_free(&ds);
 
     // A failure while writing leaves an earlier OUT untouched and no OUT.tmp.
@@ -306,8 +301,7 @@ static void test_cifar(void) {
     write_cifar("c100/test.bin", 2, 2, 100, &te100, 0);
     rc = run("cifar100 c100 c100.h5");
     TEST_CHECK(rc == 0, "cifar100: exit %d", rc);
-    check_split("cifar100", "c100.h5", "train", &tr100, &ds);
-    check_split("cifar100", "c100.h5", "test", &te100, NULL);
+    check_splits("cifar100", "c100.h5", &tr100, &te100, &ds);
     TEST_CHECK(ds.classes == 100 && tr100.labels[0] == 99, "cifar100 classes %d", ds.classes);
     hpff_dataset_free(&ds);
     TEST_CHECK(class_names_match("c100.h5", NULL, 100) == -1, "cifar100 without names file");
@@ -350,11 +344,9 @@ static void test_svhn(void) {
     int rc = run("svhn svhn svhn.h5");
     TEST_CHECK(rc == 0, "svhn: exit %d", rc);
     hpff_dataset ds;
-    memset(&ds, 0, sizeof ds);
-    check_split("svhn", "svhn.h5", "train", &tr, &ds);
-    check_split("svhn", "svhn.h5", "test", &te, NULL);
+    check_splits("svhn", "svhn.h5", &tr, &te, &ds);
     const float half[3] = {0.5f, 0.5f, 0.5f};
-    if (ds.images) check_stats("svhn recipe stats", &ds, half, half);
+    check_stats("svhn recipe stats", &ds, half, half);
     TEST_CHECK(tr.labels[0] == 0, "label 10 -> 0");
     hpff_dataset_free(&ds);
     expect bad = write_svhn("svhn/test_32x32.mat", 2, 1);
@@ -397,11 +389,9 @@ static void test_stl(void) {
     int rc = run("stl10 stl stl.h5");
     TEST_CHECK(rc == 0, "stl10: exit %d", rc);
     hpff_dataset ds;
-    memset(&ds, 0, sizeof ds);
-    check_split("stl10", "stl.h5", "train", &tr, &ds);
-    check_split("stl10", "stl.h5", "test", &te, NULL);
+    check_splits("stl10", "stl.h5", &tr, &te, &ds);
     const float half[3] = {0.5f, 0.5f, 0.5f};
-    if (ds.images) check_stats("stl10 recipe stats", &ds, half, half);
+    check_stats("stl10 recipe stats", &ds, half, half);
     TEST_CHECK(strcmp(ds.source, "stl10") == 0 && tr.labels[0] == 9, "stl10 source / label 10 -> 9");
     hpff_dataset_free(&ds);
     write_bytes("stl/test_y.bin", "\x01\x02\x03", 3);
@@ -517,13 +507,9 @@ static void test_folder(void) {
     TEST_CHECK(rc == 0, "folder: exit %d", rc);
     TEST_CHECK(log_has("skipped 1 entries"), "notes.txt not reported");
     hpff_dataset ds;
-    memset(&ds, 0, sizeof ds);
-    check_split("folder", "fo.h5", "train", &tr, &ds);
-    check_split("folder", "fo.h5", "test", &te, NULL);
+    check_splits("folder", "fo.h5", &tr, &te, &ds);
     TEST_CHECK(ds.classes == 2 && strcmp(ds.source, "folder") == 0, "folder classes %d", ds.classes);
-    float m[3], s[3];
-    train_stats(&tr, m, s);
-    if (ds.images) check_stats("folder computed stats", &ds, m, s);
+    check_train_stats("folder computed stats", &ds, &tr);
     hpff_dataset_free(&ds);
     const char *names[2] = {"cat", "dog"};
     TEST_CHECK(class_names_match("fo.h5", names, 2) == 2, "folder class names");
@@ -537,8 +523,7 @@ static void test_folder(void) {
     write_png("fg/test/a/y.png", W, H, PNG_COLOR_TYPE_GRAY, g2.images);
     rc = run("folder fg fg.h5");
     TEST_CHECK(rc == 0, "gray folder: exit %d", rc);
-    check_split("gray folder", "fg.h5", "train", &g1, NULL);
-    check_split("gray folder", "fg.h5", "test", &g2, NULL);
+    check_splits("gray folder", "fg.h5", &g1, &g2, NULL);
 
     // Errors: an image of another size; a test class unknown to train; no test folder.
     uint8_t big[7 * H * 3] = {0};

@@ -23,13 +23,7 @@
 static char g_dir[PATH_MAX];
 enum { NT = 13 };   // train images of the fixture that --skip-bad keeps
 
-static const char *at(const char *rel) {
-    static char buf[8][4200];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 4200, "%s/%s", g_dir, rel);
-    return p;
-}
+static const char *at(const char *rel) { return test_path_in(g_dir, rel); }
 
 // Runs a shell command (printf-style) in g_dir with output to run.log; returns its exit code.
 static int sh(const char *fmt, ...) {
@@ -43,16 +37,7 @@ static int sh(const char *fmt, ...) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static int log_has(const char *needle) {
-    FILE *f = fopen(at("run.log"), "r");
-    static char buf[65536];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    buf[n] = 0;
-    if (f) fclose(f);
-    int hit = strstr(buf, needle) != NULL;
-    if (!hit) fprintf(stderr, "  run.log lacks '%s':\n%s\n", needle, buf);
-    return hit;
-}
+static int log_has(const char *needle) { return test_file_has(at("run.log"), needle); }
 
 static void show_log(void) {
     FILE *f = fopen(at("run.log"), "r");

@@ -90,13 +90,7 @@ static void make_file(const char *path, const spec *s) {
     H5Fclose(f);
 }
 
-static const char *tmp_path(const char *name) {
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", g_dir, name);
-    return p;
-}
+static const char *tmp_path(const char *name) { return test_path_in(g_dir, name); }
 
 // Loads `split` of the file made from s and expects an error containing every needle.
 static void expect_error(const char *what, const char *path, const char *split,

@@ -99,7 +99,7 @@ static void run_family(hid_t f, const family *fam, const float *mean, const floa
     TEST_CHECK(g >= 0, "fixture group %s missing", fam->group);
     if (g < 0) return;
     int side = (int)gh_attr_d(g, "side"), batch = (int)gh_attr_d(g, "batch"), classes = (int)gh_attr_d(g, "classes");
-    uint64_t key_base = (uint64_t)gh_attr_d(g, "key_base"), x_key = (uint64_t)gh_attr_d(g, "x_key");
+    uint64_t key_base = (uint64_t)gh_attr_d(g, "key_base");
     packed pk = {0};
     pk.nsamp = (size_t)gh_attr_d(g, "nsamp");
     pk.names = gh_read_names(g, "names", &pk.n, &pk.width);
@@ -122,13 +122,11 @@ static void run_family(hid_t f, const family *fam, const float *mean, const floa
     int set = load_init(&md, &pk, key_base);
     TEST_CHECK(set == md.params.n && pk.n == md.params.n, "%s: set %d of %d parameters (fixture %d)", fam->group, set,
                md.params.n, pk.n);
-    float *x = malloc((size_t)batch * 3 * side * side * sizeof(float));
-    gh_pixels(x_key, batch, 3, side, side, mean, std, x);
-    int32_t *y = golden_read_i32(g, "y", NULL);
+    float *x;
+    int32_t *y;
     hpff_stage s;
-    hpff_stage_init(&s, &md, tr, mean, std, 3);
     hpff_step_stats stats;
-    hpff_stage_grads(&s, x, y, batch, &stats);
+    gh_stage_grads(g, batch, mean, std, &md, tr, &s, &x, &y, &stats);
     float *loss = golden_read_f(g, "loss", NULL), *logits = golden_read_f(g, "logits", NULL);
     char what[64];
     snprintf(what, sizeof what, "%s loss", fam->group);

@@ -34,7 +34,7 @@ int main(void) {
     config(&cfg, f);
     int side = (int)gh_attr_d(f, "side"), classes = (int)gh_attr_d(f, "classes"), n = cfg.batch;
     size_t nsamp = (size_t)gh_attr_d(f, "nsamp");
-    uint64_t key_base = (uint64_t)gh_attr_d(f, "key_base"), x_key = (uint64_t)gh_attr_d(f, "x_key");
+    uint64_t key_base = (uint64_t)gh_attr_d(f, "key_base");
     float mean[3], std[3];
     gh_attr_f(f, "mean", mean);
     gh_attr_f(f, "std", std);
@@ -65,13 +65,11 @@ int main(void) {
         hpff_model_set_tensor(&md, name, v, md.params.t[t].count);
         free(v);
     }
-    float *x = malloc((size_t)n * 3 * side * side * sizeof(float));
-    gh_pixels(x_key, n, 3, side, side, mean, std, x);
-    int32_t *y = golden_read_i32(f, "y", NULL);
+    float *x;
+    int32_t *y;
     hpff_stage s;
-    hpff_stage_init(&s, &md, tr, mean, std, 3);
     hpff_step_stats stats;
-    hpff_stage_grads(&s, x, y, n, &stats);
+    gh_stage_grads(f, n, mean, std, &md, tr, &s, &x, &y, &stats);
     double *lcl = golden_read_d(f, "loss_cl", NULL), *lfin = golden_read_d(f, "loss_final", NULL);
     float got[3] = {stats.cl[1].loss, stats.cl[2].loss, stats.final_loss}, ref[3] = {(float)lcl[0], (float)lcl[1], (float)lfin[0]};
     test_close("cascade losses 1, 2 and the final CE", got, ref, 3, 0, LOSS_RTOL);

@@ -91,4 +91,26 @@ static inline int hpff_test_summary(const char *name) {
     printf("%s: %d passed, %d failed\n", name, g_test_pass, g_test_fail);
     return g_test_fail ? 1 : 0;
 }
+// "dir/rel" in one of 8 rotating buffers: up to 8 results may be held at once (the file
+// tests build paths under their mkdtemp folder this way).
+static inline const char *test_path_in(const char *dir, const char *rel) {
+    static char buf[8][4200];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, sizeof buf[0], "%s/%s", dir, rel);
+    return p;
+}
+
+// Whether the text file at path (its first 64 KiB) contains needle; prints the text when not.
+static inline int test_file_has(const char *path, const char *needle) {
+    static char buf[65536];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+    int hit = strstr(buf, needle) != NULL;
+    if (!hit) fprintf(stderr, "  %s lacks '%s':\n%s\n", path, needle, buf);
+    return hit;
+}
+
 #endif

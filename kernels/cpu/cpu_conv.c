@@ -289,6 +289,40 @@ static conv_job job_make(hpff_backend *be, const hpff_conv_desc *d, void *ws) {
     return j;
 }
 
+// Chunk c of a job: images [i0, i0 + nb), the gemm columns they make (nb * hw_out), and the
+// offsets of those images' group-g channels in x (or dx) and in y (or dy).
+typedef struct conv_chunk {
+    int i0, nb, cols;
+    size_t x_off, y_off;
+} conv_chunk;
+
+static conv_chunk chunk_at(const hpff_conv_desc *d, const conv_plan *p, int c, int g) {
+    conv_chunk k;
+    k.i0 = c * p->nb;
+    k.nb = d->n - k.i0 < p->nb ? d->n - k.i0 : p->nb;
+    k.cols = k.nb * (int)p->hw_out;
+    k.x_off = k.i0 * ((size_t)d->c_in * p->hw_in) + (size_t)g * p->cig * p->hw_in;
+    k.y_off = k.i0 * ((size_t)d->c_out * p->hw_out) + (size_t)g * p->cog * p->hw_out;
+    return k;
+}
+
+// The chunk's input as gemm columns (kg, cols): x itself for one image of a 1x1 stride-1 conv,
+// else im2col into p->col.  xg: (nb, C_in, H, W) images with stride x_img, at group g.
+static const float *chunk_cols(const hpff_conv_desc *d, const conv_plan *p, const float *xg,
+                               size_t x_img, int nb) {
+    if (nb == 1 && p->pointwise) return xg;
+    im2col(d, p, xg, x_img, nb, p->col);
+    return p->col;
+}
+
+// The chunk's dy as a (cog, cols) channel-major matrix: dy itself for one image, else copied
+// into p->tmp.  dyg: (nb, C_out, Ho, Wo) images with stride y_img, at group g.
+static const float *chunk_dy(const conv_plan *p, const float *dyg, size_t y_img, int nb) {
+    if (nb == 1) return dyg;
+    nchw_to_cm(dyg, y_img, nb, p->cog, p->hw_out, p->tmp);
+    return p->tmp;
+}
+
 static void fwd_worker(void *arg, int worker, int c0, int c1) {
     const conv_job *j = arg;
     const hpff_conv_desc *d = j->d;
@@ -297,20 +331,16 @@ static void fwd_worker(void *arg, int worker, int c0, int c1) {
     for (int g = 0; g < d->groups; g++) {
         const float *wg = j->w + (size_t)g * p.cog * p.kg, *bg = j->bias ? j->bias + g * p.cog : NULL;
         for (int c = c0; c < c1; c++) {
-            int i0 = c * p.nb, nb = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = nb * (int)p.hw_out;
-            const float *xg = j->x + i0 * xs + (size_t)g * p.cig * p.hw_in, *b = xg;
-            float *yg = j->y + i0 * ys + (size_t)g * p.cog * p.hw_out;
-            if (!(nb == 1 && p.pointwise)) {
-                im2col(d, &p, xg, xs, nb, p.col);
-                b = p.col;
-            }
-            gemm_cols(0, p.cog, (int)p.kg, cols, wg, (int)p.kg, b, 0.0f, nb == 1 ? yg : p.tmp);
-            if (nb > 1)
-                cm_to_nchw(p.tmp, nb, p.cog, p.hw_out, bg, yg, ys);
+            conv_chunk k = chunk_at(d, &p, c, g);
+            const float *b = chunk_cols(d, &p, j->x + k.x_off, xs, k.nb);
+            float *yg = j->y + k.y_off;
+            gemm_cols(0, p.cog, (int)p.kg, k.cols, wg, (int)p.kg, b, 0.0f, k.nb == 1 ? yg : p.tmp);
+            if (k.nb > 1)
+                cm_to_nchw(p.tmp, k.nb, p.cog, p.hw_out, bg, yg, ys);
             else if (bg)
                 for (int ch = 0; ch < p.cog; ch++) {
                     float *restrict o = yg + ch * p.hw_out, bv = bg[ch];
-                    for (size_t k = 0; k < p.hw_out; k++) o[k] += bv;
+                    for (size_t q = 0; q < p.hw_out; q++) o[q] += bv;
                 }
         }
     }
@@ -335,21 +365,17 @@ static void bwd_data_worker(void *arg, int worker, int c0, int c1) {
     for (int g = 0; g < d->groups; g++) {
         const float *wg = j->w + (size_t)g * p.cog * p.kg;
         for (int c = c0; c < c1; c++) {
-            int i0 = c * p.nb, nb = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = nb * (int)p.hw_out;
-            const float *dyg = j->dy + i0 * ys + (size_t)g * p.cog * p.hw_out;
-            float *dxg = j->dx + i0 * xs + (size_t)g * p.cig * p.hw_in;
-            if (nb > 1) {
-                nchw_to_cm(dyg, ys, nb, p.cog, p.hw_out, p.tmp);
-                dyg = p.tmp;
-            }
+            conv_chunk k = chunk_at(d, &p, c, g);
+            const float *dyg = chunk_dy(&p, j->dy + k.y_off, ys, k.nb);
+            float *dxg = j->dx + k.x_off;
             if (direct) {
-                gemm_cols(1, (int)p.kg, p.cog, cols, wg, (int)p.kg, dyg, j->beta, dxg);
+                gemm_cols(1, (int)p.kg, p.cog, k.cols, wg, (int)p.kg, dyg, j->beta, dxg);
             } else {
                 if (j->beta == 0.0f)
-                    for (int i = 0; i < nb; i++)
+                    for (int i = 0; i < k.nb; i++)
                         memset(dxg + i * xs, 0, (size_t)p.cig * p.hw_in * sizeof(float));
-                gemm_cols(1, (int)p.kg, p.cog, cols, wg, (int)p.kg, dyg, 0.0f, p.col);
-                col2im_add(d, &p, p.col, nb, dxg, xs);
+                gemm_cols(1, (int)p.kg, p.cog, k.cols, wg, (int)p.kg, dyg, 0.0f, p.col);
+                col2im_add(d, &p, p.col, k.nb, dxg, xs);
             }
         }
     }
@@ -376,19 +402,11 @@ static void bwd_filter_worker(void *arg, int worker, int c0, int c1) {
     for (int g = 0; g < d->groups; g++) {
         float *dwt = p.dwt + (size_t)g * p.kg * p.cog;
         for (int c = c0; c < c1; c++) {
-            int i0 = c * p.nb, nb = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = nb * (int)p.hw_out;
-            const float *xg = j->x + i0 * xs + (size_t)g * p.cig * p.hw_in, *a = xg;
-            const float *dyg = j->dy + i0 * ys + (size_t)g * p.cog * p.hw_out;
-            if (nb > 1) {
-                nchw_to_cm(dyg, ys, nb, p.cog, p.hw_out, p.tmp);
-                dyg = p.tmp;
-            }
-            if (!(nb == 1 && p.pointwise)) {
-                im2col(d, &p, xg, xs, nb, p.col);
-                a = p.col;
-            }
+            conv_chunk k = chunk_at(d, &p, c, g);
+            const float *dyg = chunk_dy(&p, j->dy + k.y_off, ys, k.nb);
+            const float *a = chunk_cols(d, &p, j->x + k.x_off, xs, k.nb);
             // dW^T (kg, cog) += col (kg, cols) * dY^T (cols, cog)
-            gemm_filter((int)p.kg, p.cog, cols, a, dyg, dwt);
+            gemm_filter((int)p.kg, p.cog, k.cols, a, dyg, dwt);
         }
     }
 }

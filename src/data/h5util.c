@@ -46,6 +46,18 @@ void hpff_h5_describe(hid_t dset, char *buf, size_t len) {
     if (space >= 0) H5Sclose(space);
 }
 
+char *hpff_h5_read_text(hid_t obj, const char *name) {
+    hid_t ds = H5Dopen2(obj, name, H5P_DEFAULT);
+    if (ds < 0) return NULL;
+    hid_t sp = H5Dget_space(ds);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    char *s = hpff_xcalloc((size_t)n + 1, 1);
+    if (H5Dread(ds, H5T_NATIVE_CHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0) { free(s); s = NULL; }
+    H5Sclose(sp);
+    H5Dclose(ds);
+    return s;
+}
+
 int hpff_h5_read_str_attr(hid_t obj, const char *name, char *buf, size_t len) {
     if (H5Aexists(obj, name) <= 0) return -1;
     int rc = -2;

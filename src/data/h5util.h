@@ -28,6 +28,9 @@ void hpff_h5_describe(hid_t dset, char *buf, size_t len);
 // Reads a scalar string attribute (fixed or variable length). Returns 0 on success, -1 when
 // the attribute does not exist, -2 when it is not a scalar string or cannot be read.
 int hpff_h5_read_str_attr(hid_t obj, const char *name, char *buf, size_t len);
+// A character dataset (e.g. a checkpoint's config or tensor table) as a NUL-terminated string
+// the caller frees; NULL when the dataset is absent or cannot be read.
+char *hpff_h5_read_text(hid_t obj, const char *name);
 // Reads a numeric attribute of exactly `count` elements converted to `mem_type`. Returns 0,
 // -1 when absent, -2 when not numeric, -3 when the element count differs (*found set).
 int hpff_h5_read_num_attr(hid_t obj, const char *name, hid_t mem_type, void *out, int count,

@@ -286,18 +286,6 @@ static int read_attr_double(hid_t f, const char *name, double *v) {
     return ok;
 }
 
-static char *read_text(hid_t f, const char *name) {
-    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
-    if (ds < 0) return NULL;
-    hid_t sp = H5Dget_space(ds);
-    hssize_t n = H5Sget_simple_extent_npoints(sp);
-    char *s = hpff_xcalloc((size_t)n + 1, 1);
-    if (H5Dread(ds, H5T_NATIVE_CHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0) { free(s); s = NULL; }
-    H5Sclose(sp);
-    H5Dclose(ds);
-    return s;
-}
-
 static int read_floats(hid_t f, const char *name, float *dev, size_t count, hpff_backend *be) {
     hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
     if (ds < 0) return 0;
@@ -333,7 +321,7 @@ hpff_status hpff_ckpt_check_config(const char *dir, long step, const hpff_config
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return hpff_status_fail("checkpoint '%s' is missing or not an HDF5 file", path);
-    char *conf = read_text(f, "config");
+    char *conf = hpff_h5_read_text(f, "config");
     H5Fclose(f);
     if (!conf) return hpff_status_fail("checkpoint '%s' lacks its config", path);
     hpff_status st = compare_config(path, conf, cfg);
@@ -349,7 +337,7 @@ void hpff_ckpt_read_ranges(const char *dir, long step, char *ranges, size_t n) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return;
-    char *t = read_text(f, "ranges");
+    char *t = hpff_h5_read_text(f, "ranges");
     if (t) snprintf(ranges, n, "%s", t);
     free(t);
     H5Fclose(f);
@@ -390,7 +378,7 @@ hpff_status hpff_ckpt_read_rank(const char *dir, long step, hpff_stage *s, const
     if (f < 0) return hpff_status_fail("checkpoint '%s' is missing or not an HDF5 file", path);
     hpff_status st = hpff_status_ok();
     double ranks = 0, m0 = -1, m1 = -1, v = 0;
-    char *conf = read_text(f, "config"), *table = read_text(f, "tensors"), *mine = tensor_table(md);
+    char *conf = hpff_h5_read_text(f, "config"), *table = hpff_h5_read_text(f, "tensors"), *mine = tensor_table(md);
     if (!conf || !table || !read_attr_double(f, "ranks", &ranks) || !read_attr_double(f, "m0", &m0) ||
         !read_attr_double(f, "m1", &m1)) {
         st = hpff_status_fail("checkpoint '%s' lacks the config, tensor table or partition", path);
@@ -472,7 +460,7 @@ static hpff_status load_named_file(const char *path, const hpff_registry *const 
     if (f < 0) return hpff_status_fail("checkpoint '%s' is missing or not an HDF5 file", path);
     size_t n_host[2] = {0, 0};
     float *host[2] = {read_host_floats(f, "params", &n_host[0]), read_host_floats(f, "state", &n_host[1])};
-    char *table = read_text(f, "tensors");
+    char *table = hpff_h5_read_text(f, "tensors");
     hpff_status st = hpff_status_ok();
     if (!host[0] || !host[1] || !table)
         st = hpff_status_fail("checkpoint '%s' lacks its parameters, state or tensor table", path);

@@ -105,3 +105,57 @@ def pool_tie_ratio(x32, x64, k, s, p):
     if not bool(risk.any()):
         return math.inf
     return float((gap[risk] / err[risk]).min())
+
+
+def record_relu_pool():
+    """Patches torch.nn.ReLU and MaxPool2d (for good) so that every call records its input: returns
+    the two lists, ReLU inputs and (input, kernel_size, stride, padding) of each max pool, which
+    the caller clears before a run and hands to margins() after."""
+    import torch.nn as nn
+    relu_in, pool_in = [], []
+    relu_fwd, pool_fwd = nn.ReLU.forward, nn.MaxPool2d.forward
+
+    def relu_rec(self, x):
+        relu_in.append(x.detach().clone())
+        return relu_fwd(self, x)
+
+    def pool_rec(self, x):
+        pool_in.append((x.detach().clone(), self.kernel_size, self.stride, self.padding))
+        return pool_fwd(self, x)
+
+    nn.ReLU.forward = relu_rec
+    nn.MaxPool2d.forward = pool_rec
+    return relu_in, pool_in
+
+
+def margins(r32, r64):
+    """(ReLU kink margin, max-pool tie margin) of a float32 run against its float64 twin, from the
+    inputs record_relu_pool() kept in r["relu"], r["pool"]; inf where there are none."""
+    kink = min([kink_ratio(a.numpy(), b.numpy()) for a, b in zip(r32["relu"], r64["relu"])] + [math.inf])
+    tie = min([pool_tie_ratio(a.numpy(), b.numpy(), k, s, p)
+               for (a, k, s, p), (b, _, _, _) in zip(r32["pool"], r64["pool"])] + [math.inf])
+    return kink, tie
+
+
+def base_scale(mod, leaf):
+    """(scale, offset) of the grid steps both ImageNet fixtures give a batch-norm parameter
+    (weight 1 + 2^-7 q, bias 2^-8 q) or a conv weight (the He-normal std rounded to a power of
+    two); None for any other parameter (each fixture has its own rule there)."""
+    import torch.nn as nn
+    if isinstance(mod, nn.BatchNorm2d):
+        return (2.0 ** -7, 1.0) if leaf == "weight" else (2.0 ** -8, 0.0)
+    if isinstance(mod, nn.Conv2d) and leaf == "weight":
+        kh, kw = mod.kernel_size
+        return pow2_scale(math.sqrt(2.0 / (kh * kw * mod.out_channels))), 0.0
+    return None
+
+
+def set_grid(model, steps, key_base):
+    """Sets the i-th named state_dict tensor of steps = [(name, scale, offset)] to
+    grid_values(key_base + i) (exact in float32 and float64, so in the model's own dtype)."""
+    import torch
+    sd = model.state_dict()
+    with torch.no_grad():
+        for i, (name, scale, offset) in enumerate(steps):
+            t = sd[name]
+            t.copy_(torch.from_numpy(grid_values(key_base + i, t.numel(), scale, offset)).reshape(t.shape))

@@ -141,13 +141,14 @@ class CifarResNet(nn.Module):
 
 def init_model(model):
     # ALGORITHM.md §1.9: conv N(0, 2/(kh*kw*C_out)); BN gamma=1 beta=0; Linear PyTorch default
-    # (already applied at construction).  Then randomise BN affine params for this fixture.
+    # (already applied at construction).  Then randomise BN affine params (2d and 1d, gamma ~
+    # U(0.5, 1.5), beta ~ U(-0.2, 0.2)) for this fixture.  make_golden_hpff_dgl.py uses it too.
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             kh, kw = m.kernel_size
             nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / (kh * kw * m.out_channels)))
     for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
+        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
             nn.init.uniform_(m.weight, 0.5, 1.5)
             nn.init.uniform_(m.bias, -0.2, 0.2)
             m.reset_running_stats()
@@ -157,6 +158,10 @@ def state(model):
     """Detached copies of parameters and BN running stats (num_batches_tracked dropped)."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()
             if not k.endswith("num_batches_tracked")}
+
+
+def np32(t):
+    return t.detach().cpu().numpy().astype(np.float32)
 
 
 def run(model, xs, ys):
@@ -273,9 +278,6 @@ def main():
         raise SystemExit("f32-vs-f64 discrepancy exceeds the documented tolerances")
 
     # ---- write fixture ------------------------------------------------------------------------
-    def np32(t):
-        return t.detach().cpu().numpy().astype(np.float32)
-
     with h5py.File(args.out, "w") as f:
         for k, v in init.items():
             f.create_dataset("init/" + k, data=np32(v))

@@ -38,7 +38,6 @@ root attribute (the script aborts if float32 is outside them).  Measured with to
 (Debian, x86-64, 1 thread); see tests/golden/README.md for the table.
 """
 import argparse
-import math
 import os
 import sys
 
@@ -50,7 +49,7 @@ import torch.nn.functional as F
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_golden_bp import BasicBlock, Stem  # noqa: E402  (the §2.1 blocks, same names)
+from make_golden_bp import BasicBlock, Stem, init_model, np32, state  # noqa: E402  (the §2.1 blocks, same names)
 
 SEED = 20240927
 WIDTH = 4
@@ -147,25 +146,6 @@ class HiloDglNet(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(h, 1).flatten(1))
 
 
-def init_model(model):
-    # ALGORITHM.md §1.9: conv N(0, 2/(kh*kw*C_out)); Linear PyTorch default (at construction).
-    # Then every BN (2d and 1d) gets a non-trivial affine: gamma ~ U(0.5, 1.5), beta ~ U(-0.2, 0.2).
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            kh, kw = m.kernel_size
-            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / (kh * kw * m.out_channels)))
-    for m in model.modules():
-        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            nn.init.uniform_(m.weight, 0.5, 1.5)
-            nn.init.uniform_(m.bias, -0.2, 0.2)
-            m.reset_running_stats()
-
-
-def state(model):
-    return {k: v.detach().clone() for k, v in model.state_dict().items()
-            if not k.endswith("num_batches_tracked")}
-
-
 def literal_step(model, x, y, w_i=W_I, w_c=W_C):
     """The §4.2 streams (module 0: stem + layer1, 1: layer2, 2: layer3 + Φ), autograd."""
     model.train()
@@ -246,9 +226,6 @@ def main():
     print("summary: min margin losses %.0fx, grads %.0fx" % (min(margins["loss"]), min(margins["grad"])))
     if not ok:
         raise SystemExit("f32-vs-f64 discrepancy exceeds the documented tolerances")
-
-    def np32(t):
-        return t.detach().cpu().numpy().astype(np.float32)
 
     with h5py.File(args.out, "w") as f:
         for k, v in init.items():

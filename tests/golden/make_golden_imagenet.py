@@ -65,22 +65,7 @@ STAT_ATOL = 1e-7
 # both sides hold rounding noise there, checked against this absolute bound instead.
 ZERO_GRAD_ATOL = 1e-6
 
-RELU_IN, POOL_IN = [], []
-_relu_fwd, _pool_fwd = nn.ReLU.forward, nn.MaxPool2d.forward
-
-
-def _relu_rec(self, x):
-    RELU_IN.append(x.detach().clone())
-    return _relu_fwd(self, x)
-
-
-def _pool_rec(self, x):
-    POOL_IN.append((x.detach().clone(), self.kernel_size, self.stride, self.padding))
-    return _pool_fwd(self, x)
-
-
-nn.ReLU.forward = _relu_rec
-nn.MaxPool2d.forward = _pool_rec
+RELU_IN, POOL_IN = gh.record_relu_pool()
 
 
 def build(fam, side):
@@ -100,11 +85,8 @@ def init_spec(fam, model):
     for name, p in model.named_parameters():
         mod = model.get_submodule(name.rsplit(".", 1)[0])
         leaf = name.rsplit(".", 1)[1]
-        if isinstance(mod, nn.BatchNorm2d):
-            scale, offset = (2.0 ** -7, 1.0) if leaf == "weight" else (2.0 ** -8, 0.0)
-        elif isinstance(mod, nn.Conv2d) and leaf == "weight":
-            kh, kw = mod.kernel_size
-            scale, offset = gh.pow2_scale(math.sqrt(2.0 / (kh * kw * mod.out_channels))), 0.0
+        if (base := gh.base_scale(mod, leaf)) is not None:
+            scale, offset = base
         elif isinstance(mod, nn.Linear) and leaf == "weight":
             std = 0.01 if fam == "vgg" else 1.0 / math.sqrt(3.0 * mod.in_features)
             scale, offset = gh.pow2_scale(std), 0.0
@@ -112,15 +94,6 @@ def init_spec(fam, model):
             scale, offset = 2.0 ** -8, 0.0
         out.append((name, scale, offset))
     return out
-
-
-def set_init(model, spec, key_base, dtype):
-    sd = model.state_dict()
-    with torch.no_grad():
-        for i, (name, scale, offset) in enumerate(spec):
-            t = sd[name]
-            v = gh.grid_values(key_base + i, t.numel(), scale, offset)
-            t.copy_(torch.from_numpy(v).reshape(t.shape).to(dtype))
 
 
 def run(model, x, y):
@@ -141,22 +114,14 @@ def run(model, x, y):
     return out
 
 
-def margins(r32, r64):
-    kink = min([gh.kink_ratio(a.numpy(), b.numpy()) for a, b in zip(r32["relu"], r64["relu"])] + [math.inf])
-    tie = math.inf
-    for (a, k, s, p), (b, _, _, _) in zip(r32["pool"], r64["pool"]):
-        tie = min(tie, gh.pool_tie_ratio(a.numpy(), b.numpy(), k, s, p))
-    return kink, tie
-
-
 def family_run(fam, key_base):
     side = FAMILIES[fam]
     torch.manual_seed(0)
     m32 = build(fam, side).float()
     m64 = build(fam, side).double()
     spec = init_spec(fam, m32)
-    set_init(m32, spec, key_base, torch.float32)
-    set_init(m64, spec, key_base, torch.float64)
+    gh.set_grid(m32, spec, key_base)
+    gh.set_grid(m64, spec, key_base)
     x = gh.pixels(key_base + 4095, (BATCH, 3, side, side), MEAN, STD)
     y = torch.from_numpy((gh.hash64(key_base + 4094, BATCH) % np.uint64(CLASSES)).astype(np.int32))
     y[BATCH - 1] = y[0]
@@ -273,7 +238,7 @@ def main():
         for seed in range(args.seed, args.seed + args.search):
             key_base = seed << 12
             res = family_run(fam, key_base)
-            kink, tie = margins(res[3], res[4])
+            kink, tie = gh.margins(res[3], res[4])
             print("%s seed %d: ReLU kink margin %.2f, max-pool tie margin %.2f" % (fam, seed, kink, tie))
             if kink >= KINK_MIN and tie >= KINK_MIN:
                 results[fam] = (key_base,) + res

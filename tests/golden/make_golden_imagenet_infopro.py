@@ -66,22 +66,7 @@ STAT_ATOL = 1e-7
 ZERO_GRAD_ATOL = 1e-5   # decoder conv1..conv4 biases: batch norm follows, exact gradient 0
 EQUIV_TOL = 1e-9
 
-RELU_IN, POOL_IN = [], []
-_relu_fwd, _pool_fwd = nn.ReLU.forward, nn.MaxPool2d.forward
-
-
-def _relu_rec(self, x):
-    RELU_IN.append(x.detach().clone())
-    return _relu_fwd(self, x)
-
-
-def _pool_rec(self, x):
-    POOL_IN.append((x.detach().clone(), self.kernel_size, self.stride, self.padding))
-    return _pool_fwd(self, x)
-
-
-nn.ReLU.forward = _relu_rec
-nn.MaxPool2d.forward = _pool_rec
+RELU_IN, POOL_IN = gh.record_relu_pool()
 
 
 # ------------------------------------------------------------------ the re-statement
@@ -198,11 +183,8 @@ def init_spec(model):
     for name, _ in model.named_parameters():
         mod = model.get_submodule(name.rsplit(".", 1)[0])
         leaf = name.rsplit(".", 1)[1]
-        if isinstance(mod, nn.BatchNorm2d):
-            scale, offset = (2.0 ** -7, 1.0) if leaf == "weight" else (2.0 ** -8, 0.0)
-        elif isinstance(mod, nn.Conv2d) and leaf == "weight":
-            kh, kw = mod.kernel_size
-            scale, offset = gh.pow2_scale(math.sqrt(2.0 / (kh * kw * mod.out_channels))), 0.0
+        if (base := gh.base_scale(mod, leaf)) is not None:
+            scale, offset = base
         elif isinstance(mod, nn.Conv2d):
             fan_in = mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1]
             scale, offset = gh.pow2_scale(1.0 / math.sqrt(3.0 * fan_in)), 0.0
@@ -212,12 +194,8 @@ def init_spec(model):
     return out
 
 
-def set_init(model, spec, key_base, dtype):
-    sd = model.state_dict()
-    with torch.no_grad():
-        for i, (name, _, scale, offset) in enumerate(spec):
-            t = sd[name]
-            t.copy_(torch.from_numpy(gh.grid_values(key_base + i, t.numel(), scale, offset)).reshape(t.shape).to(dtype))
+def set_init(model, spec, key_base):
+    gh.set_grid(model, [(name, scale, offset) for name, _, scale, offset in spec], key_base)
 
 
 class Rec(nn.Module):
@@ -246,7 +224,7 @@ def run_restated(size, dtype, spec, key_base):
     POOL_IN.clear()
     torch.manual_seed(0)
     m = Restated(size["width"], size["side"], size["classes"]).to(dtype)
-    set_init(m, spec, key_base, dtype)
+    set_init(m, spec, key_base)
     x, xt, y = batch(size, key_base)
     ce, bce = Rec(F.cross_entropy), Rec(F.binary_cross_entropy)
     m.train()
@@ -268,11 +246,7 @@ def run_theirs(spec, key_base):
     C.Layer["golden"] = {4: CONFIG}
     torch.manual_seed(0)
     m = R.ResNet(R.Bottleneck, LAYERS, arch="golden", local_module_num=4, num_classes=1000).double()
-    sd = m.state_dict()
-    with torch.no_grad():
-        for i, (name, _, scale, offset) in enumerate(spec):
-            t = sd[name]
-            t.copy_(torch.from_numpy(gh.grid_values(key_base + i, t.numel(), scale, offset)).reshape(t.shape))
+    set_init(m, spec, key_base)
     x, xt, y = batch(FULL, key_base)
     ce, bce = Rec(F.cross_entropy), Rec(F.binary_cross_entropy)
     m.bce_loss = bce
@@ -304,13 +278,6 @@ def equivalence():
     if worst > EQUIV_TOL or dl > EQUIV_TOL * 100:
         raise SystemExit("the re-statement differs from the authors' code")
     return worst
-
-
-def margins(r32, r64):
-    kink = min([gh.kink_ratio(a.numpy(), b.numpy()) for a, b in zip(r32["relu"], r64["relu"])] + [math.inf])
-    tie = min([gh.pool_tie_ratio(a.numpy(), b.numpy(), k, s, p)
-               for (a, k, s, p), (b, _, _, _) in zip(r32["pool"], r64["pool"])] + [math.inf])
-    return kink, tie
 
 
 def check(spec, r32, r64):
@@ -382,7 +349,7 @@ def main():
         key_base = seed << 12
         r32 = run_restated(SMALL, torch.float32, spec, key_base)
         r64 = run_restated(SMALL, torch.float64, spec, key_base)
-        kink, tie = margins(r32, r64)
+        kink, tie = gh.margins(r32, r64)
         print("seed %d: ReLU kink margin %.2f, max-pool tie margin %.2f" % (seed, kink, tie), flush=True)
         if kink >= KINK_MIN and tie >= KINK_MIN:
             break

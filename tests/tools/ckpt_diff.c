@@ -8,21 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ckpt.h"
+#include "h5util.h"
 
 typedef struct tensor { char name[128]; size_t count; float *p, *m; int state; } tensor;
 typedef struct set { tensor *t; int n, cap; long step; } set;
-
-static char *read_text(hid_t f, const char *name) {
-    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
-    if (ds < 0) return NULL;
-    hid_t sp = H5Dget_space(ds);
-    hssize_t n = H5Sget_simple_extent_npoints(sp);
-    char *s = calloc((size_t)n + 1, 1);
-    H5Dread(ds, H5T_NATIVE_CHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, s);
-    H5Sclose(sp);
-    H5Dclose(ds);
-    return s;
-}
 
 static float *read_floats(hid_t f, const char *name) {
     hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
@@ -90,10 +79,10 @@ static int load(const char *run, set *s) {
         snprintf(path, sizeof path, "%s/step-%09ld/rank%d.h5", dir, s->step, r);
         hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
         if (f < 0) return r > 0;
-        char *table = read_text(f, "tensors");
+        char *table = hpff_h5_read_text(f, "tensors");
         float *p = read_floats(f, "params"), *m = read_floats(f, "momentum"), *st = read_floats(f, "state");
-        if (!p || !m || !st || !add_replica_state(f, table, s)) {
-            fprintf(stderr, "ckpt_diff: %s: arrays unreadable (damaged file?)\n", path);
+        if (!table || !p || !m || !st || !add_replica_state(f, table, s)) {
+            fprintf(stderr, "ckpt_diff: %s: tensor table or arrays unreadable (damaged file?)\n", path);
             return 0;
         }
         for (char *line = strtok(table, "\n"); line; line = strtok(NULL, "\n")) {
