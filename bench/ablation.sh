@@ -2,7 +2,7 @@
 # The HPFF ablation with seeds (issue 17): BP; DGL with the independent level only (= DGL), the
 # cascade level only, both (HiLo), both + PFF (HPFF); InfoPro and InfoPro+HPFF; PredSim and
 # PredSim+HPFF; DGL+HPFF with free level weights w_I/w_C = 0.5/0.5 and 0.1/0.9 (ALGORITHM §4.7-1).
-#   bench/ablation.sh PROFILE [OUT_DIR]        PROFILE: cpu (bench/ablation/cpu.ini, ~90 min on
+#   bench/ablation.sh PROFILE [OUT_DIR]        PROFILE: cpu (bench/ablation/cpu.ini, ~2 hours on
 #                                              2 quiet cores) or gpu (bench/ablation/gpu.ini)
 # Environment: BUILD (folder holding hpff_pipe and hpff_data; default build), JOBS (runs at once;
 # cpu 2, gpu 4), SEEDS (default "0 1 2"), ROWS (default all, in the order below), EPOCHS
