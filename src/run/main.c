@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "config.h"
-#include "export.h"
+#include "feature_export.h"
 #include "train.h"
 #include "world.h"
 
@@ -39,7 +39,7 @@ typedef struct args {
     const char *config, *resume, *init_from, *export_dir;
     const char *sets[128];
     int n_sets, print_only, help, overwrite;
-    hpff_export_opts ex;
+    hpff_features_opts ex;
 } args;
 
 // The options of --export-features; returns 1 if s (with its value) was one of them.
@@ -160,7 +160,7 @@ int main(int argc, char **argv) {
         } else if (a.export_dir) {
             if (w.size > 1 && w.rank == 0)
                 fprintf(stderr, "hpff_pipe: --export-features runs in one process (it reads every rank's checkpoint file); run it without mpirun -np %d\n", w.size);
-            rc = w.size > 1 ? 2 : hpff_export_run(&cfg, &w, &a.ex);
+            rc = w.size > 1 ? 2 : hpff_features_export(&cfg, &w, &a.ex);
         } else {
             if (w.rank == 0) print_effective(&cfg);
             rc = hpff_train_run(&cfg, &w, a.resume, a.overwrite);

@@ -12,5 +12,5 @@ set(HPFF_RUN_SOURCES
   src/run/signals.c       # pre-emption signals: a flag
   src/run/weights.c       # weights under PyTorch state_dict names: --init-from, hpff_export
   src/run/metrics.c       # JSON-lines metrics
-  src/run/export.c        # --export-features: a checkpoint's features for analysis/
+  src/run/feature_export.c  # --export-features: a checkpoint's features for analysis/
 )

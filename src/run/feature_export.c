@@ -1,8 +1,9 @@
-// export.c — feature export for the analyses (see export.h). The backbone is rebuilt unit by
-// unit (one sequence per stem / residual block, the names of net.c), so every unit's output is
-// reachable whatever the run's module split or rank count was, and a BP run can be compared with
-// a local-learning run block for block. Parameters come from the checkpoint by tensor name.
-#include "export.h"
+// feature_export.c — feature export for the analyses (see feature_export.h). The backbone is
+// rebuilt unit by unit (one sequence per stem / residual block, the names of net.c), so every
+// unit's output is reachable whatever the run's module split or rank count was, and a BP run can
+// be compared with a local-learning run block for block. Parameters come from the checkpoint by
+// tensor name. (Not "features.h": glibc has a header of that name.)
+#include "feature_export.h"
 #include <hdf5.h>
 #include <math.h>
 #include <stdarg.h>
@@ -174,7 +175,7 @@ static int out_close(out_file *o, int U) {
 }
 
 // Describes the file: where it came from and how units map to the run's modules.
-static int out_attrs(hid_t f, const exporter *e, const hpff_export_opts *o, long step, int ranks, double err) {
+static int out_attrs(hid_t f, const exporter *e, const hpff_features_opts *o, long step, int ranks, double err) {
     char names[HPFF_MAX_MODULES][24];
     const char *np[HPFF_MAX_MODULES];
     int chans[HPFF_MAX_MODULES], sides[HPFF_MAX_MODULES];
@@ -294,7 +295,7 @@ static hpff_status load_checkpoint(exporter *e, const char *run_dir, long *step,
     return hpff_ckpt_load_named(dir, *step, &e->params, e->p, &e->state, e->st, e->be, ranks);
 }
 
-static hpff_status check_opts(const hpff_export_opts *o, const exporter *e, int *map_unit) {
+static hpff_status check_opts(const hpff_features_opts *o, const exporter *e, int *map_unit) {
     *map_unit = o->map_unit;
     if (o->map_module >= 0) {
         if (o->map_module >= e->split.M)
@@ -333,7 +334,7 @@ static long export_loop(exporter *e, hpff_loader *ld, out_file *of, long N, int 
 }
 
 // Opens the temporary file, exports, describes and closes it; renames it to `out` when whole.
-static int write_file(exporter *e, hpff_loader *ld, const hpff_export_opts *o, const char *out, long N,
+static int write_file(exporter *e, hpff_loader *ld, const hpff_features_opts *o, const char *out, long N,
                       int map_unit, long step, int ranks) {
     char tmp[720];
     snprintf(tmp, sizeof tmp, "%s.tmp", out);
@@ -356,7 +357,7 @@ static int write_file(exporter *e, hpff_loader *ld, const hpff_export_opts *o, c
     return 0;
 }
 
-int hpff_export_run(const hpff_config *cfg, const hpff_world *w, const hpff_export_opts *o) {
+int hpff_features_export(const hpff_config *cfg, const hpff_world *w, const hpff_features_opts *o) {
     if (strcmp(o->split, "test") != 0 && strcmp(o->split, "train") != 0)
         return fail("--split '%s': expected test or train", o->split);
     if (o->n < 0 || o->batch < 0) return fail("--n and --batch take counts >= 0 (0: all images, train.batch)");
