@@ -1,6 +1,7 @@
-// step_fixture.h — whole-network training steps for the GPU step tests: the ResNet-32 K=16
-// configuration on 3x32x32 inputs with 10 classes, and one process's model + stage on a backend
-// (local transport), built from the configuration's initial values.
+// step_fixture.h — whole-network training steps for the step tests (GPU steps, the op profiler,
+// the CPU backend's blocked layouts): the ResNet-32 K=16 configuration on 3x32x32 inputs with 10
+// classes, and one process's model + stage on a backend (local transport), built from the
+// configuration's initial values.
 #ifndef HPFF_STEP_FIXTURE_H
 #define HPFF_STEP_FIXTURE_H
 #include <string.h>

@@ -9,10 +9,8 @@
 //    issues the same ops every time.
 #include <string.h>
 #include "backend_prof.h"
-#include "model.h"
-#include "stage.h"
+#include "step_fixture.h"
 #include "test_util.h"
-#include "transport.h"
 
 static const hpff_op_stat *stat_of(const hpff_op_profile *p, const char *name) {
     for (int i = 0; i < p->n_ops; i++)
@@ -188,19 +186,12 @@ static void train_two(const char *method, int wrap, run_out *o) {
     test_set_method(&cfg, method);
     cfg.K = 3;
     cfg.split = HPFF_SPLIT_EVEN;
-    hpff_status st = hpff_config_validate(&cfg);
-    HPFF_CHECK(!st.code, "%s", st.msg);
     hpff_backend *inner = hpff_backend_cpu_create();
     hpff_backend *be = wrap ? hpff_backend_profiled(inner, 1 << 14) : inner;
     hpff_shape img = {3, 16, 16};
-    hpff_model md;
-    st = hpff_model_build_all(&md, &cfg, be, img, 10);
-    HPFF_CHECK(!st.code, "%s", st.msg);
-    hpff_model_init_values(&md);
-    hpff_transport *tr = hpff_transport_local_create();
-    hpff_stage s;
-    float mean[3] = {0.49f, 0.48f, 0.45f}, sd[3] = {0.25f, 0.24f, 0.26f};
-    hpff_stage_init(&s, &md, tr, mean, sd, 3);
+    stepf_side side;
+    stepf_side_init_img(&side, &cfg, be, stepf_config_net(&cfg, img, be), img);
+    const hpff_model *md = &side.md;
     size_t xn = (size_t)N * hpff_shape_numel(img);
     float *x = malloc(xn * sizeof(float));
     int32_t y[N];
@@ -209,19 +200,17 @@ static void train_two(const char *method, int wrap, run_out *o) {
     hpff_step_stats stats;
     for (int k = 0; k < 2; k++) {
         if (wrap) hpff_backend_profiled_step_begin(be);
-        hpff_stage_step(&s, x, y, N, 0.05f, &stats);
+        hpff_stage_step(&side.st, x, y, N, 0.05f, &stats);
         if (wrap) hpff_backend_profiled_step_end(be, &o->prof[k]);
     }
-    o->count = md.params.total;
+    o->count = md->params.total;
     o->p = malloc(o->count * sizeof(float));
     o->mom = malloc(o->count * sizeof(float));
-    be->to_host(be, o->p, md.p, o->count * sizeof(float));
-    be->to_host(be, o->mom, md.mom, o->count * sizeof(float));
+    be->to_host(be, o->p, md->p, o->count * sizeof(float));
+    be->to_host(be, o->mom, md->mom, o->count * sizeof(float));
     o->loss = stats.final_loss;
     free(x);
-    hpff_stage_free(&s);
-    hpff_model_free(&md);
-    tr->ops->destroy(tr);
+    stepf_side_free(&side);
     if (wrap) hpff_backend_destroy(be);
     hpff_backend_destroy(inner);
 }

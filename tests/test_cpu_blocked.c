@@ -22,9 +22,8 @@
 #include "layers.h"
 #include "model.h"
 #include "seq.h"
-#include "stage.h"
+#include "step_fixture.h"
 #include "test_util.h"
-#include "transport.h"
 
 static hpff_backend *backend(const char *path, int threads) {
     hpff_backend *be = hpff_backend_cpu_create();
@@ -439,18 +438,11 @@ static step_run train_steps(const char *path, const char *method, int threads) {
     test_set_method(&cfg, method);
     cfg.K = strcmp(method, "bp") == 0 ? 1 : 3;
     cfg.split = HPFF_SPLIT_EVEN;
-    hpff_status st = hpff_config_validate(&cfg);
-    HPFF_CHECK(!st.code, "%s", st.msg);
     hpff_backend *inner = backend(path, threads), *be = hpff_backend_profiled(inner, 4);
     hpff_shape img = {3, 16, 16};
-    hpff_model md;
-    st = hpff_model_build_all(&md, &cfg, be, img, 10);
-    HPFF_CHECK(!st.code, "%s", st.msg);
-    hpff_model_init_values(&md);
-    hpff_transport *tr = hpff_transport_local_create();
-    hpff_stage s;
-    float mean[3] = {0.49f, 0.48f, 0.45f}, sd[3] = {0.25f, 0.24f, 0.26f};
-    hpff_stage_init(&s, &md, tr, mean, sd, 3);
+    stepf_side side;
+    stepf_side_init_img(&side, &cfg, be, stepf_config_net(&cfg, img, be), img);
+    const hpff_model *md = &side.md;
     size_t xn = (size_t)N * hpff_shape_numel(img);
     float *x = rnd(xn, -2.f, 2.f, 99);
     int32_t y[N];
@@ -460,25 +452,23 @@ static step_run train_steps(const char *path, const char *method, int threads) {
     hpff_op_profile prof, sum = {0};
     for (int k = 0; k < 3; k++) {
         hpff_backend_profiled_step_begin(be);
-        hpff_stage_step(&s, x, y, k < 2 ? N : 6, 0.05f, &stats);
+        hpff_stage_step(&side.st, x, y, k < 2 ? N : 6, 0.05f, &stats);
         hpff_backend_profiled_step_end(be, &prof);
         hpff_op_profile_add(&sum, &prof);
         r.loss[k] = stats.final_loss;
     }
     r.reorders = op_calls(&sum, "reorder");
     r.bn_blocked = op_calls(&sum, "bn_fwd_train_blocked") + op_calls(&sum, "bn_bwd_blocked");
-    r.np = md.params.total;
-    r.ns = md.state.total;
+    r.np = md->params.total;
+    r.ns = md->state.total;
     r.p = malloc(r.np * 4);
     r.mom = malloc(r.np * 4);
     r.st = malloc((r.ns ? r.ns : 1) * 4);
-    be->to_host(be, r.p, md.p, r.np * 4);
-    be->to_host(be, r.mom, md.mom, r.np * 4);
-    if (r.ns) be->to_host(be, r.st, md.st, r.ns * 4);
+    be->to_host(be, r.p, md->p, r.np * 4);
+    be->to_host(be, r.mom, md->mom, r.np * 4);
+    if (r.ns) be->to_host(be, r.st, md->st, r.ns * 4);
     free(x);
-    hpff_stage_free(&s);
-    hpff_model_free(&md);
-    tr->ops->destroy(tr);
+    stepf_side_free(&side);
     hpff_backend_destroy(be);
     hpff_backend_destroy(inner);
     return r;
