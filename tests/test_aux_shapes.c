@@ -164,6 +164,16 @@ static void test_refusals(void) {
     auxf_build(&f, ps, HPFF_LEVEL_CL, (hpff_shape){8, 3, 3}, (hpff_shape){3, 32, 32}, 4, 10, &st);
     TEST_CHECK(!f.hd && st.code && strstr(st.msg, "differ"), "PredSim 3x3, n=2: %s", st.msg);
     hpff_registry_free(&f.params); hpff_registry_free(&f.state); hpff_backend_destroy(f.be);
+    // The ImageNet InfoPro aux exists for the authors' nets only: 4w/8w/16w channels, 1/4-1/16 sides.
+    const char *inet[] = {"model.arch=resnet50", "train.method=infopro", NULL};
+    auxf_build(&f, inet, HPFF_LEVEL_IL, (hpff_shape){2048, 7, 7}, (hpff_shape){3, 224, 224}, 4, 10, &st);
+    TEST_CHECK(!f.hd && st.code && strstr(st.msg, "AuxClassifier(2048)") && strstr(st.msg, "local.split"),
+               "ImageNet aux on 2048 channels: %s", st.msg);
+    hpff_registry_free(&f.params); hpff_registry_free(&f.state); hpff_backend_destroy(f.be);
+    auxf_build(&f, inet, HPFF_LEVEL_IL, (hpff_shape){256, 50, 50}, (hpff_shape){3, 224, 224}, 4, 10, &st);
+    TEST_CHECK(!f.hd && st.code && strstr(st.msg, "not 50x50 features for 224x224 images"),
+               "ImageNet aux on 50x50 features: %s", st.msg);
+    hpff_registry_free(&f.params); hpff_registry_free(&f.state); hpff_backend_destroy(f.be);
     const char *bp[] = {"train.method=bp", NULL};
     auxf_build(&f, bp, HPFF_LEVEL_CL, (hpff_shape){8, 8, 8}, (hpff_shape){3, 32, 32}, 4, 10, &st);
     TEST_CHECK(!f.hd && st.code && strstr(st.msg, "train.method"), "bp: %s", st.msg);

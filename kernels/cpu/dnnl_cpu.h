@@ -1,6 +1,6 @@
 // dnnl_cpu.h — the CPU backend's oneDNN state (engine, stream, the thread count its primitives
 // are made for, the convolutions cached per shape) and the helpers its op files share. Built
-// with HPFF_DNNL only; without it the inline stubs at the end make the backend use im2col.
+// with HPFF_DNNL only; without it the inline fallbacks at the end make the backend use im2col.
 #ifndef HPFF_DNNL_CPU_H
 #define HPFF_DNNL_CPU_H
 #include <stddef.h>

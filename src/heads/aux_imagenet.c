@@ -14,12 +14,15 @@ static int decoder_ratio(int feat, int target) {
 hpff_status hpff_aux_imagenet_supported(hpff_shape in, hpff_shape image, int width) {
     if (in.c != 4 * width && in.c != 8 * width && in.c != 16 * width)
         return hpff_status_fail("the ImageNet InfoPro aux (InfoProAux.py) has a classifier for %d, %d or %d "
-                                "channels, not %d (the authors' AuxClassifier(2048) does not run): not implemented",
+                                "channels, not %d (the authors' AuxClassifier(2048) never runs, so it has no "
+                                "reference): end the local modules before the last stage (local.split)",
                                 4 * width, 8 * width, 16 * width, in.c);
     int r = decoder_ratio(in.h, image.h);
     if (!r || decoder_ratio(in.w, image.w) != r)
         return hpff_status_fail("the ImageNet InfoPro aux has decoders for features of 1/4, 1/8 or 1/16 of the image "
-                                "side, not %dx%d features for %dx%d images: not implemented", in.h, in.w, image.h, image.w);
+                                "side (the authors' decoder1..3), not %dx%d features for %dx%d images: choose "
+                                "data.image_size or local.split so that module outputs are such sizes",
+                                in.h, in.w, image.h, image.w);
     return hpff_status_ok();
 }
 
