@@ -78,10 +78,12 @@ run_imagenet_benchmarks() {
     local b="$BUILD/bench_step" status=0 cfg
     local -a rows=(
         "in_r50_bp_b128 --set model.arch=resnet50 --set train.method=bp"
+        "in_r50_bp_fp32_b128 --set model.arch=resnet50 --set train.method=bp --set backend.tf32=off"
         "in_r101_bp_b128 --set model.arch=resnet101 --set train.method=bp"
         "in_r101_k4_infopro_hpff_b128 --set model.arch=resnet101 --set train.method=infopro --set local.K=4 --set local.il=0"
         "in_r152_bp_b128 --set model.arch=resnet152 --set train.method=bp"
         "in_r152_k4_infopro_hpff_b128 --set model.arch=resnet152 --set train.method=infopro --set local.K=4 --set local.il=0"
+        "in_r152_k4_infopro_hpff_fp32_b128 --set model.arch=resnet152 --set train.method=infopro --set local.K=4 --set local.il=0 --set backend.tf32=off"
         "in_rx101_bp_b64 --set model.arch=resnext101_32x8d --set train.method=bp --set train.batch=64"
         "in_rx101_k4_infopro_hpff_b64 --set model.arch=resnext101_32x8d --set train.method=infopro --set local.K=4 --set local.il=0 --set train.batch=64"
         "in_vgg13_bp_b64 --set model.arch=vgg13 --set train.method=bp --set train.batch=64"
@@ -95,17 +97,20 @@ run_imagenet_benchmarks() {
             --set train.batch=128 --label ${cfg} | tee -a "$OUT/bench_gpu.jsonl" || status=1
     done
     local t
-    for t in "resnet50 --tf32" "resnet50" "resnet152 --tf32"; do
+    for t in "resnet50 --tf32" "resnet50" "resnet152 --tf32" "resnet152"; do
         [ "$(remaining)" -lt 60 ] && { echo "=== skipping torch $t: out of time"; continue; }
         # shellcheck disable=SC2086
         step "torch $t" 90 python3 "$ROOT/bench/imagenet_torch.py" --device cuda --batch 128 --threads 1 \
             --steps 10 --warmup 3 --model $t | tee -a "$OUT/bench_gpu.jsonl" || status=1
     done
-    if [ -d "$ROOT/.peer/imagenet_networks" ] && [ "$(remaining)" -ge 60 ]; then
-        HPFF_PEER_DIR="$ROOT/.peer" step "authors resnet152 k4" 120 python3 "$ROOT/bench/imagenet_torch.py" \
-            --device cuda --batch 128 --threads 1 --steps 5 --warmup 2 --model authors_resnet152_k4 \
+    # Both precisions: our rows above run TF32 by default (backend.tf32) and fp32 with it off.
+    for t in "" "--tf32"; do
+        [ -d "$ROOT/.peer/imagenet_networks" ] && [ "$(remaining)" -ge 60 ] || continue
+        # shellcheck disable=SC2086
+        HPFF_PEER_DIR="$ROOT/.peer" step "authors resnet152 k4 $t" 120 python3 "$ROOT/bench/imagenet_torch.py" \
+            --device cuda --batch 128 --threads 1 --steps 5 --warmup 2 --model authors_resnet152_k4 $t \
             | tee -a "$OUT/bench_gpu.jsonl" || status=1
-    fi
+    done
     return $status
 }
 
@@ -142,6 +147,15 @@ run_peer() {
     done
 }
 
+
+run_torch_bp() {
+    # PyTorch end-to-end backprop of the same CIFAR ResNets (fp32, TF32, bf16 channels-last): the
+    # anchor the r32_bp rows are compared with (../shared/bench/peer/bp_fast.py, copied to .peer).
+    if [ -f "$ROOT/.peer/bp_fast.py" ] && [ "$(remaining)" -ge 60 ]; then
+        step "pytorch bp" 120 python3 "$ROOT/.peer/bp_fast.py" | tee -a "$OUT/bench_peer.txt"
+    fi
+}
+
 # The ablation with seeds, GPU size (issue 17; bench/ablation.sh gpu: ResNet-32 K=16 on the whole
 # of Fashion-MNIST, batch 1024, 100 epochs, 11 rows x 3 seeds; several GPU-hours, so it runs only
 # when asked: ABLATION_S=<seconds> gives it that long on top of BUDGET_S (ABLATION_EPOCHS,
@@ -161,6 +175,11 @@ run_ablation() {
     return $rc
 }
 
+# PARTS picks what runs after the build (default: all of them), e.g. PARTS="torchbp imagenet" for a
+# short rerun on a machine still warm from a full one.
+PARTS="${PARTS:-tests cifar peer torchbp imagenet ablation}"
+part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
 main() {
     local status=0
     cd "$ROOT" || return 1
@@ -169,12 +188,15 @@ main() {
     step configure 60 cmake -S . -B "$BUILD" -DHPFF_CUDA=ON -DHPFF_CUDA_ARCHS=90 || return 1
     step build 210 cmake --build "$BUILD" -j"$JOBS" || return 1
     # HPFF_REQUIRE_GPU turns the no-device skip (exit 77) into a failure: here a GPU must be seen.
-    HPFF_REQUIRE_GPU=1 step "ctest -L gpu" 120 ctest --test-dir "$BUILD" -L gpu --output-on-failure \
-        --output-junit "$OUT/ctest_gpu.xml" || status=1
-    run_benchmarks || status=1
-    run_imagenet_benchmarks || status=1
-    run_peer || status=1
-    run_ablation || status=1
+    if part tests; then
+        HPFF_REQUIRE_GPU=1 step "ctest -L gpu" 120 ctest --test-dir "$BUILD" -L gpu --output-on-failure \
+            --output-junit "$OUT/ctest_gpu.xml" || status=1
+    fi
+    if part cifar; then run_benchmarks || status=1; fi
+    if part peer; then run_peer || status=1; fi   # the authors' code right after the rows it is compared with
+    if part torchbp; then run_torch_bp || status=1; fi
+    if part imagenet; then run_imagenet_benchmarks || status=1; fi
+    if part ablation; then run_ablation || status=1; fi
     echo "=== done: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
     return $status
 }
