@@ -37,7 +37,7 @@ static void reference(auxf *f, int n_side, int predsim, float beta_sim, float *d
             hpff_auxnet_plan(&r.sim[k], n);
             hpff_aux_predsim_pred_push(&bk, "aux1.cl.pred", f->cfg.predsim_T, classes, 0, &r.cls[k]);
         } else {
-            hpff_aux_dgl_push(&bk, "aux1.cl.cls", 0, classes, &r.cls[k]);
+            hpff_aux_dgl_push(&bk, "aux1.cl.cls", f->cfg.dgl_aux == HPFF_DGL_AUX_OFFICIAL, classes, &r.cls[k]);
         }
         hpff_auxnet_plan(&r.cls[k], n);
         hpff_registry_free(&p0);
@@ -160,16 +160,21 @@ static size_t head_work(const char *const *sets, hpff_shape in, int n) {
 // The per-patch aux activations (work minus the patch copy and its gradient, 2 n_max D / n²,
 // which whole-map processing does not need) must stay within 1/n² + 10% of the whole-map work,
 // and the whole PFF-B work area within `limit_total` of the whole-map one. For PredSim that is
-// a saving (0.52); DGL's aux net is lighter than its input once ReLUs run in place (a sequence
-// keeps no separate ReLU output), so there the patch copy and its gradient (2 n_max D / n²)
-// outweigh the activations PFF-B saves: 1.14 of the whole-map work, bounded at 1.2.
-static void test_memory(const char *method, hpff_shape in, double limit_total) {
+// a saving (0.52). DGL pools the whole map once (dgl_predsim.c, `pool_div` = 16: p1 = s/4) and
+// copies windows of the pooled map, so its copies are the pooled map and its gradient
+// (2 n_max D / 16) plus one window and its gradient (2 n_max D / 16 / n²): 0.53 of the whole-map
+// work (it was 1.14 when every patch of h was copied, DGL's aux net being lighter than its
+// input once ReLUs run in place).
+static void test_memory(const char *method, hpff_shape in, double limit_total, int pool_div) {
     char m[64];
     snprintf(m, sizeof m, "train.method=%s", method);
     const char *whole[] = {m, "local.pff=off", NULL}, *pff[] = {m, "local.pff=on", NULL};
     const int n = 8;
     size_t w1 = head_work(whole, in, n), w2 = head_work(pff, in, n);
-    size_t copies = 2 * (size_t)n * hpff_shape_numel(in) / 4;
+    size_t d = (size_t)n * hpff_shape_numel(in) / (size_t)pool_div;
+    size_t copies = 2 * d / 4 + (pool_div > 1 ? 2 * d : 0);
+    TEST_CHECK(w2 > copies, "%s: PFF-B work %zu floats holds the %zu floats of copies", method, w2, copies);
+    if (w2 <= copies) return;
     double ratio = (double)w2 / w1, act = (double)(w2 - copies) / w1;
     printf("%s %dx%dx%d batch %d: work %zu floats whole map, %zu PFF-B n=2: ratio %.3f; without the patch "
            "copy and its gradient %.3f\n", method, in.c, in.h, in.w, n, w1, w2, ratio, act);
@@ -244,11 +249,14 @@ int main(void) {
     const char *dgl_n3[] = {"train.method=dgl", "local.pff_n=3", NULL};
     const char *ps[] = {"train.method=predsim", "local.predsim_T=32", "local.predsim_beta=0.6", NULL};
     test_two_pass("DGL port PFF-B n=2", dgl, c8, 6, 5, 2, 0);
+    test_two_pass("DGL port PFF-B n=2 on 16x16 (pooled 2x2 windows)", dgl, (hpff_shape){6, 16, 16}, 6, 5, 2, 0);
+    const char *dgl_off_n2[] = {"train.method=dgl", "local.dgl_aux=official", NULL};
+    test_two_pass("DGL official PFF-B n=2 on 24x24 (pooled 3x3 windows)", dgl_off_n2, (hpff_shape){5, 24, 24}, 6, 5, 2, 0);
     test_two_pass("DGL port PFF-B n=3 on 10x10 (unequal patches)", dgl_n3, (hpff_shape){6, 10, 10}, 6, 5, 3, 0);
     test_two_pass("PredSim PFF-B n=2", ps, c8, 6, 3, 2, 1);
 
-    test_memory("dgl", (hpff_shape){16, 32, 32}, 1.2);
-    test_memory("predsim", (hpff_shape){16, 32, 32}, 0.60);
+    test_memory("dgl", (hpff_shape){16, 32, 32}, 0.60, 16);
+    test_memory("predsim", (hpff_shape){16, 32, 32}, 0.60, 1);
     test_memory_infopro();
 
     const char *ip_a[] = {"train.method=infopro", "model.width=8", NULL};

@@ -10,6 +10,14 @@
 // (identical activations), but would update the aux BN running statistics a second time. The
 // head saves them before pass 2 and restores them afterwards, so each step updates them exactly
 // n² times, once per patch of pass 1, as §5.4 specifies. They are never used at test time.
+//
+// Pooled patches (DGL): the DGL aux net begins with an adaptive average pool to p1 = ceil(s/4).
+// When the patches are equal and p1 divides their sides, that pool's bins tile the whole map, so
+// the head pools the whole map once per step to n*p1 x n*p1 and hands each patch's net its
+// p1 x p1 window; pass 2 gathers the windows' gradients and runs the pool's backward once into
+// dh. Same bins, same sums (cpu_pool.c adds a bin's rows, then its columns, wherever the bin
+// lies), so the values are the per-patch pool's; what goes is copying every patch of h out and
+// its gradient back, twice a step, and pooling each patch again in pass 2.
 #include "dgl_predsim.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +40,9 @@ typedef struct pb_priv {
     pb_net nets[PB_MAX_NETS];    // one per distinct patch shape, all sharing one set of weights
     int n_nets;
     pb_sim sim;                  // where PredSim's similarity branch runs
+    int pooled;                  // DGL: the first pool runs on the whole map (see the top)
+    hpff_shape pool;             // pooled: the whole map pooled, (c, n*p1h, n*p1w)
+    hpff_patch *pwin;            // pooled: (np) each patch's p1h x p1w window of it
     int sim_std;                 // v = spatial std of the conv map (C > 3, H > 1), else the map
     int vdim;                    // similarity vector size per sample
     hpff_auxnet whole;           // PB_SIM_WHOLE: the similarity conv on the whole map
@@ -40,17 +51,24 @@ typedef struct pb_priv {
     size_t st_off, st_floats;    // this head's BN running statistics (restored after pass 2)
     // Work area offsets (floats).
     size_t w_z, w_dz, w_v, w_dv, w_vt, w_st, w_pin, w_pgrad, w_cls, w_sim, w_sdy, w_whole, w_wdy, w_grad;
+    size_t w_pool, w_dpool;      // pooled: the pooled map and its gradient
 } pb_priv;
 
 
 // ---------------------------------------------------------------- running
 
-// The input of patch k: h itself for the whole map, else a copy of the window.
+// The input of patch k: h itself for the whole map, else a copy of the window (of the pooled
+// map when pooled).
 static const float *pb_input(const pb_priv *p, hpff_backend *be, const hpff_head_io *io, int k, float *w) {
     if (p->np == 1) return io->h;
-    const hpff_patch *q = &p->patch[k];
     float *x = w + p->w_pin;   // (n, c, q->h, q->w)
-    be->patch_extract(be, io->n, p->in.c, p->in.h, p->in.w, q->r0, q->c0, q->h, q->w, io->h, x);
+    if (p->pooled) {
+        const hpff_patch *q = &p->pwin[k];
+        be->patch_extract(be, io->n, p->pool.c, p->pool.h, p->pool.w, q->r0, q->c0, q->h, q->w, w + p->w_pool, x);
+    } else {
+        const hpff_patch *q = &p->patch[k];
+        be->patch_extract(be, io->n, p->in.c, p->in.h, p->in.w, q->r0, q->c0, q->h, q->w, io->h, x);
+    }
     return x;
 }
 
@@ -81,6 +99,8 @@ static void pb_forward(pb_priv *p, hpff_exec *ex, const hpff_head_io *io, float 
     float *z = w + p->w_z, *v = w + p->w_v, a = 1.f / (float)p->np;
     be->fill(be, z, 0.f, zn);
     if (p->sim) be->fill(be, v, 0.f, vn);
+    if (p->pooled)
+        be->adaptive_avgpool_fwd(be, n, p->in.c, p->in.h, p->in.w, p->pool.h, p->pool.w, io->h, w + p->w_pool);
     for (int k = 0; k < p->np; k++) {
         pb_net *N = &p->nets[p->net_of[k]];
         const float *x = pb_input(p, be, io, k, w);
@@ -129,11 +149,17 @@ static void pb_backward(pb_priv *p, hpff_exec *ex, const hpff_head_io *io, float
             const float *dm = pb_simgrad(p, be, n, &N->sim, m, w + p->w_vt, dv, w + p->w_sdy);
             hpff_auxnet_backward(&N->sim, ex, n, x, ss, dm, dx, 1.f, grad);
         }
-        if (recompute && io->dh) {
+        if (recompute && io->dh && p->pooled) {
+            const hpff_patch *q = &p->pwin[k];   // the windows tile the pooled map: no fill needed
+            be->patch_scatter(be, n, p->pool.c, p->pool.h, p->pool.w, q->r0, q->c0, q->h, q->w, dx, w + p->w_dpool, 0.f);
+        } else if (recompute && io->dh) {
             const hpff_patch *q = &p->patch[k];
             be->patch_scatter(be, n, p->in.c, p->in.h, p->in.w, q->r0, q->c0, q->h, q->w, dx, io->dh, io->beta);
         }
     }
+    if (p->pooled && io->dh)
+        be->adaptive_avgpool_bwd(be, n, p->in.c, p->in.h, p->in.w, p->pool.h, p->pool.w, w + p->w_dpool, io->dh,
+                                 io->beta);
     if (p->sim == PB_SIM_WHOLE) {
         float *ws = w + p->w_whole;
         const float *m = hpff_auxnet_output(&p->whole, ws);
@@ -170,6 +196,7 @@ static void pb_free(pb_priv *p) {
     }
     hpff_auxnet_free(&p->whole);
     free(p->patch);
+    free(p->pwin);
     free(p->net_of);
 }
 
@@ -188,11 +215,18 @@ static void pb_build_one(hpff_build *b, void *arg, int k) {
     pb_net *N = &a->p->nets[k];
     char nm[64];
     N->in = a->shape[k];
-    hpff_auxnet_init(&N->cls, N->in);
-    if (s->kind == HPFF_PFFB_DGL) {
+    if (s->kind == HPFF_PFFB_DGL && a->p->pooled) {   // the net's input: the patch's pooled window
+        hpff_dgl_dims dd = hpff_aux_dgl_dims(N->in, s->dgl_official);
+        N->in = (hpff_shape){N->in.c, dd.p1h, dd.p1w};
+        hpff_auxnet_init(&N->cls, N->in);
+        snprintf(nm, sizeof nm, "%s.cls", s->prefix);
+        hpff_aux_dgl_push_pooled(b, nm, s->dgl_official, s->classes, dd, &N->cls);
+    } else if (s->kind == HPFF_PFFB_DGL) {
+        hpff_auxnet_init(&N->cls, N->in);
         snprintf(nm, sizeof nm, "%s.cls", s->prefix);
         hpff_aux_dgl_push(b, nm, s->dgl_official, s->classes, &N->cls);
     } else {
+        hpff_auxnet_init(&N->cls, N->in);
         if (a->p->sim == PB_SIM_PATCH) {
             hpff_auxnet_init(&N->sim, N->in);
             snprintf(nm, sizeof nm, "%s.sim", s->prefix);
@@ -227,6 +261,17 @@ static int pb_shapes(pb_priv *p, pb_build_arg *a, const hpff_pffb_spec *s, hpff_
     return 1;
 }
 
+// DGL with equal patches whose first pool's bins tile them: pool the whole map once (see the top).
+static void pb_pool_plan(pb_priv *p, const pb_build_arg *a, const hpff_pffb_spec *s) {
+    if (s->kind != HPFF_PFFB_DGL || p->np == 1 || p->n_nets != 1) return;
+    hpff_dgl_dims dd = hpff_aux_dgl_dims(a->shape[0], s->dgl_official);
+    if (a->shape[0].h % dd.p1h || a->shape[0].w % dd.p1w) return;
+    p->pooled = 1;
+    p->pool = (hpff_shape){p->in.c, s->n * dd.p1h, s->n * dd.p1w};
+    p->pwin = hpff_xcalloc((size_t)p->np, sizeof *p->pwin);
+    hpff_patch_grid(p->pool.h, p->pool.w, s->n, p->pwin);
+}
+
 // Work-area layout (see pb_forward / pb_backward for who uses what when).
 static size_t pb_layout(pb_priv *p, int n_max) {
     size_t off = 0, nn = (size_t)n_max, pin = 0, cls = 0, sim = 0, sdy = 0, grad = 0;
@@ -254,6 +299,10 @@ static size_t pb_layout(pb_priv *p, int n_max) {
         TAKE(w_pin, pin);
         TAKE(w_pgrad, pin);
     }
+    if (p->pooled) {
+        TAKE(w_pool, nn * hpff_shape_numel(p->pool));
+        TAKE(w_dpool, nn * hpff_shape_numel(p->pool));
+    }
     TAKE(w_cls, cls);
     if (p->sim == PB_SIM_PATCH) {
         TAKE(w_sim, sim);
@@ -274,6 +323,7 @@ static void pb_costs(const pb_priv *p, hpff_head *hd) {
     for (int k = 0; k < p->np; k++) {
         const pb_net *N = &p->nets[p->net_of[k]];
         flops += N->cls.flops_per_sample + (p->sim == PB_SIM_PATCH ? N->sim.flops_per_sample : 0);
+        if (p->pooled) flops += (size_t)p->in.c * p->patch[k].h * p->patch[k].w;   // its share of the pool
     }
     // The cost model counts a head as 3 forwards (forward + backward); pass 2's recomputation adds
     // a fourth for the patched part.
@@ -309,6 +359,7 @@ hpff_head *hpff_pffb_create(hpff_build *b, const hpff_pffb_spec *s, hpff_shape i
     char why[160] = "";
     size_t st0 = b->state->total;
     int ok = pb_shapes(p, &a, s, st);
+    if (ok) pb_pool_plan(p, &a, s);
     if (ok && !hpff_build_shared(b, p->n_nets, pb_build_one, &a, why, sizeof why)) {
         *st = hpff_status_fail("%s: %s (local.pff_n = %d on %dx%d features; a side divisible by pff_n "
                                "avoids unequal patches)", s->prefix, why, s->n, in.h, in.w);

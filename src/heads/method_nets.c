@@ -56,8 +56,15 @@ hpff_dgl_dims hpff_aux_dgl_dims(hpff_shape in, int official) {
 
 void hpff_aux_dgl_push(hpff_build *b, const char *prefix, int official, int classes, hpff_auxnet *net) {
     hpff_dgl_dims dd = hpff_aux_dgl_dims(net->out, official);
-    int c = net->out.c;
     hpff_auxnet_push(net, hpff_adaptive_avgpool_create(net->out, dd.p1h, dd.p1w));
+    hpff_aux_dgl_push_pooled(b, prefix, official, classes, dd, net);
+}
+
+void hpff_aux_dgl_push_pooled(hpff_build *b, const char *prefix, int official, int classes, hpff_dgl_dims dd,
+                              hpff_auxnet *net) {
+    HPFF_CHECK(net->out.h == dd.p1h && net->out.w == dd.p1w, "%s: DGL aux after its first pool takes %dx%d, not %dx%d",
+               prefix, dd.p1h, dd.p1w, net->out.h, net->out.w);
+    int c = net->out.c;
     hpff_conv_params cp = hpff_conv3(c, 1, 1, 0);
     for (int i = 1; i <= 3; i++) push_conv_bn_relu(b, prefix, i, &cp, net);
     hpff_auxnet_push(net, hpff_adaptive_avgpool_create(net->out, dd.p2h, dd.p2w));

@@ -15,6 +15,10 @@ typedef struct hpff_dgl_dims { int p1h, p1w, p2h, p2w, d; } hpff_dgl_dims;
 hpff_dgl_dims hpff_aux_dgl_dims(hpff_shape in, int official);
 // DGL classifier: port (AugLocal, 2 bias-free hidden FCs) or official MLP-SR-aux (3 hidden FCs).
 void hpff_aux_dgl_push(hpff_build *b, const char *prefix, int official, int classes, hpff_auxnet *net);
+// The same net without its first adaptive pool, on a map already pooled to dd.p1h x dd.p1w (dd
+// from the unpooled input): PFF-B pools the whole map once for all its patches (dgl_predsim.c).
+void hpff_aux_dgl_push_pooled(hpff_build *b, const char *prefix, int official, int classes, hpff_dgl_dims dd,
+                              hpff_auxnet *net);
 
 // InfoPro CIFAR classifier (§3.2): conv3x3 (C -> 2C stride 2, or C -> C stride 1 at the last
 // stage), BN, ReLU [, conv3x3 c' -> c', BN, ReLU when two_conv], GAP, Linear c' -> 128, ReLU,
