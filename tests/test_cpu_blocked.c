@@ -178,6 +178,9 @@ static void test_bn(void) {
     static const bn_case cases[] = {
         {16, 16, 1024, 1}, {37, 16, 64, 0}, {3, 32, 49, 1}, {7, 48, 196, 0},
         {300, 16, 4, 1},   {5, 64, 1, 0},   {2, 16, 20, 1}, {9, 32, 256, 1},
+        // cpu_bn.c's small maps (hw <= 16, channels side by side in chunks of 64): lanes
+        // flushed mid-channel, more than one chunk, a short last chunk
+        {37, 16, 16, 1},   {20, 80, 16, 0}, {130, 80, 9, 1}, {17, 96, 1, 1}, {33, 144, 4, 0},
     };
     for (int t = 1; t <= 3; t++) {
         hpff_backend *be = backend("auto", t);

@@ -144,11 +144,190 @@ void hpff_cpu_bn_bwd_consts(const hpff_cpu_bn_job *j, int ch, double sdy, double
     c[3] = (float)(invstd * (j->gamma ? j->gamma[ch] : 1.0f));
 }
 
+// Small maps (hw <= BN_LANES: the heads' 4x4 ... 1x1 maps, BN1d). A row shorter than a lane row
+// never reaches the float lanes (sums_shifted / sums_dy add its every term in double); a row of
+// exactly BN_LANES fills the lanes once, position l into lane l, flushed every BN_BLOCK terms.
+// Here a chunk of channels runs side by side instead of one channel at a time, so that each
+// sample's values are read in one contiguous sweep rather than n strided visits per channel;
+// every channel's terms still meet the same lanes and doubles in the same order, so the sums and
+// results are the per-channel loops' to the bit (test_cpu_blocked: the blocked kernels keep the
+// per-channel order, and small maps must match them).
+#define BN_SMALL_CH 64
+#define BN_SMALL_EL (BN_SMALL_CH * BN_LANES)   // a chunk's values in one sample row, at most
+
+static double lanes_flush(float *a) {   // bn_flush on one channel's lanes
+    double s = 0.0;
+    for (int l = 0; l < BN_LANES; l++) s += (double)a[l];
+    memset(a, 0, BN_LANES * sizeof *a);
+    return s;
+}
+
+// One sample row of a chunk (nc channels of hw < BN_LANES values) into the double sums, each
+// channel's values in order. Inlined with a constant hw, so that it vectorises across channels.
+static inline __attribute__((always_inline)) void small_sums_fwd(const float *restrict r, int nc, const int hw,
+                                                                 const double *restrict k, double *restrict d1,
+                                                                 double *restrict d2) {
+    for (int q = 0; q < nc; q++)
+        for (int t = 0; t < hw; t++) {
+            double v = (double)r[q * hw + t] - k[q];
+            d1[q] += v;
+            d2[q] += v * v;
+        }
+}
+
+static inline __attribute__((always_inline)) void small_sums_bwd(const float *restrict x, const float *restrict g,
+                                                                 const float *restrict m, int nc, const int hw,
+                                                                 const double *restrict mean, double *restrict d1,
+                                                                 double *restrict d2) {
+    for (int q = 0; q < nc; q++)
+        for (int t = 0; t < hw; t++) {
+            int e = q * hw + t;
+            double v = (double)(m ? hpff_cpu_relu_pass(m[e], g[e]) : g[e]);
+            d1[q] += v;
+            d2[q] += v * ((double)x[e] - mean[q]);
+        }
+}
+
+// A row of exactly BN_LANES values per channel: position l into lane l of its channel; the
+// chunk's lanes lie as its values do, so the loop runs over them flat (kf: the shift per value).
+static inline void lane_sums_fwd(const float *restrict r, int ne, const float *restrict kf, float *restrict l1,
+                                 float *restrict l2) {
+    for (int e = 0; e < ne; e++) {
+        float v = r[e] - kf[e];
+        l1[e] += v;
+        l2[e] += v * v;
+    }
+}
+
+static inline void lane_sums_bwd(const float *restrict x, const float *restrict g, const float *restrict m, int ne,
+                                 const float *restrict mf, float *restrict l1, float *restrict l2) {
+    for (int e = 0; e < ne; e++) {
+        float v = m ? hpff_cpu_relu_pass(m[e], g[e]) : g[e];
+        l1[e] += v;
+        l2[e] += v * (x[e] - mf[e]);
+    }
+}
+
+HPFF_CPU_CLONES static void bn_fwd_train_small(const bn_job *j, int c0, int c1) {
+    const int n = j->n, hw = j->hw, every = BN_BLOCK / BN_LANES;
+    const size_t rs = (size_t)j->c * hw;
+    for (int cb = c0; cb < c1; cb += BN_SMALL_CH) {
+        const int nc = c1 - cb < BN_SMALL_CH ? c1 - cb : BN_SMALL_CH, ne = nc * hw;
+        const float *xb = j->x + (size_t)cb * hw;
+        double k[BN_SMALL_CH], d1[BN_SMALL_CH] = {0}, d2[BN_SMALL_CH] = {0};
+        float kf[BN_SMALL_EL], av[BN_SMALL_EL], bv[BN_SMALL_EL], l1[BN_SMALL_EL] = {0}, l2[BN_SMALL_EL] = {0};
+        for (int q = 0; q < nc; q++) {   // the shift: the channel's first value
+            k[q] = (double)xb[(size_t)q * hw];
+            for (int t = 0; t < hw; t++) kf[q * hw + t] = xb[(size_t)q * hw];
+        }
+        for (int i = 0; i < n; i++) {
+            const float *r = xb + i * rs;
+            switch (hw) {
+            case BN_LANES:
+                lane_sums_fwd(r, ne, kf, l1, l2);
+                if ((i + 1) % every == 0)
+                    for (int q = 0; q < nc; q++) {
+                        d1[q] += lanes_flush(l1 + q * BN_LANES);
+                        d2[q] += lanes_flush(l2 + q * BN_LANES);
+                    }
+                break;
+            case 1: small_sums_fwd(r, nc, 1, k, d1, d2); break;
+            case 4: small_sums_fwd(r, nc, 4, k, d1, d2); break;
+            default: small_sums_fwd(r, nc, hw, k, d1, d2); break;
+            }
+        }
+        for (int q = 0; q < nc; q++) {   // sums_shifted's closing adds (no lanes below BN_LANES: + 0)
+            double t1 = hw == BN_LANES ? lanes_flush(l1 + q * BN_LANES) : 0.0;
+            double t2 = hw == BN_LANES ? lanes_flush(l2 + q * BN_LANES) : 0.0;
+            float a, b;
+            hpff_cpu_bn_fwd_stats(j, cb + q, k[q], 0.0 + (d1[q] + t1), 0.0 + (d2[q] + t2), &a, &b);
+            for (int t = 0; t < hw; t++) {
+                av[q * hw + t] = a;
+                bv[q * hw + t] = b;
+            }
+        }
+        for (int i = 0; i < n; i++) {   // affine_rows' expressions
+            const float *restrict xr = xb + i * rs;
+            float *restrict yr = j->y + (size_t)cb * hw + i * rs;
+            for (int e = 0; e < ne; e++) yr[e] = xr[e] * av[e] + bv[e];
+            if (j->relu)
+                for (int e = 0; e < ne; e++) yr[e] = yr[e] < 0.0f ? 0.0f : yr[e];
+        }
+    }
+}
+
+HPFF_CPU_CLONES static void bn_bwd_small(const bn_job *j, int c0, int c1) {
+    const int n = j->n, hw = j->hw, every = BN_BLOCK / BN_LANES;
+    const size_t rs = (size_t)j->c * hw;
+    for (int cb = c0; cb < c1; cb += BN_SMALL_CH) {
+        const int nc = c1 - cb < BN_SMALL_CH ? c1 - cb : BN_SMALL_CH, ne = nc * hw;
+        const size_t off = (size_t)cb * hw;
+        double d1[BN_SMALL_CH] = {0}, d2[BN_SMALL_CH] = {0}, mean[BN_SMALL_CH];
+        float mf[BN_SMALL_EL], l1[BN_SMALL_EL] = {0}, l2[BN_SMALL_EL] = {0};
+        float c0v[BN_SMALL_EL], c1v[BN_SMALL_EL], c2v[BN_SMALL_EL], c3v[BN_SMALL_EL];
+        for (int q = 0; q < nc; q++) {
+            mean[q] = (double)j->save_mean_in[cb + q];
+            for (int t = 0; t < hw; t++) mf[q * hw + t] = j->save_mean_in[cb + q];
+        }
+        for (int i = 0; i < n; i++) {
+            const float *xr = j->x + off + i * rs, *g = j->dy + off + i * rs;
+            const float *m = j->relu_y ? j->relu_y + off + i * rs : NULL;
+            switch (hw) {
+            case BN_LANES:
+                lane_sums_bwd(xr, g, m, ne, mf, l1, l2);
+                if ((i + 1) % every == 0)
+                    for (int q = 0; q < nc; q++) {
+                        d1[q] += lanes_flush(l1 + q * BN_LANES);
+                        d2[q] += lanes_flush(l2 + q * BN_LANES);
+                    }
+                break;
+            case 1: small_sums_bwd(xr, g, m, nc, 1, mean, d1, d2); break;
+            case 4: small_sums_bwd(xr, g, m, nc, 4, mean, d1, d2); break;
+            default: small_sums_bwd(xr, g, m, nc, hw, mean, d1, d2); break;
+            }
+        }
+        for (int q = 0; q < nc; q++) {   // sums_dy's closing adds
+            double t1 = hw == BN_LANES ? lanes_flush(l1 + q * BN_LANES) : 0.0;
+            double t2 = hw == BN_LANES ? lanes_flush(l2 + q * BN_LANES) : 0.0;
+            float c[4];
+            hpff_cpu_bn_bwd_consts(j, cb + q, 0.0 + (d1[q] + t1), 0.0 + (d2[q] + t2), c);
+            for (int t = 0; t < hw; t++) {
+                c0v[q * hw + t] = c[0];
+                c1v[q * hw + t] = c[1];
+                c2v[q * hw + t] = c[2];
+                c3v[q * hw + t] = c[3];
+            }
+        }
+        if (!j->dx) continue;
+        const int add = j->beta_dx != 0.0f;
+        for (int i = 0; i < n; i++) {   // bn_dx_row's expression, a row of the chunk at a time
+            const size_t r0 = off + i * rs;
+            const float *restrict x = j->x + r0, *restrict g = j->dy + r0;
+            const float *restrict m = j->relu_y ? j->relu_y + r0 : NULL;
+            float *restrict d = j->dx + r0;
+#define BN_DX_SMALL(G) ((((G) - (x[e] - c0v[e]) * c1v[e]) - c2v[e]) * c3v[e])
+            if (m && add)
+                for (int e = 0; e < ne; e++) d[e] += BN_DX_SMALL(hpff_cpu_relu_pass(m[e], g[e]));
+            else if (m)
+                for (int e = 0; e < ne; e++) d[e] = BN_DX_SMALL(hpff_cpu_relu_pass(m[e], g[e]));
+            else if (add)
+                for (int e = 0; e < ne; e++) d[e] += BN_DX_SMALL(g[e]);
+            else
+                for (int e = 0; e < ne; e++) d[e] = BN_DX_SMALL(g[e]);
+#undef BN_DX_SMALL
+        }
+    }
+}
+
 static void bn_fwd_train_channels(void *arg, int worker, int c0, int c1) {
     (void)worker;
     const bn_job *j = arg;
     const int n = j->n, hw = j->hw;
     const size_t rs = (size_t)j->c * hw;
+    if (hw <= BN_LANES) {
+        bn_fwd_train_small(j, c0, c1);
+        return;
+    }
     for (int ch = c0; ch < c1; ch++) {
         const float *xc = j->x + (size_t)ch * hw;
         double s1 = 0.0, s2 = 0.0;
@@ -206,6 +385,10 @@ static void bn_bwd_channels(void *arg, int worker, int c0, int c1) {
     const bn_job *j = arg;
     const int n = j->n, hw = j->hw;
     const size_t rs = (size_t)j->c * hw;
+    if (hw <= BN_LANES) {
+        bn_bwd_small(j, c0, c1);
+        return;
+    }
     for (int ch = c0; ch < c1; ch++) {
         const size_t off = (size_t)ch * hw;
         double sdy = 0.0, sdyx = 0.0;
