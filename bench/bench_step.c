@@ -27,7 +27,7 @@
 
 #define OPS_MARKS (1 << 17)   // marks per profiled step: two per op, so 65,536 timed ops
 #define OPS_STEPS 3           // profiled steps after the timed ones
-#define OPS_TOP 8             // ops listed by time and by count
+#define OPS_TOP 16             // ops listed by time and by count
 
 // One profiled step per iteration; prints a line per step, returns their sum. `true_ms` is the
 // step time measured without the marks. On the CPU backend "idle" is the host's time outside

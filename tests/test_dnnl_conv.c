@@ -21,6 +21,10 @@ static const conv_case k_cases[] = {
     {2, 3, 13, 11, 16, 3, 3, 1, 1, 1, 1, 1, 0, 1},     // stem: 3 input channels
     {3, 32, 8, 8, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1},      // InfoPro decoder C -> 12, bias
     {3, 12, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1},       // decoder 12 -> 3, bias
+    // backward-data as the transposed forward (dnnl_conv.c): 5x3 kernel with padding 2 / 0, and
+    // an unpadded 3x3 (padding k-1-p = 2 on the transposed problem)
+    {2, 24, 9, 7, 5, 5, 3, 1, 1, 2, 0, 1, 0, 1},
+    {2, 20, 8, 8, 6, 3, 3, 1, 1, 0, 0, 1, 1, 1},
     {2, 64, 5, 7, 64, 3, 3, 1, 1, 1, 1, 2, 0, 1},      // groups 2
     {2, 64, 6, 6, 64, 3, 3, 1, 1, 1, 1, 32, 0, 1},     // groups 32 (ResNeXt's cardinality)
     {2, 256, 4, 4, 256, 3, 3, 2, 2, 1, 1, 32, 0, 1},   // 32x8d: 8 channels per group, stride 2

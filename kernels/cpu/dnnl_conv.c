@@ -18,6 +18,14 @@
 // workspace handed out for that shape. Shapes where oneDNN
 // has no primitive, or only its reference implementation, also run on im2col.
 //
+// Backward-data as a forward convolution: for a stride-1 ungrouped convolution, dx is dy
+// correlated with the weights transposed (in <-> out) and flipped, under padding k-1-p. Where
+// dy has few channels (c_out <= 16 and fewer than c_in: InfoPro's decoders, 12 -> 3, 64 -> 12),
+// oneDNN's backward-data kernels run 2-9x slower than its forward kernel on the transposed
+// problem (bench/RESULTS.md), so that direction is made as that forward primitive, fed the
+// transposed weights (each worker rewrites its copy per call: c_in*c_out*k*k floats). The rule
+// depends on the shape alone, so every run, rank and layout takes the same path.
+//
 // Blocked activations (backend.h, conv_block): a descriptor whose x_block / y_block name the
 // channel-blocked layout the primitive picked for that tensor hands it over as is, with no
 // reorder and no copy. Wherever such a call falls back to im2col (above), its blocked tensors go
@@ -54,6 +62,8 @@ typedef struct dn_dir {
 struct hpff_dnnl_conv {                 // one worker's primitives for its share of a batch
     hpff_conv_desc d;                   // n: the share
     int worker;
+    int bwd_as_fwd;                     // backward-data runs as a forward primitive (see the top)
+    float *wt;                          // bwd_as_fwd: (c_in, c_out, kh, kw) the weights transposed, flipped
     int ok;                             // 0: no (fast) primitive for some direction: im2col
     int share_dy;                       // both backward directions read one copy of dy
     dn_dir dir[N_DIRS];
@@ -113,8 +123,39 @@ static conv_mds conv_md(const hpff_conv_desc *d, int any) {
     return m;
 }
 
+// Whether d's backward-data runs as a forward convolution on the transposed problem (the top).
+static int bwd_as_fwd(const hpff_conv_desc *d) {
+    int pr_h = (d->h_out - 1) * d->sh + d->kh - d->h_in - d->ph, pr_w = (d->w_out - 1) * d->sw + d->kw - d->w_in - d->pw;
+    return d->sh == 1 && d->sw == 1 && d->groups == 1 && d->c_out <= 16 && d->c_out < d->c_in && d->ph < d->kh &&
+           d->pw < d->kw && pr_h >= 0 && pr_h < d->kh && pr_w >= 0 && pr_w < d->kw;
+}
+
+// The transposed problem of d: dy (n, c_out, h_out, w_out) in, dx out, padding k-1-p per side.
+static hpff_conv_desc transposed_of(const hpff_conv_desc *d) {
+    hpff_conv_desc t = *d;
+    t.c_in = d->c_out, t.h_in = d->h_out, t.w_in = d->w_out, t.x_block = d->y_block;
+    t.c_out = d->c_in, t.h_out = d->h_in, t.w_out = d->w_in, t.y_block = d->x_block;
+    t.ph = d->kh - 1 - d->ph, t.pw = d->kw - 1 - d->pw;
+    return t;
+}
+
+// w (c_out, c_in, kh, kw) -> wt (c_in, c_out, kh, kw), each kernel turned half a turn.
+static void weights_transpose(const hpff_conv_desc *d, const float *w, float *wt) {
+    const int kk = d->kh * d->kw;
+    for (int o = 0; o < d->c_out; o++)
+        for (int i = 0; i < d->c_in; i++) {
+            const float *src = w + ((size_t)o * d->c_in + i) * kk;
+            float *dst = wt + ((size_t)i * d->c_out + o) * kk;
+            for (int e = 0; e < kk; e++) dst[kk - 1 - e] = src[e];
+        }
+}
+
 // The op descriptor of direction dir; fails for shapes oneDNN cannot describe.
 static dnnl_status_t conv_op_desc(const hpff_conv_desc *d, int dir, dnnl_convolution_desc_t *cd) {
+    if (dir == DIR_BWD_DATA && bwd_as_fwd(d)) {
+        hpff_conv_desc t = transposed_of(d);
+        return conv_op_desc(&t, DIR_FWD, cd);
+    }
     conv_mds a = conv_md(d, 1);
     dnnl_dims_t st = {d->sh, d->sw}, pl = {d->ph, d->pw};
     dnnl_dims_t pr = {(d->h_out - 1) * d->sh + d->kh - d->h_in - d->ph,
@@ -163,7 +204,8 @@ static int dir_make(hpff_dnnl *s, hpff_dnnl_conv *c, int dir, const_dnnl_primiti
     dnnl_primitive_attr_t attr;
     HPFF_DNNL_CHECK(dnnl_primitive_attr_create(&attr));
     HPFF_DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
-    dnnl_status_t st = dnnl_primitive_desc_create(&dd->pd, &cd, attr, s->engine, hint);
+    dnnl_status_t st = dnnl_primitive_desc_create(&dd->pd, &cd, attr, s->engine,
+                                                  dir == DIR_BWD_DATA && c->bwd_as_fwd ? NULL : hint);
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) {
         dd->pd = NULL;
@@ -180,6 +222,12 @@ static int dir_make(hpff_dnnl *s, hpff_dnnl_conv *c, int dir, const_dnnl_primiti
         arg_make(s, dd, 1, 0, DNNL_ARG_WEIGHTS, dnnl_query_weights_md, &u.wei, &off, &scratch);
         arg_make(s, dd, 2, 1, DNNL_ARG_DST, dnnl_query_dst_md, &u.dst, &off, &scratch);
         dd->bias = hpff_dnnl_mem(s, &u.bias);
+    } else if (dir == DIR_BWD_DATA && c->bwd_as_fwd) {   // the forward primitive of transposed_of(d)
+        hpff_conv_desc td = transposed_of(d);
+        conv_mds t = conv_md(&td, 0);   // its weights: OIHW (c_in, c_out, kh, kw), what c->wt holds
+        arg_make(s, dd, 2, 0, DNNL_ARG_SRC, dnnl_query_src_md, &u.dst, &off, &scratch);
+        arg_make(s, dd, 0, 2, DNNL_ARG_DST, dnnl_query_dst_md, &u.src, &off, &scratch);
+        arg_make(s, dd, 1, 0, DNNL_ARG_WEIGHTS, dnnl_query_weights_md, &t.wei, &off, &scratch);
     } else if (dir == DIR_BWD_DATA) {   // both backward directions keep dy's copy at offset 0
         arg_make(s, dd, 2, 0, DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, &u.dst, &off, &scratch);
         arg_make(s, dd, 0, 2, DNNL_ARG_DIFF_SRC, dnnl_query_diff_src_md, &u.src, &off, &scratch);
@@ -224,6 +272,8 @@ static hpff_dnnl_conv *conv_get(hpff_dnnl *s, const hpff_conv_desc *d, int w) {
     hpff_dnnl_conv *c = hpff_xcalloc(1, sizeof *c);
     c->d = *d;
     c->worker = w;
+    c->bwd_as_fwd = bwd_as_fwd(d);
+    if (c->bwd_as_fwd) c->wt = hpff_xmalloc((size_t)d->c_in * d->c_out * d->kh * d->kw * sizeof(float));
     c->ok = d->n > 0 && dir_make(s, c, DIR_FWD, NULL);
     c->ok = c->ok && dir_make(s, c, DIR_BWD_DATA, c->dir[DIR_FWD].pd);
     c->ok = c->ok && dir_make(s, c, DIR_BWD_W, c->dir[DIR_FWD].pd);
@@ -244,6 +294,7 @@ void hpff_dnnl_conv_clear(hpff_dnnl *s) {
         hpff_dnnl_conv *c = s->convs;
         s->convs = c->next;
         for (int i = 0; i < N_DIRS; i++) dir_free(&c->dir[i]);
+        free(c->wt);
         free(c);
     }
 }
@@ -440,6 +491,11 @@ static void job_worker(void *arg, int worker, int begin, int end) {
             user[2] = j->dir == DIR_BWD_W ? (void *)(j->dy + i0 * ys) : (void *)(j->y + i0 * ys);
         }
         user[1] = j->dir == DIR_BWD_W ? (void *)j->dw : (void *)j->w;
+        hpff_dnnl_conv *part = j->sp->part[w];
+        if (j->dir == DIR_BWD_DATA && part->bwd_as_fwd) {
+            weights_transpose(&part->d, j->w, part->wt);
+            user[1] = part->wt;
+        }
         dir_run(j->s->streams[worker], &j->sp->part[w]->dir[j->dir], j->ws + (size_t)w * j->sp->stride, user,
                 j->bias, j->accumulate, j->keep, j->reuse_dy);
     }
