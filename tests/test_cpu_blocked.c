@@ -220,7 +220,8 @@ static void check_resize(hpff_backend *be, int B, int n, int c, int hi, int wi, 
 
 static void test_resize(void) {
     static const int cases[][6] = {{3, 32, 8, 8, 16, 16}, {2, 16, 4, 4, 16, 16}, {2, 48, 7, 5, 13, 9},
-                                   {2, 16, 9, 9, 4, 6},   {1, 32, 1, 3, 5, 5}};
+                                   {2, 16, 9, 9, 4, 6},   {1, 32, 1, 3, 5, 5},   {2, 16, 16, 16, 16, 16},
+                                   {2, 32, 2, 2, 16, 16}, {1, 16, 3, 1, 7, 4}};
     for (int t = 1; t <= 2; t++) {
         hpff_backend *be = backend("auto", t);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -128,6 +128,90 @@ HPFF_CPU_CLONES static void blk_bwd_row(const resize_job *j, const float *gr, fl
     }
 }
 
+// blk_bwd_row for 16-channel blocks (nChw16c, AVX-512's layout): the same additions in the
+// same order, but upsampling sends several outputs in a row to the same taps, and adding in
+// memory chains every add through a store and a reload. Here the taps' current values sit in
+// registers, a window of columns j0 and j0 + 1 per input row (the only ones an output
+// touches), loaded when the window reaches a column and stored when it leaves: each element
+// receives the same sums in the same order, so the results are blk_bwd_row's to the bit.
+typedef float rz_v16 __attribute__((vector_size(16 * sizeof(float))));
+#define RZ_LD(v, p) memcpy(&(v), (p), sizeof(rz_v16))   // macros: a 64-byte vector argument would
+#define RZ_ST(p, v) memcpy((p), &(v), sizeof(rz_v16))   // change the ABI without AVX-512
+
+HPFF_CPU_CLONES static void blk_bwd_row16(const resize_job *j, const float *gr, float *xp, int oh) {
+    const int w_in = j->w_in;
+    float *r0 = xp + (size_t)j->th.i0[oh] * w_in * 16, *r1 = xp + (size_t)j->th.i1[oh] * w_in * 16;
+    const float a0 = j->th.w0[oh], a1 = j->th.w1[oh];
+    const int two = r0 != r1;        // the last input row is its own neighbour: one window row
+    rz_v16 A0 = {0}, B0 = {0}, A1 = {0}, B1 = {0};   // rows r0 / r1, columns base / base + 1
+    int base = -2;                   // no window yet
+#define RZ_COL(r, c) ((r) + (size_t)(c) * 16)
+    for (int ow = 0; ow < j->w_out; ow++) {
+        const int j0 = j->tw.i0[ow], j1 = j->tw.i1[ow];
+        if (j0 == base + 1) {        // slide by one: column base leaves, base + 2 enters
+            RZ_ST(RZ_COL(r0, base), A0);
+            if (two) RZ_ST(RZ_COL(r1, base), A1);
+            A0 = B0, A1 = B1;
+            if (j0 + 1 < w_in) {
+                RZ_LD(B0, RZ_COL(r0, j0 + 1));
+                if (two) RZ_LD(B1, RZ_COL(r1, j0 + 1));
+            }
+            base = j0;
+        } else if (j0 != base) {     // first output, or a jump (downsampling): store all, reload
+            if (base >= 0) {
+                RZ_ST(RZ_COL(r0, base), A0);
+                if (two) RZ_ST(RZ_COL(r1, base), A1);
+                if (base + 1 < w_in) {
+                    RZ_ST(RZ_COL(r0, base + 1), B0);
+                    if (two) RZ_ST(RZ_COL(r1, base + 1), B1);
+                }
+            }
+            RZ_LD(A0, RZ_COL(r0, j0));
+            if (two) RZ_LD(A1, RZ_COL(r1, j0));
+            if (j0 + 1 < w_in) {
+                RZ_LD(B0, RZ_COL(r0, j0 + 1));
+                if (two) RZ_LD(B1, RZ_COL(r1, j0 + 1));
+            }
+            base = j0;
+        }
+        const float b0 = j->tw.w0[ow], b1 = j->tw.w1[ow];
+        rz_v16 g;
+        RZ_LD(g, gr + (size_t)ow * 16);
+        const rz_v16 g0 = a0 * g, g1 = a1 * g;
+        // blk_bwd_row's order: r0 j0, r0 j1, r1 j0, r1 j1 (aliases where j1 = j0 or r1 = r0)
+        if (two && j1 != j0) {
+            A0 += b0 * g0;
+            B0 += b1 * g0;
+            A1 += b0 * g1;
+            B1 += b1 * g1;
+        } else if (two) {
+            A0 += b0 * g0;
+            A0 += b1 * g0;
+            A1 += b0 * g1;
+            A1 += b1 * g1;
+        } else if (j1 != j0) {
+            A0 += b0 * g0;
+            B0 += b1 * g0;
+            A0 += b0 * g1;
+            B0 += b1 * g1;
+        } else {
+            A0 += b0 * g0;
+            A0 += b1 * g0;
+            A0 += b0 * g1;
+            A0 += b1 * g1;
+        }
+    }
+    if (base >= 0) {
+        RZ_ST(RZ_COL(r0, base), A0);
+        if (two) RZ_ST(RZ_COL(r1, base), A1);
+        if (base + 1 < w_in) {
+            RZ_ST(RZ_COL(r0, base + 1), B0);
+            if (two) RZ_ST(RZ_COL(r1, base + 1), B1);
+        }
+    }
+#undef RZ_COL
+}
+
 // Planes (image, channel block) [p0, p1) of a forward or (y == NULL: x is dy) a backward.
 static void blk_planes(void *arg, int worker, int p0, int p1, int fwd) {
     (void)worker;
@@ -140,8 +224,11 @@ static void blk_planes(void *arg, int worker, int p0, int p1, int fwd) {
             continue;
         }
         if (j->beta == 0.0f) memset(j->y + pl * in, 0, in * sizeof(float));
-        for (int oh = 0; oh < j->h_out; oh++)
-            blk_bwd_row(j, j->x + pl * out + (size_t)oh * j->w_out * j->block, j->y + pl * in, oh);
+        for (int oh = 0; oh < j->h_out; oh++) {
+            const float *gr = j->x + pl * out + (size_t)oh * j->w_out * j->block;
+            if (j->block == 16) blk_bwd_row16(j, gr, j->y + pl * in, oh);
+            else blk_bwd_row(j, gr, j->y + pl * in, oh);
+        }
     }
 }
 static void blk_fwd_planes(void *arg, int worker, int p0, int p1) { blk_planes(arg, worker, p0, p1, 1); }
