@@ -1,7 +1,10 @@
 #!/bin/bash
 # CPU backend against PyTorch and the authors' code (issue: CPU backend on oneDNN). Run on a
 # quiet machine: every row of a group runs back to back, in alternation, REPS times, and the
-# best of each is kept (the least disturbed run). Nothing else should be running.
+# best of each is kept (the least disturbed run). Nothing else should be running. The rows of a
+# target's ratio run next to each other in every round (BP then DGL+HPFF; ours then the
+# authors'), and each round's ratio is printed too: on a shared VM whose speed drifts by 10-20%
+# over minutes, a pair measured a minute apart is the fair comparison.
 #   bench/cpu_vs_torch.sh [BUILD_DIR] [OUT_DIR] [--quickstart] [--reps N]
 # Rows (one JSON line each in OUT_DIR/rows.jsonl, a table on stdout):
 #  1. ResNet-32 BP, batch 128, 1 and 2 threads: hpff_pipe on oneDNN (dnnl: blocked layouts
@@ -22,7 +25,7 @@ set -euo pipefail
 BUILD=build
 OUT=runs/cpu_vs_torch
 QUICK=0
-REPS=2
+REPS=3
 pos=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -61,7 +64,7 @@ row() {
     tail -3 "$OUT/last.err" >&2
     return 0
   fi
-  echo "{\"row\":\"$name\",\"openblas\":\"$setting\",\"r\":$line}" >> "$ROWS"
+  echo "{\"row\":\"$name\",\"openblas\":\"$setting\",\"rep\":${rep:-0},\"r\":$line}" >> "$ROWS"
 }
 # ours NAME SETTING THREADS CONV [--set ...]: one bench_step row
 ours() {
@@ -72,24 +75,27 @@ ours() {
 
 echo "cpu_vs_torch: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $REPS rounds" >&2
 for rep in $(seq "$REPS"); do
-  for setting in unset set; do
-    for t in 1 2; do
-      ours "bp_dnnl_t$t" "$setting" "$t" dnnl --set train.method=bp
-      ours "bp_dnnl_nchw_t$t" "$setting" "$t" dnnl_nchw --set train.method=bp
-      ours "bp_im2col_t$t" "$setting" "$t" im2col --set train.method=bp
-      row "bp_torch_t$t" "$setting" "$PY" bench/bp_torch_cpu.py --steps "$STEPS" --threads "$t"
-    done
-  done
+  # the two local-learning targets first, each as an adjacent pair
+  ours bp_dnnl_t1 unset 1 dnnl --set train.method=bp
   ours dgl_hpff_dnnl_t1 unset 1 dnnl --set train.method=dgl --set local.K=16
-  ours dgl_hpff_dnnl_nchw_t1 unset 1 dnnl_nchw --set train.method=dgl --set local.K=16
   ours infopro_hpff_dnnl_t1 unset 1 dnnl --set train.method=infopro --set local.K=16
-  ours infopro_hpff_dnnl_nchw_t1 unset 1 dnnl_nchw --set train.method=infopro --set local.K=16
-  ours infopro_hpff_im2col_t1 unset 1 im2col --set train.method=infopro --set local.K=16
   if [ -f .peer/network/resnetInfoPro_HPFF.py ]; then
     row infopro_hpff_authors_t1 unset env HPFF_PEER_DIR=.peer "$PY" bench/peer_cpu.py 32 16 128 3 1
   elif [ "$rep" = 1 ]; then
     echo "cpu_vs_torch: .peer/network missing: the authors' row is skipped (see bench/peer_cpu.py)" >&2
   fi
+  for setting in unset set; do
+    for t in 1 2; do
+      # (1 thread, unset: measured above, as the DGL pair's BP row)
+      [ "$t$setting" = 1unset ] || ours "bp_dnnl_t$t" "$setting" "$t" dnnl --set train.method=bp
+      ours "bp_dnnl_nchw_t$t" "$setting" "$t" dnnl_nchw --set train.method=bp
+      ours "bp_im2col_t$t" "$setting" "$t" im2col --set train.method=bp
+      row "bp_torch_t$t" "$setting" "$PY" bench/bp_torch_cpu.py --steps "$STEPS" --threads "$t"
+    done
+  done
+  ours dgl_hpff_dnnl_nchw_t1 unset 1 dnnl_nchw --set train.method=dgl --set local.K=16
+  ours infopro_hpff_dnnl_nchw_t1 unset 1 dnnl_nchw --set train.method=infopro --set local.K=16
+  ours infopro_hpff_im2col_t1 unset 1 im2col --set train.method=infopro --set local.K=16
 done
 
 if [ "$QUICK" = 1 ]; then
@@ -108,11 +114,12 @@ fi
 # (by img/s; the process CPU time per step beside it tells how much the machine interfered).
 "$PY" - "$ROWS" <<'EOF'
 import json, sys
-best = {}
+best, by_round = {}, {}
 for line in open(sys.argv[1]):
     d = json.loads(line)
     k = (d["row"], d["openblas"])
     r = d["r"]
+    by_round.setdefault(k, {})[d.get("rep", 0)] = r
     if "img_per_s" in r:
         if k not in best or r["img_per_s"] > best[k]["img_per_s"]:
             best[k] = r
@@ -141,8 +148,20 @@ for s in ("unset", "set"):
     for t in (1, 2):
         print("BP %d thread(s), OpenBLAS variables %s: ours/PyTorch %s (target >= 1.2); im2col/PyTorch %s"
               % (t, s, both("bp_dnnl_t%d" % t, "bp_torch_t%d" % t, s), both("bp_im2col_t%d" % t, "bp_torch_t%d" % t, s)))
-print("InfoPro+HPFF K=16: ours/authors %s (target >= 2)" % both("infopro_hpff_dnnl_t1", "infopro_hpff_authors_t1"))
-print("DGL+HPFF K=16 step time / BP step time: %s (target <= 1.5)" % both("dgl_hpff_dnnl_t1", "bp_dnnl_t1", inverse=True))
+def rounds(a, b, inverse=False):
+    """a's speed over b's in each round where both ran (adjacent rows), by wall clock; and their median."""
+    ra, rb = by_round.get((a, "unset"), {}), by_round.get((b, "unset"), {})
+    rs = [ra[i]["img_per_s"] / rb[i]["img_per_s"] for i in sorted(ra) if i in rb
+          and ra[i].get("img_per_s") and rb[i].get("img_per_s")]
+    rs = [1 / x if inverse else x for x in rs]
+    if not rs:
+        return "no rounds"
+    med = sorted(rs)[len(rs) // 2] if len(rs) % 2 else sum(sorted(rs)[len(rs) // 2 - 1:len(rs) // 2 + 1]) / 2
+    return "per round %s, median %.2fx" % (", ".join("%.2fx" % x for x in rs), med)
+print("InfoPro+HPFF K=16: ours/authors %s (target >= 2); %s"
+      % (both("infopro_hpff_dnnl_t1", "infopro_hpff_authors_t1"), rounds("infopro_hpff_dnnl_t1", "infopro_hpff_authors_t1")))
+print("DGL+HPFF K=16 step time / BP step time: %s (target <= 1.5); %s"
+      % (both("dgl_hpff_dnnl_t1", "bp_dnnl_t1", inverse=True), rounds("dgl_hpff_dnnl_t1", "bp_dnnl_t1", inverse=True)))
 for a, b in (("bp_dnnl_t1", "bp_dnnl_nchw_t1"), ("bp_dnnl_t2", "bp_dnnl_nchw_t2"),
              ("infopro_hpff_dnnl_t1", "infopro_hpff_dnnl_nchw_t1"), ("dgl_hpff_dnnl_t1", "dgl_hpff_dnnl_nchw_t1")):
     print("blocked layouts (%s) over NCHW between oneDNN ops (%s): %s" % (a, b, both(a, b)))
