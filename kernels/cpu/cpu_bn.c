@@ -338,7 +338,7 @@ static void bn_fwd_train_channels(void *arg, int worker, int c0, int c1) {
     }
 }
 
-static void cpu_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float *x,
+void hpff_cpu_bn_fwd_train_nchw(hpff_backend *be, int n, int c, int hw, const float *x,
                              const float *gamma, const float *beta, float *y, float *running_mean,
                              float *running_var, float momentum, float eps, float *save_mean,
                              float *save_invstd, int relu) {
@@ -350,7 +350,7 @@ static void cpu_bn_fwd_train(hpff_backend *be, int n, int c, int hw, const float
     hpff_cpu_pool_run(hpff_cpu_pool_of(be), c, bn_fwd_train_channels, &j);
 }
 
-static void cpu_bn_fwd_eval(hpff_backend *be, int n, int c, int hw, const float *x,
+void hpff_cpu_bn_fwd_eval_nchw(hpff_backend *be, int n, int c, int hw, const float *x,
                             const float *gamma, const float *beta, float *y,
                             const float *running_mean, const float *running_var, float eps, int relu) {
     (void)be;
@@ -405,7 +405,7 @@ static void bn_bwd_channels(void *arg, int worker, int c0, int c1) {
     }
 }
 
-static void cpu_bn_bwd(hpff_backend *be, int n, int c, int hw, const float *x, const float *dy,
+void hpff_cpu_bn_bwd_nchw(hpff_backend *be, int n, int c, int hw, const float *x, const float *dy,
                        const float *gamma, const float *save_mean, const float *save_invstd,
                        const float *relu_y, float *dx, float beta_dx, float *dgamma, float *dbeta) {
     bn_job j = {.n = n, .c = c, .hw = hw, .x = x, .dy = dy, .gamma = gamma, .save_mean_in = save_mean,
@@ -415,7 +415,7 @@ static void cpu_bn_bwd(hpff_backend *be, int n, int c, int hw, const float *x, c
 }
 
 void hpff_cpu_install_bn(hpff_backend *be) {
-    be->bn_fwd_train = cpu_bn_fwd_train;
-    be->bn_fwd_eval = cpu_bn_fwd_eval;
-    be->bn_bwd = cpu_bn_bwd;
+    be->bn_fwd_train = hpff_cpu_bn_fwd_train_nchw;
+    be->bn_fwd_eval = hpff_cpu_bn_fwd_eval_nchw;
+    be->bn_bwd = hpff_cpu_bn_bwd_nchw;
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include "backend.h"
 
 // Sums run in 16 float lanes per channel (lane l takes the positions s = l mod 16 of a row),
 // flushed to double every BN_BLOCK terms of the channel, lanes in order; a row's tail short of
@@ -33,6 +34,19 @@ void hpff_cpu_bn_eval_affine(const hpff_cpu_bn_job *j, int ch, float *a, float *
 // dbeta (where asked) and gives dx's constants c[0..3] = mean, proj, mean of dy, a for
 // dx = ((dy - (x - c0)*c1) - c2)*c3.
 void hpff_cpu_bn_bwd_consts(const hpff_cpu_bn_job *j, int ch, double sdy, double sdyx, float c[4]);
+
+// The NCHW batch norms (cpu_bn.c; backend.h's bn_fwd_train / bn_fwd_eval / bn_bwd). With hw = 1
+// (BatchNorm1d) a channel-blocked tensor is laid out as an NCHW one, and the blocked entries
+// hand such calls to these.
+void hpff_cpu_bn_fwd_train_nchw(hpff_backend *be, int n, int c, int hw, const float *x, const float *gamma,
+                                const float *beta, float *y, float *running_mean, float *running_var, float momentum,
+                                float eps, float *save_mean, float *save_invstd, int relu);
+void hpff_cpu_bn_fwd_eval_nchw(hpff_backend *be, int n, int c, int hw, const float *x, const float *gamma,
+                               const float *beta, float *y, const float *running_mean, const float *running_var,
+                               float eps, int relu);
+void hpff_cpu_bn_bwd_nchw(hpff_backend *be, int n, int c, int hw, const float *x, const float *dy, const float *gamma,
+                          const float *save_mean, const float *save_invstd, const float *relu_y, float *dx,
+                          float beta_dx, float *dgamma, float *dbeta);
 
 // g where m > 0, else +0: relu_bwd's select, as a bit mask so that no branch depends on the
 // (random) sign pattern — a branch here mispredicts half the time and costs 10x.

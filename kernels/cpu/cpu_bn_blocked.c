@@ -298,6 +298,11 @@ static void cpu_bn_fwd_train_blocked(hpff_backend *be, int block, int n, int c, 
                                      float *save_invstd, int relu) {
     HPFF_CHECK((size_t)n * hw > 1, "batch norm: training needs more than one value per channel (n %d, hw %d)",
                n, hw);
+    if (hw == 1 && (block == 8 || block == 16) && c % block == 0) {   // (n, c) either way: cpu_bn.h
+        hpff_cpu_bn_fwd_train_nchw(be, n, c, hw, x, gamma, beta, y, running_mean, running_var, momentum, eps,
+                                   save_mean, save_invstd, relu);
+        return;
+    }
     hpff_cpu_bn_job j = {.n = n, .c = c, .hw = hw, .block = block, .x = x, .gamma = gamma, .beta = beta, .y = y,
                          .running_mean = running_mean, .running_var = running_var, .save_mean = save_mean,
                          .save_invstd = save_invstd, .momentum = momentum, .eps = eps, .relu = relu};
@@ -321,6 +326,10 @@ static void cpu_bn_fwd_eval_blocked(hpff_backend *be, int block, int n, int c, i
                                     const float *running_var, float eps, int relu) {
     HPFF_CHECK((block == 8 || block == 16) && c % block == 0,
                "blocked batch norm: block %d for %d channels (8 or 16, dividing the channels)", block, c);
+    if (hw == 1) {
+        hpff_cpu_bn_fwd_eval_nchw(be, n, c, hw, x, gamma, beta, y, running_mean, running_var, eps, relu);
+        return;
+    }
     hpff_cpu_bn_job j = {.n = n, .c = c, .hw = hw, .block = block, .x = x, .gamma = gamma, .beta = beta, .y = y,
                          .running_mean = (float *)running_mean, .running_var = (float *)running_var, .eps = eps,
                          .relu = relu};
@@ -330,6 +339,10 @@ static void cpu_bn_fwd_eval_blocked(hpff_backend *be, int block, int n, int c, i
 static void cpu_bn_bwd_blocked(hpff_backend *be, int block, int n, int c, int hw, const float *x, const float *dy,
                                const float *gamma, const float *save_mean, const float *save_invstd,
                                const float *relu_y, float *dx, float beta_dx, float *dgamma, float *dbeta) {
+    if (hw == 1 && (block == 8 || block == 16) && c % block == 0) {
+        hpff_cpu_bn_bwd_nchw(be, n, c, hw, x, dy, gamma, save_mean, save_invstd, relu_y, dx, beta_dx, dgamma, dbeta);
+        return;
+    }
     hpff_cpu_bn_job j = {.n = n, .c = c, .hw = hw, .block = block, .x = x, .dy = dy, .gamma = gamma,
                          .save_mean_in = save_mean, .save_invstd_in = save_invstd, .relu_y = relu_y, .dx = dx,
                          .beta_dx = beta_dx, .dgamma = dgamma, .dbeta = dbeta};
