@@ -146,6 +146,16 @@ HPFF_CPU_CLONES static void blk_bwd_row16(const resize_job *j, const float *gr, 
     rz_v16 A0 = {0}, B0 = {0}, A1 = {0}, B1 = {0};   // rows r0 / r1, columns base / base + 1
     int base = -2;                   // no window yet
 #define RZ_COL(r, c) ((r) + (size_t)(c) * 16)
+#define RZ_STORE_WINDOW()                                         \
+    do {                                                          \
+        if (base < 0) break;                                      \
+        RZ_ST(RZ_COL(r0, base), A0);                              \
+        if (two) RZ_ST(RZ_COL(r1, base), A1);                     \
+        if (base + 1 < w_in) {                                    \
+            RZ_ST(RZ_COL(r0, base + 1), B0);                      \
+            if (two) RZ_ST(RZ_COL(r1, base + 1), B1);             \
+        }                                                         \
+    } while (0)
     for (int ow = 0; ow < j->w_out; ow++) {
         const int j0 = j->tw.i0[ow], j1 = j->tw.i1[ow];
         if (j0 == base + 1) {        // slide by one: column base leaves, base + 2 enters
@@ -158,14 +168,7 @@ HPFF_CPU_CLONES static void blk_bwd_row16(const resize_job *j, const float *gr, 
             }
             base = j0;
         } else if (j0 != base) {     // first output, or a jump (downsampling): store all, reload
-            if (base >= 0) {
-                RZ_ST(RZ_COL(r0, base), A0);
-                if (two) RZ_ST(RZ_COL(r1, base), A1);
-                if (base + 1 < w_in) {
-                    RZ_ST(RZ_COL(r0, base + 1), B0);
-                    if (two) RZ_ST(RZ_COL(r1, base + 1), B1);
-                }
-            }
+            RZ_STORE_WINDOW();
             RZ_LD(A0, RZ_COL(r0, j0));
             if (two) RZ_LD(A1, RZ_COL(r1, j0));
             if (j0 + 1 < w_in) {
@@ -201,14 +204,8 @@ HPFF_CPU_CLONES static void blk_bwd_row16(const resize_job *j, const float *gr, 
             A0 += b1 * g1;
         }
     }
-    if (base >= 0) {
-        RZ_ST(RZ_COL(r0, base), A0);
-        if (two) RZ_ST(RZ_COL(r1, base), A1);
-        if (base + 1 < w_in) {
-            RZ_ST(RZ_COL(r0, base + 1), B0);
-            if (two) RZ_ST(RZ_COL(r1, base + 1), B1);
-        }
-    }
+    RZ_STORE_WINDOW();
+#undef RZ_STORE_WINDOW
 #undef RZ_COL
 }
 
