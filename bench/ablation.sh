@@ -17,19 +17,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CALLER_PWD="$PWD"
 cd "$ROOT"
 
-declare -A ROW_ARGS=(
-  [bp]="--set train.method=bp --set local.K=1"
-  [dgl_il]="--set train.method=dgl --set local.cl=off --set local.pff=off"
-  [dgl_cl]="--set train.method=dgl --set local.il=off --set local.pff=off"
-  [dgl_hilo]="--set train.method=dgl --set local.pff=off"
-  [dgl_hpff]="--set train.method=dgl"
-  [dgl_hpff_w55]="--set train.method=dgl --set local.w_il=0.5 --set local.w_cl=0.5"
-  [dgl_hpff_w19]="--set train.method=dgl --set local.w_il=0.1 --set local.w_cl=0.9"
-  [infopro]="--set train.method=infopro --set local.cl=off --set local.pff=off --set local.il_loss=full --set local.infopro_aux=1c2f"
-  [infopro_hpff]="--set train.method=infopro"
-  [predsim]="--set train.method=predsim --set local.cl=off --set local.pff=off"
-  [predsim_hpff]="--set train.method=predsim"
-)
+source bench/method_rows.sh   # ROW_ARGS: row name -> its --set options
 # Costliest first within a seed, so that the two cores stay busy to the end; seeds in turn, so
 # that a partial set already has every row of the first seeds.
 ALL_ROWS="infopro_hpff infopro predsim_hpff dgl_hpff dgl_hpff_w55 dgl_hpff_w19 dgl_hilo dgl_cl predsim bp dgl_il"

@@ -10,20 +10,11 @@ EPOCHS=${3:-2}
 mkdir -p "$OUT"
 common=(--config configs/quickstart.ini --set model.arch=resnet20 --set model.width=8
         --set train.epochs="$EPOCHS" --set train.log_every=100 --set local.K=8 --set local.split=even)
-declare -A rows=(
-  [bp]="--set train.method=bp --set local.K=1"
-  [dgl]="--set train.method=dgl --set local.cl=off --set local.pff=off"
-  [dgl_hilo]="--set train.method=dgl --set local.pff=off"
-  [dgl_hpff]="--set train.method=dgl"
-  [infopro]="--set train.method=infopro --set local.cl=off --set local.pff=off --set local.il_loss=full --set local.infopro_aux=1c2f"
-  [infopro_hpff]="--set train.method=infopro"
-  [predsim]="--set train.method=predsim --set local.cl=off --set local.pff=off"
-  [predsim_hpff]="--set train.method=predsim"
-)
-order=(bp dgl dgl_hilo dgl_hpff infopro infopro_hpff predsim predsim_hpff)
+source "$(dirname "${BASH_SOURCE[0]}")/method_rows.sh"   # ROW_ARGS
+order=(bp dgl_il dgl_hilo dgl_hpff infopro infopro_hpff predsim predsim_hpff)
 for r in "${order[@]}"; do
   # shellcheck disable=SC2086
-  "$BUILD/hpff_pipe" "${common[@]}" ${rows[$r]} --set train.run_dir="$OUT/$r" > "$OUT/$r.log" 2>&1
+  "$BUILD/hpff_pipe" "${common[@]}" ${ROW_ARGS[$r]} --set train.run_dir="$OUT/$r" > "$OUT/$r.log" 2>&1
   echo "$r: $(grep '^done:' "$OUT/$r.log")"
 done
 /usr/bin/python3 bench/plot_metrics.py "${order[@]/#/$OUT/}" --labels "${order[@]}" --out "$OUT/curves.png" \
