@@ -43,6 +43,18 @@ static inline int stepf_config(hpff_config *cfg, const char *method, int batch, 
     return stepf_config_net(cfg, STEPF_IMG, be);
 }
 
+// A small ResNet-8 of `width` with `method` at `batch`, cut evenly into K modules (not validated:
+// the caller may change more before stepf_config_net).
+static inline void stepf_config_small(hpff_config *cfg, const char *method, int width, int batch, int K) {
+    hpff_config_defaults(cfg);
+    cfg->arch = HPFF_ARCH_RESNET8;
+    cfg->width = width;
+    cfg->batch = batch;
+    test_set_method(cfg, method);
+    cfg->K = K;
+    cfg->split = HPFF_SPLIT_EVEN;
+}
+
 // A whole model of M modules for images `img` on `be`, from the configuration's initial values.
 static inline void stepf_side_init_img(stepf_side *s, const hpff_config *cfg, hpff_backend *be, int M, hpff_shape img) {
     memset(s, 0, sizeof *s);

@@ -179,13 +179,7 @@ typedef struct run_out { float *p, *mom; size_t count; float loss; hpff_op_profi
 // Two training steps of a small model; on a wrapper of the CPU backend when `wrap`.
 static void train_two(const char *method, int wrap, run_out *o) {
     hpff_config cfg;
-    hpff_config_defaults(&cfg);
-    cfg.arch = HPFF_ARCH_RESNET8;
-    cfg.width = 4;
-    cfg.batch = N;
-    test_set_method(&cfg, method);
-    cfg.K = 3;
-    cfg.split = HPFF_SPLIT_EVEN;
+    stepf_config_small(&cfg, method, 4, N, 3);
     hpff_backend *inner = hpff_backend_cpu_create();
     hpff_backend *be = wrap ? hpff_backend_profiled(inner, 1 << 14) : inner;
     hpff_shape img = {3, 16, 16};

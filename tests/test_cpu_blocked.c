@@ -435,13 +435,7 @@ static long op_calls(const hpff_op_profile *p, const char *name) {
 static step_run train_steps(const char *path, const char *method, int threads) {
     enum { N = 8 };
     hpff_config cfg;
-    hpff_config_defaults(&cfg);
-    cfg.arch = HPFF_ARCH_RESNET8;
-    cfg.width = 16;
-    cfg.batch = N;
-    test_set_method(&cfg, method);
-    cfg.K = strcmp(method, "bp") == 0 ? 1 : 3;
-    cfg.split = HPFF_SPLIT_EVEN;
+    stepf_config_small(&cfg, method, 16, N, strcmp(method, "bp") == 0 ? 1 : 3);
     hpff_backend *inner = backend(path, threads), *be = hpff_backend_profiled(inner, 4);
     hpff_shape img = {3, 16, 16};
     stepf_side side;
