@@ -11,15 +11,13 @@
 
 // align_corners=True taps of one axis: output index o reads input i0[o] with weight w0[o] and
 // i1[o] with weight w1[o] (ALGORITHM §1.6; the source position is computed in float as PyTorch
-// does). One allocation holds the four arrays.
-typedef struct lerp_taps { int *i0, *i1; float *w0, *w1; } lerp_taps;
+// does). Held on the caller's stack (16 KiB an axis), so that a resize allocates nothing in the
+// step.
+#define LERP_MAX 1024   // output rows / columns (the decoders go to 224 at most)
+typedef struct lerp_taps { int i0[LERP_MAX], i1[LERP_MAX]; float w0[LERP_MAX], w1[LERP_MAX]; } lerp_taps;
 
-static lerp_taps lerp_taps_make(int in, int out) {
-    lerp_taps t;
-    t.i0 = hpff_xmalloc((size_t)out * (2 * sizeof(int) + 2 * sizeof(float)));
-    t.i1 = t.i0 + out;
-    t.w0 = (float *)(t.i1 + out);
-    t.w1 = t.w0 + out;
+static void lerp_taps_fill(lerp_taps *t, int in, int out) {
+    HPFF_CHECK(out > 0 && out <= LERP_MAX, "bilinear resize to %d rows or columns: 1 to %d supported", out, LERP_MAX);
     const float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
     for (int o = 0; o < out; o++) {
         float src = scale * (float)o;
@@ -27,19 +25,20 @@ static lerp_taps lerp_taps_make(int in, int out) {
         if (a > in - 1) a = in - 1;
         float f = src - (float)a;
         f = f < 0.0f ? 0.0f : (f > 1.0f ? 1.0f : f);
-        t.i0[o] = a;
-        t.i1[o] = a < in - 1 ? a + 1 : a;
-        t.w0[o] = 1.0f - f;
-        t.w1[o] = f;
+        t->i0[o] = a;
+        t->i1[o] = a < in - 1 ? a + 1 : a;
+        t->w0[o] = 1.0f - f;
+        t->w1[o] = f;
     }
-    return t;
 }
 
 static void cpu_resize_bilinear_fwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
                                     int w_out, const float *x, float *y) {
     (void)be;
     const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
-    lerp_taps th = lerp_taps_make(h_in, h_out), tw = lerp_taps_make(w_in, w_out);
+    lerp_taps th, tw;
+    lerp_taps_fill(&th, h_in, h_out);
+    lerp_taps_fill(&tw, w_in, w_out);
     for (size_t pl = 0; pl < (size_t)n * c; pl++) {
         const float *xp = x + pl * hwi;
         for (int oh = 0; oh < h_out; oh++) {
@@ -53,15 +52,15 @@ static void cpu_resize_bilinear_fwd(hpff_backend *be, int n, int c, int h_in, in
             }
         }
     }
-    free(th.i0);
-    free(tw.i0);
 }
 
 static void cpu_resize_bilinear_bwd(hpff_backend *be, int n, int c, int h_in, int w_in, int h_out,
                                     int w_out, const float *dy, float *dx, float beta) {
     (void)be;
     const size_t hwi = (size_t)h_in * w_in, hwo = (size_t)h_out * w_out;
-    lerp_taps th = lerp_taps_make(h_in, h_out), tw = lerp_taps_make(w_in, w_out);
+    lerp_taps th, tw;
+    lerp_taps_fill(&th, h_in, h_out);
+    lerp_taps_fill(&tw, w_in, w_out);
     if (beta == 0.0f) memset(dx, 0, (size_t)n * c * hwi * sizeof(float));
     for (size_t pl = 0; pl < (size_t)n * c; pl++) {
         float *xp = dx + pl * hwi;
@@ -79,8 +78,6 @@ static void cpu_resize_bilinear_bwd(hpff_backend *be, int n, int c, int h_in, in
             }
         }
     }
-    free(th.i0);
-    free(tw.i0);
 }
 
 // ---- channel-blocked (backend.h): position (r, c) of a row holds B channels side by side ----
@@ -231,26 +228,28 @@ static void blk_planes(void *arg, int worker, int p0, int p1, int fwd) {
 static void blk_fwd_planes(void *arg, int worker, int p0, int p1) { blk_planes(arg, worker, p0, p1, 1); }
 static void blk_bwd_planes(void *arg, int worker, int p0, int p1) { blk_planes(arg, worker, p0, p1, 0); }
 
-static void blk_run(hpff_backend *be, resize_job *j, int n, int fwd) {
-    HPFF_CHECK((j->block == 8 || j->block == 16) && j->c % j->block == 0,
-               "blocked resize: block %d for %d channels (8 or 16, dividing the channels)", j->block, j->c);
-    j->th = lerp_taps_make(j->h_in, j->h_out);
-    j->tw = lerp_taps_make(j->w_in, j->w_out);
-    hpff_cpu_pool_run(hpff_cpu_pool_of(be), n * (j->c / j->block), fwd ? blk_fwd_planes : blk_bwd_planes, j);
-    free(j->th.i0);
-    free(j->tw.i0);
+// A blocked forward (fwd) or backward (x: dy, y: dx, accumulating where beta != 0) over the
+// pool, planes (image, channel block) split between the workers.
+static void blk_run(hpff_backend *be, int fwd, int block, int n, int c, int h_in, int w_in, int h_out, int w_out,
+                    const float *x, float *y, float beta) {
+    HPFF_CHECK((block == 8 || block == 16) && c % block == 0,
+               "blocked resize: block %d for %d channels (8 or 16, dividing the channels)", block, c);
+    resize_job j;   // field by field: the taps (32 KiB) are filled, not zeroed first
+    j.block = block, j.c = c, j.h_in = h_in, j.w_in = w_in, j.h_out = h_out, j.w_out = w_out;
+    j.x = x, j.y = y, j.beta = beta;
+    lerp_taps_fill(&j.th, h_in, h_out);
+    lerp_taps_fill(&j.tw, w_in, w_out);
+    hpff_cpu_pool_run(hpff_cpu_pool_of(be), n * (c / block), fwd ? blk_fwd_planes : blk_bwd_planes, &j);
 }
 
 static void cpu_resize_bilinear_fwd_blocked(hpff_backend *be, int block, int n, int c, int h_in, int w_in, int h_out,
                                             int w_out, const float *x, float *y) {
-    resize_job j = {block, c, h_in, w_in, h_out, w_out, x, y, 0.0f, {0}, {0}};
-    blk_run(be, &j, n, 1);
+    blk_run(be, 1, block, n, c, h_in, w_in, h_out, w_out, x, y, 0.0f);
 }
 
 static void cpu_resize_bilinear_bwd_blocked(hpff_backend *be, int block, int n, int c, int h_in, int w_in, int h_out,
                                             int w_out, const float *dy, float *dx, float beta) {
-    resize_job j = {block, c, h_in, w_in, h_out, w_out, dy, dx, beta, {0}, {0}};
-    blk_run(be, &j, n, 0);
+    blk_run(be, 0, block, n, c, h_in, w_in, h_out, w_out, dy, dx, beta);
 }
 
 static void patch_check(int h, int w, int r0, int c0, int ph, int pw) {
