@@ -126,11 +126,13 @@ static inline void adaptive_bin(int o, int in, int out, int *s, int *e) {
 
 // Uniform, non-overlapping bins (in a multiple of out on both axes: every CIFAR / PFF head) run
 // row-wise: the bin's rows summed into a double row (vectorised), then its columns, instead of
-// a call per window and row; the generic loops below handle the rest.
+// a call per window and row; the generic loops below handle the rest. The common bin widths 2
+// and 4 are compiled with the width fixed, so the column sums and the backward's broadcast
+// vectorise: the DGL heads pool whole 32x32 .. 8x8 maps with 4x4 bins.
 #define POOL_ROW_MAX 1024
-HPFF_CPU_CLONES static void adaptive_fwd_uniform(size_t planes, int h_in, int w_in, int h_out, int w_out,
-                                           const float *x, float *y) {
-    const int kh = h_in / h_out, kw = w_in / w_out;
+static inline __attribute__((always_inline)) void fwd_uniform_rows(size_t planes, int h_in, int w_in, int h_out,
+                                                                  int w_out, int kw, const float *x, float *y) {
+    const int kh = h_in / h_out;
     const double inv = 1.0 / ((double)kh * kw);
     double row[POOL_ROW_MAX];
     for (size_t pl = 0; pl < planes; pl++)
@@ -148,20 +150,29 @@ HPFF_CPU_CLONES static void adaptive_fwd_uniform(size_t planes, int h_in, int w_
         }
 }
 
+HPFF_CPU_CLONES static void adaptive_fwd_uniform(size_t planes, int h_in, int w_in, int h_out, int w_out,
+                                                 const float *x, float *y) {
+    switch (w_in / w_out) {
+    case 2: fwd_uniform_rows(planes, h_in, w_in, h_out, w_out, 2, x, y); break;
+    case 4: fwd_uniform_rows(planes, h_in, w_in, h_out, w_out, 4, x, y); break;
+    default: fwd_uniform_rows(planes, h_in, w_in, h_out, w_out, w_in / w_out, x, y);
+    }
+}
+
 // dx = beta*dx + the adjoint of adaptive_fwd_uniform: each input takes dy/count of its one bin
 // (the generic loop's values, without its memset).
-HPFF_CPU_CLONES static void adaptive_bwd_uniform(size_t planes, int h_in, int w_in, int h_out, int w_out,
-                                           const float *dy, float *dx, float beta) {
-    const int kh = h_in / h_out, kw = w_in / w_out;
+static inline __attribute__((always_inline)) void bwd_uniform_rows(size_t planes, int h_in, int w_in, int h_out,
+                                                                  int w_out, int kw, const float *dy, float *dx,
+                                                                  float beta) {
+    const int kh = h_in / h_out;
     const float cnt = (float)(kh * kw);
-    float g[POOL_ROW_MAX];
+    float g[POOL_ROW_MAX], v[POOL_ROW_MAX];
     for (size_t pl = 0; pl < planes; pl++)
         for (int oh = 0; oh < h_out; oh++) {
             const float *dr = dy + (pl * h_out + oh) * w_out;
-            for (int ow = 0; ow < w_out; ow++) {
-                float v = dr[ow] / cnt;
-                for (int k = 0; k < kw; k++) g[ow * kw + k] = v;
-            }
+            for (int ow = 0; ow < w_out; ow++) v[ow] = dr[ow] / cnt;
+            for (int ow = 0; ow < w_out; ow++)
+                for (int k = 0; k < kw; k++) g[ow * kw + k] = v[ow];
             for (int ih = 0; ih < kh; ih++) {
                 float *restrict o = dx + (pl * h_in + (size_t)oh * kh + ih) * w_in;
                 if (beta == 0.0f)
@@ -170,6 +181,15 @@ HPFF_CPU_CLONES static void adaptive_bwd_uniform(size_t planes, int h_in, int w_
                     for (int iw = 0; iw < w_in; iw++) o[iw] += g[iw];
             }
         }
+}
+
+HPFF_CPU_CLONES static void adaptive_bwd_uniform(size_t planes, int h_in, int w_in, int h_out, int w_out,
+                                                 const float *dy, float *dx, float beta) {
+    switch (w_in / w_out) {
+    case 2: bwd_uniform_rows(planes, h_in, w_in, h_out, w_out, 2, dy, dx, beta); break;
+    case 4: bwd_uniform_rows(planes, h_in, w_in, h_out, w_out, 4, dy, dx, beta); break;
+    default: bwd_uniform_rows(planes, h_in, w_in, h_out, w_out, w_in / w_out, dy, dx, beta);
+    }
 }
 
 static int adaptive_uniform(int h_in, int w_in, int h_out, int w_out) {

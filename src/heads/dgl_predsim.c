@@ -4,7 +4,9 @@
 // PredSim vector v_p, averaged into z̄ and v̄; the loss and g = dL/dz̄ (dL/dv̄) follow; pass 2
 // recomputes each patch's forward with activation storage and back-propagates g/n² through it,
 // scattering the patch's input gradient into dh. The work area therefore holds one patch's
-// activations (plus the patch copy and its gradient). With n = 1 nothing is copied or recomputed.
+// activations (plus the patch copy and its gradient): those of pass 1's last patch are still
+// there, so pass 2 starts with that patch and recomputes the other n² - 1. With n = 1 nothing is
+// copied or recomputed.
 //
 // BN running statistics: pass 2 runs in train mode with the same batch statistics as pass 1
 // (identical activations), but would update the aux BN running statistics a second time. The
@@ -132,27 +134,29 @@ static void pb_loss(pb_priv *p, hpff_backend *be, const hpff_head_io *io, float 
     }
 }
 
-// Pass 2: each patch's backward (after recomputing its forward when n > 1).
+// Pass 2: each patch's backward, after recomputing its forward when n > 1 — except for the
+// last patch of pass 1, whose input and activations are still in the work area: it goes first.
 static void pb_backward(pb_priv *p, hpff_exec *ex, const hpff_head_io *io, float *w) {
     hpff_backend *be = ex->be;
-    int n = io->n, recompute = p->np > 1;
+    int n = io->n, multi = p->np > 1;
     float *dz = w + p->w_dz, *dv = w + p->w_dv, *grad = w + p->w_grad;
-    for (int k = 0; k < p->np; k++) {
+    for (int i = 0; i < p->np; i++) {
+        int k = i == 0 ? p->np - 1 : i - 1, recompute = multi && i > 0;
         pb_net *N = &p->nets[p->net_of[k]];
-        const float *x = pb_input(p, be, io, k, w);
-        float *dx = io->dh ? (recompute ? w + p->w_pgrad : io->dh) : NULL;
+        const float *x = recompute ? pb_input(p, be, io, k, w) : p->np == 1 ? io->h : w + p->w_pin;
+        float *dx = io->dh ? (multi ? w + p->w_pgrad : io->dh) : NULL;
         float *cs = w + p->w_cls, *ss = w + p->w_sim;
         if (recompute) hpff_auxnet_forward(&N->cls, ex, n, x, cs);
-        hpff_auxnet_backward(&N->cls, ex, n, x, cs, dz, dx, recompute ? 0.f : io->beta, grad);
+        hpff_auxnet_backward(&N->cls, ex, n, x, cs, dz, dx, multi ? 0.f : io->beta, grad);
         if (p->sim == PB_SIM_PATCH) {
             const float *m = recompute ? hpff_auxnet_forward(&N->sim, ex, n, x, ss) : hpff_auxnet_output(&N->sim, ss);
             const float *dm = pb_simgrad(p, be, n, &N->sim, m, w + p->w_vt, dv, w + p->w_sdy);
             hpff_auxnet_backward(&N->sim, ex, n, x, ss, dm, dx, 1.f, grad);
         }
-        if (recompute && io->dh && p->pooled) {
+        if (multi && io->dh && p->pooled) {
             const hpff_patch *q = &p->pwin[k];   // the windows tile the pooled map: no fill needed
             be->patch_scatter(be, n, p->pool.c, p->pool.h, p->pool.w, q->r0, q->c0, q->h, q->w, dx, w + p->w_dpool, 0.f);
-        } else if (recompute && io->dh) {
+        } else if (multi && io->dh) {
             const hpff_patch *q = &p->patch[k];
             be->patch_scatter(be, n, p->in.c, p->in.h, p->in.w, q->r0, q->c0, q->h, q->w, dx, io->dh, io->beta);
         }

@@ -67,7 +67,9 @@ void hpff_aux_dgl_push_pooled(hpff_build *b, const char *prefix, int official, i
     int c = net->out.c;
     hpff_conv_params cp = hpff_conv3(c, 1, 1, 0);
     for (int i = 1; i <= 3; i++) push_conv_bn_relu(b, prefix, i, &cp, net);
-    hpff_auxnet_push(net, hpff_adaptive_avgpool_create(net->out, dd.p2h, dd.p2w));
+    // The port's second pool onto p2 = min(p1, 2) is the identity on maps of 2x2 and less (every
+    // stage-2 / 3 PFF patch): not pushed, the same values without two copies per patch each way.
+    if (dd.p2h != dd.p1h || dd.p2w != dd.p1w) hpff_auxnet_push(net, hpff_adaptive_avgpool_create(net->out, dd.p2h, dd.p2w));
     int hidden = official ? 3 : 2;   // official: Linear with bias; port: bias-free hidden FCs
     for (int i = 1; i <= hidden; i++) push_fc_bn_relu(b, prefix, i, dd.d, official, net);
     char part[16];
