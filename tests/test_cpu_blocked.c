@@ -4,7 +4,7 @@
 //    mask / sum (also in place) / ReLU, rows and channel groups short of a tile, 1 and 2 threads;
 //  - blocked batch norm (train with the running statistics, eval, backward with and without the
 //    fused ReLU's mask, beta 0 / 1, parameter gradients only, data gradient only; blocks 8 and
-//    16) bit for bit equal to the NCHW batch norm at 1, 2 and 3 threads (both work splits);
+//    16) bit for bit equal to the NCHW batch norm at 1, 2 and 3 threads (all three work splits);
 //  - with oneDNN: convolutions with blocked descriptors (bias, beta 1) bit for bit the NCHW ones,
 //    and through the im2col fallback within tolerance; residual blocks (basic and bottleneck,
 //    identity and projection, grouped) and a head's conv -> BN -> ReLU -> conv chain built
@@ -181,6 +181,9 @@ static void test_bn(void) {
         // cpu_bn.c's small maps (hw <= 16, channels side by side in chunks of 64): lanes
         // flushed mid-channel, more than one chunk, a short last chunk
         {37, 16, 16, 1},   {20, 80, 16, 0}, {130, 80, 9, 1}, {17, 96, 1, 1}, {33, 144, 4, 0},
+        // fewer blocks than threads, sums split by flush (cpu_bn_blocked.c): more than one
+        // round of 256 flushes, the last one partial
+        {81, 16, 1024, 1},
     };
     for (int t = 1; t <= 3; t++) {
         hpff_backend *be = backend("auto", t);

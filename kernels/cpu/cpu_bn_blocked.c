@@ -216,8 +216,8 @@ static size_t block_at(const hpff_cpu_bn_job *j, int i, int cb) {
     return (size_t)i * image_floats(j) + (size_t)cb * row_floats(j);
 }
 
-// Block cb's sums and per-channel constants (forward: a, b at cst[2ch]; backward: 4 at cst[4ch]).
-static void block_consts(const hpff_cpu_bn_job *j, int cb, float *cst) {
+// The sums' input for block cb.
+static bnb_sums_in block_sums_in(const hpff_cpu_bn_job *j, int cb) {
     const int B = j->block, c0 = cb * B, bwd = j->dy != NULL;
     bnb_sums_in s = {j->x + block_at(j, 0, cb), NULL, NULL, image_floats(j), B, j->n, j->hw, bwd, {0}};
     for (int ch = 0; ch < B; ch++) s.k[ch] = bwd ? j->save_mean_in[c0 + ch] : s.x[ch];
@@ -225,11 +225,80 @@ static void block_consts(const hpff_cpu_bn_job *j, int cb, float *cst) {
         s.dy = j->dy + block_at(j, 0, cb);
         s.mask = j->relu_y ? j->relu_y + block_at(j, 0, cb) : NULL;
     }
+    return s;
+}
+
+// Block cb's per-channel constants from its sums (forward: a, b at cst[2ch]; backward: 4 at cst[4ch]).
+static void sums_consts(const hpff_cpu_bn_job *j, int cb, const bnb_sums_in *s, const double *s1, const double *s2,
+                        float *cst) {
+    for (int ch = 0; ch < j->block; ch++) {
+        int c = cb * j->block + ch;
+        if (s->bwd) hpff_cpu_bn_bwd_consts(j, c, s1[ch], s2[ch], cst + 4 * ch);
+        else hpff_cpu_bn_fwd_stats(j, c, s->k[ch], s1[ch], s2[ch], cst + 2 * ch, cst + 2 * ch + 1);
+    }
+}
+
+static void block_consts(const hpff_cpu_bn_job *j, int cb, float *cst) {
+    bnb_sums_in s = block_sums_in(j, cb);
     double s1[MAX_BLOCK], s2[MAX_BLOCK];
     block_sums(&s, s1, s2);
-    for (int ch = 0; ch < B; ch++) {
-        if (bwd) hpff_cpu_bn_bwd_consts(j, c0 + ch, s1[ch], s2[ch], cst + 4 * ch);
-        else hpff_cpu_bn_fwd_stats(j, c0 + ch, s.k[ch], s1[ch], s2[ch], cst + 2 * ch, cst + 2 * ch + 1);
+    sums_consts(j, cb, &s, s1, s2, cst);
+}
+
+// ---- a call with fewer channel blocks than threads (the 16-channel maps of a CIFAR ResNet's
+// first stage at 2 threads): the sums split by flush. Every flush of block_sums starts from zero
+// lanes, so the flushes of a block run on any worker into f[], and the block's running double
+// sums then add them up in block_sums' order: the same bits. Rows with a tail (hw not a multiple
+// of 16) interleave tail terms with the flushes and keep block_sums. ----
+
+#define FLUSH_ROUND 256   // flushes per parallel round (f[] on the caller's stack: 64 KiB)
+
+typedef struct bnb_flushes {
+    const bnb_sums_in *s;
+    size_t chunks;                       // the block's chunks: n * hw / 16
+    size_t g0;                           // the round's first flush
+    double (*f)[2][MAX_BLOCK];           // (FLUSH_ROUND) the round's flushes of both sums
+} bnb_flushes;
+
+static void flushes_worker(void *arg, int worker, int u0, int u1) {
+    (void)worker;
+    const bnb_flushes *F = arg;
+    const bnb_sums_in *s = F->s;
+    const size_t q = (size_t)s->hw / BN_LANES, per_flush = BN_BLOCK / BN_LANES;
+    float acc1[BN_LANES * MAX_BLOCK], acc2[BN_LANES * MAX_BLOCK];
+    size_t off[BN_BLOCK / BN_LANES];
+    for (int u = u0; u < u1; u++) {
+        size_t t0 = (F->g0 + (size_t)u) * per_flush, t1 = t0 + per_flush < F->chunks ? t0 + per_flush : F->chunks;
+        int nc = 0;
+        for (size_t t = t0; t < t1; t++) off[nc++] = t / q * s->is + t % q * BN_LANES * s->B;
+        chunk_sums(s, off, nc, acc1, acc2);
+        flush_lanes(acc1, s->B, F->f[u][0]);
+        flush_lanes(acc2, s->B, F->f[u][1]);
+    }
+}
+
+// block_sums of block cb with its flushes over the pool.
+static void block_sums_split(hpff_cpu_pool *pool, const bnb_sums_in *s, double *s1, double *s2) {
+    const size_t chunks = (size_t)s->n * (s->hw / BN_LANES), per_flush = BN_BLOCK / BN_LANES;
+    const size_t full = chunks / per_flush, all = full + 1;   // the last (partial, maybe empty) one too
+    double f[FLUSH_ROUND][2][MAX_BLOCK], d1[MAX_BLOCK] = {0}, d2[MAX_BLOCK] = {0};
+    bnb_flushes F = {s, chunks, 0, f};
+    for (; F.g0 < all; F.g0 += FLUSH_ROUND) {
+        size_t round = all - F.g0 < FLUSH_ROUND ? all - F.g0 : FLUSH_ROUND;
+        hpff_cpu_pool_run(pool, (int)round, flushes_worker, &F);
+        for (size_t u = 0; u < round; u++) {
+            if (F.g0 + u == full) {   // block_sums' last, partial flush
+                for (int ch = 0; ch < s->B; ch++) {
+                    s1[ch] = 0.0;
+                    s1[ch] += d1[ch] + f[u][0][ch];
+                    s2[ch] = 0.0;
+                    s2[ch] += d2[ch] + f[u][1][ch];
+                }
+                continue;
+            }
+            for (int ch = 0; ch < s->B; ch++) d1[ch] += f[u][0][ch];
+            for (int ch = 0; ch < s->B; ch++) d2[ch] += f[u][1][ch];
+        }
     }
 }
 
@@ -292,7 +361,16 @@ static void run_blocked(hpff_backend *be, hpff_cpu_bn_job *j) {
     }
     float cst[4 * SPLIT_MAX_C];
     j->cst = cst;
-    hpff_cpu_pool_run(pool, blocks, blocks_consts, j);
+    if (j->hw % BN_LANES == 0) {
+        for (int cb = 0; cb < blocks; cb++) {
+            bnb_sums_in s = block_sums_in(j, cb);
+            double s1[MAX_BLOCK], s2[MAX_BLOCK];
+            block_sums_split(pool, &s, s1, s2);
+            sums_consts(j, cb, &s, s1, s2, cst + (size_t)cst_per_channel(j) * cb * j->block);
+        }
+    } else {
+        hpff_cpu_pool_run(pool, blocks, blocks_consts, j);
+    }
     if (j->dy && !j->dx) return;
     hpff_cpu_pool_run(pool, j->n, images_apply, j);
 }
