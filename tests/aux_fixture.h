@@ -95,7 +95,7 @@ static inline void auxf_arenas(auxf *f, uint64_t seed) {
 
 // One train step with level weight w; dh may be NULL; beta as the head contract. Returns L.
 static inline float auxf_step_beta(auxf *f, float w, float *dh, float beta) {
-    hpff_head_io io = {f->n, f->h, f->labels, f->target, w, dh, beta, f->work, NULL};
+    hpff_head_io io = {f->n, f->h, f->labels, f->target, w, dh, beta, f->work, NULL, NULL};
     hpff_head_result r;
     hpff_head_run_now(f->hd, &f->ex, &io, 1, &r);
     return r.loss;

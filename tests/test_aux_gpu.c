@@ -108,7 +108,7 @@ static void test_head(const char *name, const char *const *sets, hpff_level leve
     ex.scratch = dput(NULL, hd->scratch_floats + 1);
     float *gh = dput(f.h, hn), *gt = dput(f.target, tn), *gdh = dput(NULL, hn), *gw = dput(NULL, hd->work_floats);
     int32_t *gl = dlabels(f.labels, n);
-    hpff_head_io io = {n, gh, gl, gt, 0.7f, gdh, 0.f, gw, NULL};
+    hpff_head_io io = {n, gh, gl, gt, 0.7f, gdh, 0.f, gw, NULL, NULL};
     hpff_head_result r;
     hpff_head_run_now(hd, &ex, &io, 1, &r);
     char what[160];

@@ -3,7 +3,8 @@
 // vectors averaged, one backward per patch with g/n², input gradients scattered), to fp32
 // rounding: loss, dh, every parameter gradient and the BN running statistics (n² updates). Then
 // the work-area sizes (PFF-B against the whole-map head), the level weight (dh and parameter
-// gradients linear in it, loss not), beta accumulation into dh, and evaluation.
+// gradients linear in it, loss not), beta accumulation into dh, and evaluation; and the pooled DGL
+// head's pool memo (the first pool shared by a module's IL and CL heads).
 #include "method_nets.h"
 #include "aux_fixture.h"
 #include "auxnet.h"
@@ -233,13 +234,49 @@ static void test_weight(const char *name, const char *const *sets, hpff_level le
     snprintf(what, sizeof what, "%s: parameter gradients with dh = NULL", name);
     test_close(what, f.ex.grads, g1, pn, 1e-5 * max_abs(g1, pn), 1e-5);
     // Evaluation: finite; equal to the train loss for heads without batch norm.
-    hpff_head_io io = {n, f.h, f.labels, f.target, 1.f, NULL, 0.f, f.work, NULL};
+    hpff_head_io io = {n, f.h, f.labels, f.target, 1.f, NULL, 0.f, f.work, NULL, NULL};
     hpff_head_result r;
     hpff_head_run_now(f.hd, &f.ex, &io, 0, &r);
     TEST_CHECK(isfinite(r.loss), "%s: eval loss %g", name, r.loss);
     if (auxf_find(&f.state, "running") < 0)
         TEST_CHECK(fabs(r.loss - L1) <= 1e-6 * (1 + L1), "%s: eval %.9g vs train %.9g", name, r.loss, L1);
     free(dh1); free(g1); free(pre);
+    auxf_free(&f);
+}
+
+// The pooled DGL head with a pool memo (head.h): noted when it pools, and a noted pool of the same
+// map at the same place is not redone — so after h changes under a kept memo the step still
+// gives the old map's bits (the pool was skipped), and once the memo is cleared the new map's.
+static void test_pool_memo(void) {
+    const char *dgl[] = {"train.method=dgl", NULL};
+    hpff_shape in = {6, 16, 16};
+    auxf f;
+    auxf_build(&f, dgl, HPFF_LEVEL_CL, in, (hpff_shape){3, 8, 8}, 6, 5, NULL);
+    auxf_arenas(&f, 11);
+    size_t hn = (size_t)f.n * hpff_shape_numel(in), pn = f.params.total;
+    float *dh0 = malloc(hn * sizeof(float)), *g0 = malloc(pn * sizeof(float));
+    hpff_pool_memo memo = {0};
+    float L[4];
+    for (int run = 0; run < 4; run++) {
+        if (run == 2) test_fill_uniform(f.h, hn, -1.5f, 1.5f, 99);   // a new map, the memo kept
+        if (run == 3) memo.src = NULL;                               // ... and cleared
+        memset(f.ex.grads, 0, pn * sizeof(float));
+        hpff_head_io io = {f.n, f.h, f.labels, f.target, 1.f, f.dh, 0.f, f.work, NULL, run ? &memo : NULL};
+        hpff_head_result r;
+        hpff_head_run_now(f.hd, &f.ex, &io, 1, &r);
+        L[run] = r.loss;
+        if (run == 0) {
+            memcpy(dh0, f.dh, hn * sizeof(float));
+            memcpy(g0, f.ex.grads, pn * sizeof(float));
+            continue;
+        }
+        TEST_CHECK(memo.src == f.h, "pool memo: run %d did not note its pool", run);
+        int same = L[run] == L[0] && memcmp(f.dh, dh0, hn * sizeof(float)) == 0 &&
+                   memcmp(f.ex.grads, g0, pn * sizeof(float)) == 0;
+        TEST_CHECK(same == (run < 3), "pool memo: run %d %s the first run's bits (loss %.9g vs %.9g)", run,
+                   same ? "gives" : "does not give", L[run], L[0]);
+    }
+    free(dh0); free(g0);
     auxf_free(&f);
 }
 
@@ -254,6 +291,8 @@ int main(void) {
     test_two_pass("DGL official PFF-B n=2 on 24x24 (pooled 3x3 windows)", dgl_off_n2, (hpff_shape){5, 24, 24}, 6, 5, 2, 0);
     test_two_pass("DGL port PFF-B n=3 on 10x10 (unequal patches)", dgl_n3, (hpff_shape){6, 10, 10}, 6, 5, 3, 0);
     test_two_pass("PredSim PFF-B n=2", ps, c8, 6, 3, 2, 1);
+
+    test_pool_memo();
 
     test_memory("dgl", (hpff_shape){16, 32, 32}, 0.60, 16);
     test_memory("predsim", (hpff_shape){16, 32, 32}, 0.60, 1);

@@ -157,7 +157,7 @@ static float *back(ref *r, const act *a, const float *dy, int want_dx, int param
 static float *head(ref *r, hpff_head *h, const float *x, float w) {
     float *dh = bump(r, (size_t)N * hpff_shape_numel(h->in));
     float stat[HPFF_STAT_FLOATS] = {0};   // CPU backend: host memory
-    hpff_head_io io = {N, x, r->labels, r->target, w, dh, 0.f, r->work, stat};
+    hpff_head_io io = {N, x, r->labels, r->target, w, dh, 0.f, r->work, stat, NULL};
     h->ops->step(h, &r->ex, &io);
     return dh;
 }

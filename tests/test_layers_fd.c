@@ -194,7 +194,7 @@ static void check_resnet(void) {
     int32_t labels[4] = {3, 7, 3, 0};
     test_fill_uniform(x, xn, -1.5f, 1.5f, 5);
     float stat[HPFF_STAT_FLOATS];
-    hpff_head_io io = {n, NULL, labels, NULL, 1.f, dh, 0.f, work, stat};
+    hpff_head_io io = {n, NULL, labels, NULL, 1.f, dh, 0.f, work, stat, NULL};
     memset(f.ex.grads, 0, f.params.total * sizeof(float));
     io.h = hpff_seq_forward(&net, &f.ex, n, x, slot);
     hd->ops->step(hd, &f.ex, &io);
@@ -202,7 +202,7 @@ static void check_resnet(void) {
     float *grads = malloc(f.params.total * sizeof(float));
     memcpy(grads, f.ex.grads, f.params.total * sizeof(float));
     // loss(x, params) with the same forward, without touching the gradients
-    hpff_head_io ev = {n, NULL, labels, NULL, 1.f, NULL, 0.f, work, stat};
+    hpff_head_io ev = {n, NULL, labels, NULL, 1.f, NULL, 0.f, work, stat, NULL};
     const double eps = 2e-3;
     float got[400], want[400];
     int k = 0;

@@ -11,6 +11,15 @@
 extern "C" {
 #endif
 
+// The whole map's first pool that a module's pooled DGL heads (IL and CL, the same layout) share:
+// the first one pools h into its work area at `at` and notes it here; the next one with the same
+// key finds it there. The stage clears it after each forward (src = NULL: nothing noted).
+typedef struct hpff_pool_memo {
+    const float *src;         // the map pooled
+    const float *at;          // where its pooled map lies in the head work area
+    int n, c, h, w, ph, pw;
+} hpff_pool_memo;
+
 typedef struct hpff_head_io {
     int n;                    // batch
     const float *h;           // (n, c, H, W) the feature the head reads
@@ -22,6 +31,7 @@ typedef struct hpff_head_io {
     float *work;              // the rank's head work area (hpff_head.work_floats at n_max)
     float *stat;              // (HPFF_STAT_FLOATS) device stat block: the head ADDS its unweighted
                               // loss L and its hits (backend.h); read back once per step
+    hpff_pool_memo *memo;     // the module's shared first pool, or NULL
 } hpff_head_io;
 
 // The host view of one head's stat block.

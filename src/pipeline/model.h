@@ -53,6 +53,7 @@ typedef struct hpff_model {
     float *target;              // (n_max, C_img, H, W) reconstruction target x~ (needs_target)
     float *target_map;          // (4, C_img) std | mean | 0 | 1: x -> x~ on rank 0 (stage.c)
     float *head_work;           // (largest head work_floats) shared by all heads, one at a time
+    hpff_pool_memo pool_memo;   // a module's IL and CL heads' shared first pool (stage.c)
     const char *work_head;      // the head that sizes it (memory report)
     float *stat;                // (2 * count + 1, HPFF_STAT_FLOATS) heads' losses and hits: il and cl
                                 //   of each held module, then Φ; zeroed and read once per step

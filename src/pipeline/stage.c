@@ -181,9 +181,12 @@ static void make_target(hpff_model *md, int n) {
                         m + 3 * img.c, 0.f, 0);
 }
 
+// A module's IL and CL heads share their first pool through md->pool_memo (head.h): the stage
+// clears it after each forward, and nothing but these heads writes the head work area between.
 static void run_head(hpff_head *hd, hpff_model *md, int n, const float *h, float w, float *dh, float beta,
                      float *stat) {
-    hpff_head_io io = {n, h, md->labels, md->target, w, dh, beta, md->head_work, stat};
+    hpff_pool_memo *memo = hd == md->final ? NULL : &md->pool_memo;
+    hpff_head_io io = {n, h, md->labels, md->target, w, dh, beta, md->head_work, stat, memo};
     hd->ops->step(hd, &md->ex, &io);
 }
 
@@ -362,6 +365,7 @@ static void module_step(hpff_stage *s, int k, int n, walk *w, hpff_step_stats *s
     mod_act a = module_act(s, k, n, w->in);
     phase(s, -1, HPFF_PHASE_BEGIN);
     float *h = hpff_seq_forward_out(&mo->seq, &md->ex, n, a.x, a.slot, a.out);
+    md->pool_memo.src = NULL;   // h is new (the same address as an earlier output, maybe)
     phase(s, mo->m, HPFF_PHASE_FORWARD);
     if (mo->m == md->m1 && mo->m < md->M - 1)   // post downstream first: the next rank starts now
         hpff_stage_transport(s, (hpff_stage_action){HPFF_ACT_SEND_DOWN, h, NULL, numel(mo->seq.out, n), n,
@@ -462,7 +466,7 @@ void hpff_stage_eval(hpff_stage *s, const float *x_host, const int32_t *y_host, 
     }
     hpff_module *last = &md->mod[count - 1];
     if (md->final) {
-        hpff_head_io io = {n, in, md->labels, NULL, 1.f, NULL, 0.f, md->head_work, stat_block(md, count, 0)};
+        hpff_head_io io = {n, in, md->labels, NULL, 1.f, NULL, 0.f, md->head_work, stat_block(md, count, 0), NULL};
         md->final->ops->eval(md->final, &md->ex, &io);
         st->has_final = 1;
         read_stats(s, st, 0);
