@@ -70,8 +70,8 @@ static const ops_map_case k_resize_cases[] = {
 typedef struct ops_patch_case { int h, w, r0, c0, ph, pw; uint64_t seed; } ops_patch_case;
 static const ops_patch_case k_patch_cases[] = {
     {7, 9, 2, 3, 4, 5, 1001}, {8, 8, 0, 0, 8, 8, 1011}, {9, 7, 8, 6, 1, 1, 1021},
-    // the widths the CPU copies with fixed moves (the DGL heads' pooled windows)
-    {8, 8, 4, 4, 4, 4, 1031}, {4, 6, 1, 2, 3, 2, 1041},
+    // the widths the CPU copies with fixed moves (the DGL heads' pooled windows), PFF-A quadrants
+    {8, 8, 4, 4, 4, 4, 1031}, {4, 6, 1, 2, 3, 2, 1041}, {16, 16, 8, 8, 8, 8, 1051}, {32, 32, 16, 0, 16, 16, 1061},
 };
 
 typedef struct ops_linear_case { int n, in, out, bias; uint64_t seed; } ops_linear_case;
