@@ -117,6 +117,17 @@ static void tail_sums(const bnb_sums_in *s, size_t off, int r, double *d1, doubl
         }
 }
 
+// The block's sums from the running double sums d and the last, partial flush f.
+static void sums_end(int B, const double *d1, const double *d2, const double *f1, const double *f2, double *s1,
+                     double *s2) {
+    for (int ch = 0; ch < B; ch++) {
+        s1[ch] = 0.0;
+        s1[ch] += d1[ch] + f1[ch];
+        s2[ch] = 0.0;
+        s2[ch] += d2[ch] + f2[ch];
+    }
+}
+
 // s1[ch], s2[ch] for the B channels of the block: the chunks in row order, a flush every 16.
 static void block_sums(const bnb_sums_in *s, double *s1, double *s2) {
     double d1[MAX_BLOCK] = {0}, d2[MAX_BLOCK] = {0}, f1[MAX_BLOCK], f2[MAX_BLOCK];
@@ -139,12 +150,7 @@ static void block_sums(const bnb_sums_in *s, double *s1, double *s2) {
     chunk_sums(s, off, nc, acc1, acc2);   // the last, partial flush (zeros when nc = 0)
     flush_lanes(acc1, s->B, f1);
     flush_lanes(acc2, s->B, f2);
-    for (int ch = 0; ch < s->B; ch++) {
-        s1[ch] = 0.0;
-        s1[ch] += d1[ch] + f1[ch];
-        s2[ch] = 0.0;
-        s2[ch] += d2[ch] + f2[ch];
-    }
+    sums_end(s->B, d1, d2, f1, f2, s1, s2);
 }
 
 // ---- element-wise passes over one row of a block (m = hw*B floats), constants per channel ----
@@ -288,12 +294,7 @@ static void block_sums_split(hpff_cpu_pool *pool, const bnb_sums_in *s, double *
         hpff_cpu_pool_run(pool, (int)round, flushes_worker, &F);
         for (size_t u = 0; u < round; u++) {
             if (F.g0 + u == full) {   // block_sums' last, partial flush
-                for (int ch = 0; ch < s->B; ch++) {
-                    s1[ch] = 0.0;
-                    s1[ch] += d1[ch] + f[u][0][ch];
-                    s2[ch] = 0.0;
-                    s2[ch] += d2[ch] + f[u][1][ch];
-                }
+                sums_end(s->B, d1, d2, f[u][0], f[u][1], s1, s2);
                 continue;
             }
             for (int ch = 0; ch < s->B; ch++) d1[ch] += f[u][0][ch];

@@ -156,7 +156,7 @@ static void pb_backward(pb_priv *p, hpff_exec *ex, const hpff_head_io *io, float
     for (int i = 0; i < p->np; i++) {
         int k = i == 0 ? p->np - 1 : i - 1, recompute = multi && i > 0;
         pb_net *N = &p->nets[p->net_of[k]];
-        const float *x = recompute ? pb_input(p, be, io, k, w) : p->np == 1 ? io->h : w + p->w_pin;
+        const float *x = recompute || !multi ? pb_input(p, be, io, k, w) : w + p->w_pin;   // (n = 1: h)
         float *dx = io->dh ? (multi ? w + p->w_pgrad : io->dh) : NULL;
         float *cs = w + p->w_cls, *ss = w + p->w_sim;
         if (recompute) hpff_auxnet_forward(&N->cls, ex, n, x, cs);
